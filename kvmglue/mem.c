@@ -1,0 +1,320 @@
+/* mem.c - kvm_mem: one interface over "a VM's memory", with two backends
+ * behind an ops struct: a raw image file (pread) and a running QEMU
+ * (process_vm_readv on the guest RAM blocks found through QMP). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "kvmglue.h"
+
+#define QMP_TIMEOUT_MS 5000
+#define MAPS_FILE_MAX (64u << 20)
+
+struct mem_ops {
+	const char *kind;
+	int (*read)(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err);
+	void (*close)(kvm_mem *m);
+};
+
+struct kvm_mem {
+	const struct mem_ops *ops;
+	char path[4096];
+	uint64_t pages;
+	/* image */
+	int fd;
+	/* qemu */
+	pid_t pid;
+	struct kvm_ramblock *blocks;
+	size_t nblocks;
+};
+
+/* ---- image files --------------------------------------------------------- */
+
+static int image_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err)
+{
+	uint8_t *p = buf;
+	size_t want = n * KVM_PAGE_SIZE;
+	off_t off = (off_t)(page * KVM_PAGE_SIZE);
+	while (want > 0) {
+		ssize_t got = pread(m->fd, p, want, off);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return vms_err_set(err, -errno, "%s: read: %s", m->path, strerror(errno));
+		if (got == 0)
+			return vms_err_set(err, -EIO, "%s: file shrank while being read", m->path);
+		p += got;
+		off += got;
+		want -= (size_t)got;
+	}
+	return 0;
+}
+
+static void image_close(kvm_mem *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+}
+
+static const struct mem_ops image_ops = { "image", image_read, image_close };
+
+static int image_open(kvm_mem *m, vms_err *err)
+{
+	struct stat st;
+	m->fd = open(m->path, O_RDONLY | O_CLOEXEC);
+	if (m->fd < 0)
+		return vms_err_set(err, -errno, "%s: %s", m->path, strerror(errno));
+	if (fstat(m->fd, &st) < 0)
+		return vms_err_set(err, -errno, "%s: %s", m->path, strerror(errno));
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return vms_err_set(err, -EINVAL, "%s: not a memory image (not a regular file)", m->path);
+	if (st.st_size == 0)
+		return vms_err_set(err, -EINVAL, "%s: empty memory image", m->path);
+	if (st.st_size % KVM_PAGE_SIZE != 0)
+		return vms_err_set(err, -EINVAL, "%s: size %lld is not a multiple of %u bytes",
+				   m->path, (long long)st.st_size, KVM_PAGE_SIZE);
+	m->pages = (uint64_t)st.st_size / KVM_PAGE_SIZE;
+	m->ops = &image_ops;
+	return 0;
+}
+
+/* ---- running QEMU ------------------------------------------------------------ */
+
+/* Translate pages [page, page+n) into iovecs over the blocks' host ranges. */
+static int qemu_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err)
+{
+	struct iovec local = { buf, n * KVM_PAGE_SIZE }, remote[8];
+	size_t nr = 0;
+	uint64_t first = page, left = n, base = 0;
+	for (size_t b = 0; b < m->nblocks && left > 0; b++) {
+		uint64_t bpages = m->blocks[b].used / KVM_PAGE_SIZE;
+		if (first < base + bpages) {
+			uint64_t in = first - base, take = bpages - in;
+			if (take > left)
+				take = left;
+			if (nr == sizeof(remote) / sizeof(remote[0]))
+				return vms_err_set(err, -EINVAL, "read spans too many RAM blocks");
+			remote[nr].iov_base = (void *)(uintptr_t)(m->blocks[b].host + in * KVM_PAGE_SIZE);
+			remote[nr].iov_len = take * KVM_PAGE_SIZE;
+			nr++;
+			first += take;
+			left -= take;
+		}
+		base += bpages;
+	}
+	if (left > 0)
+		return vms_err_set(err, -ERANGE, "%s: read past the end of guest RAM", m->path);
+	ssize_t got = process_vm_readv(m->pid, &local, 1, remote, nr, 0);
+	if (got < 0 && errno == ESRCH)
+		return vms_err_set(err, -ESRCH, "%s: QEMU process %d is gone", m->path, (int)m->pid);
+	if (got < 0)
+		return vms_err_set(err, -errno, "%s: reading guest RAM of pid %d: %s", m->path,
+				   (int)m->pid, strerror(errno));
+	if ((size_t)got != local.iov_len)
+		return vms_err_set(err, -EIO, "%s: short read of guest RAM (QEMU exiting?)", m->path);
+	return 0;
+}
+
+static void qemu_close(kvm_mem *m)
+{
+	free(m->blocks);
+}
+
+static const struct mem_ops qemu_ops = { "qemu", qemu_read, qemu_close };
+
+static int read_small_file(const char *path, size_t cap, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t n = 0, sz = 65536;
+	char *buf = malloc(sz);
+	int r = 0;
+	for (;;) {
+		if (!buf) {
+			r = -ENOMEM;
+			break;
+		}
+		if (n == sz) {
+			if (sz >= cap) {
+				r = -EFBIG;
+				break;
+			}
+			char *nb = realloc(buf, sz * 2);
+			if (!nb) {
+				r = -ENOMEM;
+				break;
+			}
+			buf = nb;
+			sz *= 2;
+		}
+		ssize_t got = read(fd, buf + n, sz - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = -errno;
+			break;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	close(fd);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* Keep only the blocks that back guest memory devices (query-memdev ids). */
+static int keep_guest_ram(kvm_qmp *q, struct kvm_ramblock *blocks, size_t *n, vms_err *err)
+{
+	json_t *devs = NULL;
+	int r = kvm_qmp_call(q, "query-memdev", NULL, &devs, err);
+	if (r < 0)
+		return r;
+	size_t kept = 0;
+	for (size_t b = 0; b < *n; b++) {
+		size_t i;
+		json_t *d;
+		int ram = 0;
+		json_array_foreach(devs, i, d) {
+			const char *id = json_string_value(json_object_get(d, "id"));
+			if (id && strcmp(id, blocks[b].name) == 0)
+				ram = 1;
+		}
+		if (json_array_size(devs) == 0 && strcmp(blocks[b].name, "pc.ram") == 0)
+			ram = 1;
+		if (ram && blocks[b].used % KVM_PAGE_SIZE == 0 && blocks[b].used > 0)
+			blocks[kept++] = blocks[b];
+	}
+	json_decref(devs);
+	*n = kept;
+	return 0;
+}
+
+static int qemu_open(kvm_mem *m, vms_err *err)
+{
+	kvm_qmp *q = NULL;
+	char *text = NULL, *maps_text = NULL;
+	struct kvm_mapping *maps = NULL;
+	size_t nmaps = 0, mlen = 0;
+	int r = kvm_qmp_connect(m->path, QMP_TIMEOUT_MS, &q, err);
+	if (r < 0)
+		goto out;
+	m->pid = kvm_qmp_pid(q);
+	r = kvm_qmp_hmp(q, "info ramblock", &text, err);
+	if (r < 0)
+		goto out;
+	r = kvm_parse_ramblocks(text, strlen(text), &m->blocks, &m->nblocks, err);
+	if (r < 0)
+		goto out;
+	r = keep_guest_ram(q, m->blocks, &m->nblocks, err);
+	if (r < 0)
+		goto out;
+	if (m->nblocks == 0) {
+		r = vms_err_set(err, -ENOENT, "%s: QEMU reports no guest RAM block", m->path);
+		goto out;
+	}
+	char maps_path[64];
+	snprintf(maps_path, sizeof(maps_path), "/proc/%d/maps", (int)m->pid);
+	r = read_small_file(maps_path, MAPS_FILE_MAX, &maps_text, &mlen);
+	if (r < 0) {
+		vms_err_set(err, r, "%s: %s: %s", m->path, maps_path, strerror(-r));
+		goto out;
+	}
+	r = kvm_parse_maps(maps_text, mlen, &maps, &nmaps, err);
+	if (r == 0)
+		r = kvm_locate_blocks(m->blocks, m->nblocks, maps, nmaps, err);
+	if (r < 0) {
+		vms_err_prefix(err, r, "%s", m->path);
+		goto out;
+	}
+	m->pages = 0;
+	for (size_t b = 0; b < m->nblocks; b++)
+		m->pages += m->blocks[b].used / KVM_PAGE_SIZE;
+	m->ops = &qemu_ops;
+out:
+	kvm_qmp_close(q);
+	free(text);
+	free(maps_text);
+	free(maps);
+	return r;
+}
+
+/* ---- the interface ------------------------------------------------------------ */
+
+int kvm_mem_open(const char *path, kvm_mem **out, vms_err *err)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return vms_err_set(err, -errno, "%s: %s", path, strerror(errno));
+	kvm_mem *m = calloc(1, sizeof(*m));
+	if (!m)
+		return vms_err_set(err, -ENOMEM, "out of memory");
+	m->fd = -1;
+	int r = vms_strlcpy_n(m->path, sizeof(m->path), path, strlen(path));
+	if (r < 0) {
+		vms_err_set(err, r, "path too long");
+		goto out;
+	}
+	r = S_ISSOCK(st.st_mode) ? qemu_open(m, err) : image_open(m, err);
+	if (r == 0) {
+		*out = m;
+		m = NULL;
+	}
+out:
+	if (m) {
+		if (m->fd >= 0)
+			close(m->fd);
+		free(m->blocks);
+		free(m);
+	}
+	return r;
+}
+
+uint64_t kvm_mem_pages(const kvm_mem *m)
+{
+	return m->pages;
+}
+
+const char *kvm_mem_kind(const kvm_mem *m)
+{
+	return m->ops->kind;
+}
+
+int kvm_mem_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err)
+{
+	if (page > m->pages || n > m->pages - page)
+		return vms_err_set(err, -ERANGE, "%s: pages %llu+%zu out of range", m->path,
+				   (unsigned long long)page, n);
+	return m->ops->read(m, page, n, buf, err);
+}
+
+pid_t kvm_mem_pid(const kvm_mem *m)
+{
+	return m->ops == &qemu_ops ? m->pid : 0;
+}
+
+const struct kvm_ramblock *kvm_mem_blocks(const kvm_mem *m, size_t *n)
+{
+	*n = m->ops == &qemu_ops ? m->nblocks : 0;
+	return *n ? m->blocks : NULL;
+}
+
+void kvm_mem_close(kvm_mem *m)
+{
+	if (!m)
+		return;
+	m->ops->close(m);
+	free(m);
+}

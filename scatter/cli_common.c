@@ -1,0 +1,161 @@
+/* cli_common.c - what every vmscatter subcommand shares: sources given as
+ * [NAME=]PATH, loading and indexing a rack, errors and units. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli_int.h"
+
+int cli_fail(const char *cmd, const vms_err *err)
+{
+	fprintf(stderr, "vmscatter %s: %s\n", cmd, err->msg[0] ? err->msg : "failed");
+	return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "vmscatter %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'vmscatter %s --help'.\n", cmd);
+	return 2;
+}
+
+const char *cli_bytes(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double v = (double)bytes;
+	unsigned u = 0;
+	while (v >= 1024.0 && u < 5) {
+		v /= 1024.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+	return buf;
+}
+
+unsigned cli_default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > (long)SC_MAX_THREADS)
+		n = SC_MAX_THREADS;
+	return (unsigned)n;
+}
+
+int cli_parse_threads(const char *s, unsigned *out, vms_err *err)
+{
+	uint64_t v;
+	if (strcmp(s, "auto") == 0) {
+		*out = cli_default_threads();
+		return 0;
+	}
+	if (vms_parse_u64(s, strlen(s), 10, &v) < 0 || v < 1 || v > SC_MAX_THREADS)
+		return vms_err_set(err, -EINVAL, "--threads must be 'auto' or 1..%u, not '%s'",
+				   SC_MAX_THREADS, s);
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* NAME=PATH when the part before '=' has no '/', else PATH; the default
+ * name is PATH's basename without its last extension. */
+static int parse_src(const char *arg, struct cli_src *src, vms_err *err)
+{
+	const char *eq = strchr(arg, '='), *slash = strchr(arg, '/');
+	if (eq && (!slash || slash > eq)) {
+		if (vms_strlcpy_n(src->name, sizeof(src->name), arg, (size_t)(eq - arg)) < 0)
+			return vms_err_set(err, -EINVAL, "%s: name too long (max %u characters)", arg,
+					   SC_NAME_MAX - 1);
+		src->path = eq + 1;
+	} else {
+		src->path = arg;
+		const char *base = strrchr(arg, '/');
+		base = base ? base + 1 : arg;
+		const char *dot = strrchr(base, '.');
+		size_t n = dot && dot != base ? (size_t)(dot - base) : strlen(base);
+		if (vms_strlcpy_n(src->name, sizeof(src->name), base, n) < 0)
+			return vms_err_set(err, -EINVAL, "%s: name too long; give one as NAME=PATH", arg);
+	}
+	if (!src->path[0])
+		return vms_err_set(err, -EINVAL, "%s: empty path", arg);
+	return 0;
+}
+
+struct progress_ctx {
+	const struct cli_rack *rack;
+	int on;
+};
+
+static void progress(void *ctx, unsigned vm, uint64_t done, uint64_t total)
+{
+	const struct progress_ctx *p = ctx;
+	if (!p->on)
+		return;
+	fprintf(stderr, "\rindexing %s (%u/%u): %3u%%", p->rack->srcs[vm].name, vm + 1,
+		p->rack->n, (unsigned)(done * 100 / total));
+	if (done == total && vm + 1 == p->rack->n)
+		fprintf(stderr, "\r\033[K");
+	fflush(stderr);
+}
+
+int cli_rack_load(struct cli_rack *rack, char **args, unsigned n, unsigned threads,
+		  int quiet, vms_err *err)
+{
+	int r;
+	memset(rack, 0, sizeof(*rack));
+	if (n == 0)
+		return vms_err_set(err, -EINVAL, "no memory sources given");
+	if (n > SC_MAX_VMS)
+		return vms_err_set(err, -E2BIG, "too many sources (max %u)", SC_MAX_VMS);
+	rack->srcs = calloc(n, sizeof(*rack->srcs));
+	if (!rack->srcs)
+		return vms_err_set(err, -ENOMEM, "out of memory");
+	rack->n = n;
+	for (unsigned i = 0; i < n; i++) {
+		r = parse_src(args[i], &rack->srcs[i], err);
+		if (r < 0)
+			goto out;
+		for (unsigned j = 0; j < i; j++)
+			if (strcmp(rack->srcs[j].name, rack->srcs[i].name) == 0) {
+				r = vms_err_set(err, -EEXIST, "two sources are named '%s'; name them as NAME=PATH",
+						rack->srcs[i].name);
+				goto out;
+			}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		r = kvm_mem_open(rack->srcs[i].path, &rack->srcs[i].mem, err);
+		if (r < 0)
+			goto out;
+	}
+	r = sc_index_new(n, threads, &rack->ix, err);
+	if (r < 0)
+		goto out;
+	struct progress_ctx pc = { rack, !quiet && isatty(2) };
+	for (unsigned i = 0; i < n; i++) {
+		r = sc_index_add(rack->ix, rack->srcs[i].name, rack->srcs[i].mem, progress, &pc, err);
+		if (r < 0)
+			goto out;
+	}
+out:
+	if (r < 0)
+		cli_rack_free(rack);
+	return r;
+}
+
+void cli_rack_free(struct cli_rack *rack)
+{
+	for (unsigned i = 0; rack->srcs && i < rack->n; i++)
+		kvm_mem_close(rack->srcs[i].mem);
+	free(rack->srcs);
+	sc_index_free(rack->ix);
+	memset(rack, 0, sizeof(*rack));
+}

@@ -1,0 +1,46 @@
+/* cli_int.h - private to the vmscatter command-line program (scatter/cli_*.c,
+ * scatter/main.c): helpers every subcommand shares. Not installed. */
+#ifndef VMS_CLI_INT_H
+#define VMS_CLI_INT_H
+
+#include <stdio.h>
+
+#include "scatter.h"
+
+/* A memory source named on the command line as [NAME=]PATH. */
+struct cli_src {
+	char name[SC_NAME_MAX];
+	const char *path;
+	kvm_mem *mem;
+};
+
+/* An indexed rack: the sources, in argument order, and their index. */
+struct cli_rack {
+	struct cli_src *srcs;
+	unsigned n;
+	sc_index *ix;
+};
+
+/* Parse, open and index the sources args[0..n). Progress goes to stderr when
+ * it is a terminal and `quiet` is 0. */
+int cli_rack_load(struct cli_rack *rack, char **args, unsigned n, unsigned threads,
+		  int quiet, vms_err *err);
+void cli_rack_free(struct cli_rack *rack);
+
+/* Parse a thread count option ("auto" or 1..SC_MAX_THREADS). */
+int cli_parse_threads(const char *s, unsigned *out, vms_err *err);
+unsigned cli_default_threads(void);
+
+/* Print "vmscatter CMD: MESSAGE" to stderr and return exit status 1. */
+int cli_fail(const char *cmd, const vms_err *err);
+/* Print a usage error and return exit status 2. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Format a byte count as "123.4 MiB" into buf. */
+const char *cli_bytes(uint64_t bytes, char *buf, size_t len);
+
+int cli_analyze(int argc, char **argv);
+int cli_dump(int argc, char **argv);
+
+#endif

@@ -1,0 +1,53 @@
+/* main.c - the vmscatter program: dispatch to subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "cli_int.h"
+
+static const char usage[] =
+	"Usage: vmscatter COMMAND [OPTIONS] ...\n"
+	"\n"
+	"Move a rack of QEMU/KVM virtual machines to several hosts at once, sending\n"
+	"memory that several VMs share only once.\n"
+	"\n"
+	"Commands:\n"
+	"  analyze   report how much memory a rack of VMs (images or live QEMUs) shares\n"
+	"  dump      save a VM's memory (live QEMU or image) as a raw image file\n"
+	"\n"
+	"Run 'vmscatter COMMAND --help' for a command's options, 'man vmscatter' for\n"
+	"the whole manual.\n"
+	"  --help      this text\n"
+	"  --version   print the version\n";
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+static const struct command commands[] = {
+	{ "analyze", cli_analyze },
+	{ "dump", cli_dump },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("vmscatter %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "vmscatter: unknown command '%s'\nTry 'vmscatter --help'.\n", argv[1]);
+	return 2;
+}

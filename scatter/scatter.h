@@ -1,0 +1,121 @@
+/* scatter.h - the one door into scatter/: the page index (and, later, the
+ * sender).
+ *
+ * THE PAGE INDEX
+ * Every 4 KiB page of every VM is hashed with XXH3-128. The hash only finds
+ * candidates: two pages share a content id only after a byte-exact memcmp of
+ * the two pages (the earlier one is read again from its source), so no guest
+ * can plant a colliding page that another VM would receive. At most
+ * SC_SAME_HASH_MAX different contents with one hash are compared; further
+ * ones are kept as distinct contents without comparison, which bounds the
+ * work an attacker can cause.
+ *
+ * Content ids: 0 is the zero page; non-zero contents are numbered 1..N in
+ * the order they were first seen (VM order, then page order), so the ids are
+ * the same for the same inputs whatever the thread count.
+ *
+ * Memory (documented budget):
+ *   per page:             4 bytes (its content id)
+ *   per distinct content: 32 bytes (hash, first location, reference count)
+ *                         + 8 * ceil(VMs / 64) bytes (holder bitmap)
+ *                         + 4..8 bytes of hash table (load factor <= 1/2)
+ *   while indexing:       2 * threads chunks of SC_CHUNK_PAGES pages.
+ * A rack of 64 VMs x 4 GiB (64 Mi pages) with 32 Mi distinct contents needs
+ * about 256 MiB + 1.5 GiB.
+ *
+ * Threads: sc_index_add() hashes with `threads` worker threads and inserts on
+ * the calling thread. An sc_index is not itself thread-safe.
+ */
+#ifndef VMS_SCATTER_H
+#define VMS_SCATTER_H
+
+#include <stdint.h>
+
+#include "common/common.h"
+#include "kvmglue/kvmglue.h"
+
+#define SC_ZERO_CONTENT 0u
+#define SC_MAX_VMS 4096u
+#define SC_MAX_THREADS 64u
+#define SC_CHUNK_PAGES 256u
+#define SC_SAME_HASH_MAX 8u
+#define SC_NAME_MAX 64u
+
+typedef struct sc_index sc_index;
+
+/* Create an index for `nvms` VMs hashed by `threads` threads (1 = hash on the
+ * calling thread). *out is freed with sc_index_free(). */
+int sc_index_new(unsigned nvms, unsigned threads, sc_index **out, vms_err *err);
+void sc_index_free(sc_index *ix);
+
+/* Called now and then while a VM is indexed (on the calling thread). */
+typedef void (*sc_progress_fn)(void *ctx, unsigned vm, uint64_t done, uint64_t total);
+
+/* Index the next VM: read every page of `mem` and record its content.
+ * `name` must be unique and at most SC_NAME_MAX-1 bytes of [A-Za-z0-9._-].
+ * Every `mem` added must stay open until the last sc_index_add() returns
+ * (earlier pages are re-read to confirm identities); after that the index no
+ * longer touches them. On failure the index is unusable (free it). */
+int sc_index_add(sc_index *ix, const char *name, kvm_mem *mem,
+		 sc_progress_fn progress, void *ctx, vms_err *err);
+
+unsigned sc_index_vms(const sc_index *ix);
+const char *sc_index_vm_name(const sc_index *ix, unsigned vm);
+uint64_t sc_index_vm_pages(const sc_index *ix, unsigned vm);
+/* Content id of a page (vm < sc_index_vms, page < sc_index_vm_pages). */
+uint32_t sc_index_page(const sc_index *ix, unsigned vm, uint64_t page);
+/* Number of distinct non-zero contents; their ids are 1..that number. */
+uint32_t sc_index_contents(const sc_index *ix);
+/* How many pages in the whole rack hold content `cid` (1..contents). */
+uint32_t sc_index_content_refs(const sc_index *ix, uint32_t cid);
+/* Holder bitmap of content `cid`: sc_index_holder_words() words, bit
+ * (vm % 64) of word (vm / 64). Valid until the next sc_index_add/free. */
+const uint64_t *sc_index_holders(const sc_index *ix, uint32_t cid);
+unsigned sc_index_holder_words(const sc_index *ix);
+
+/* ---- statistics (all counts in pages) ------------------------------------- */
+
+struct sc_vm_stats {
+	uint64_t pages;
+	uint64_t zero_pages;
+	uint64_t distinct_nonzero;   /* distinct non-zero contents in this VM */
+	uint64_t self_identical;     /* non-zero pages - distinct_nonzero */
+	uint64_t inter_identical;    /* non-zero pages whose content another VM has */
+	uint64_t unique;             /* non-zero pages whose content occurs once in the rack */
+};
+
+struct sc_rack_stats {
+	uint64_t pages;
+	uint64_t zero_pages;
+	uint64_t distinct_nonzero;   /* across all VMs */
+	uint64_t shared_contents;    /* distinct non-zero contents in >= 2 VMs */
+};
+
+/* Fill vm[0..vms) and *rack. */
+int sc_index_stats(const sc_index *ix, struct sc_vm_stats *vm, struct sc_rack_stats *rack,
+		   vms_err *err);
+
+/* ---- the sharing summary ---------------------------------------------------
+ * Distinct non-zero contents grouped by the exact set of VMs holding them:
+ * one class per distinct holder set, with the number of contents and the
+ * number of pages (over all holders) they fill. This is what the planner
+ * consumes; its size is the number of distinct holder sets, not pages. */
+struct sc_class {
+	const uint64_t *holders;     /* sc_index_holder_words() words */
+	uint64_t contents;
+	uint64_t pages;
+};
+
+typedef struct sc_summary sc_summary;
+
+/* Build the summary; classes are sorted by holder count, then contents
+ * (largest first), then bitmap. Freed with sc_summary_free(). */
+int sc_summary_build(const sc_index *ix, sc_summary **out, vms_err *err);
+size_t sc_summary_classes(const sc_summary *s);
+const struct sc_class *sc_summary_class(const sc_summary *s, size_t i);
+/* matrix[i * vms + j] = distinct non-zero contents VMs i and j share
+ * (i == j: the VM's own distinct_nonzero). `matrix` has vms*vms entries. */
+int sc_summary_matrix(const sc_summary *s, uint64_t *matrix, vms_err *err);
+void sc_summary_free(sc_summary *s);
+
+#endif

@@ -1,0 +1,90 @@
+#!/bin/bash
+# guests.sh - start, wait for and stop small test guests under QEMU (TCG).
+#
+#   tools/guests.sh start --dir DIR [--count N] [--mem MIB] [--dirty PAGES/S]
+#                         [--dirty-mib MIB] [--prefix NAME] [--netns NS]
+#   tools/guests.sh wait  --dir DIR [--timeout SECONDS]
+#   tools/guests.sh stop  --dir DIR
+#
+# Guest i is named PREFIXi (default vm1, vm2, ...). For each guest DIR holds
+# NAME.qmp (QMP socket), NAME.serial (console output), NAME.pid.
+# `wait` returns once every guest printed its "up" line (and, with a dirtying
+# workload, its first counter). `stop` ends every guest started in DIR.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+die() { echo "guests: $*" >&2; exit 1; }
+
+cmd=${1:-}
+[ -n "$cmd" ] || die "usage: guests.sh start|wait|stop --dir DIR [options]"
+shift
+dir="" count=3 mem=256 dirty=0 dmib=16 prefix=vm netns="" timeout=120
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--dir) dir=$2; shift 2 ;;
+	--count) count=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--dirty) dirty=$2; shift 2 ;;
+	--dirty-mib) dmib=$2; shift 2 ;;
+	--prefix) prefix=$2; shift 2 ;;
+	--netns) netns=$2; shift 2 ;;
+	--timeout) timeout=$2; shift 2 ;;
+	*) die "unknown option: $1" ;;
+	esac
+done
+[ -n "$dir" ] || die "--dir is required"
+
+case "$cmd" in
+start)
+	[[ "$count" =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ] || die "--count must be a positive integer"
+	[[ "$mem" =~ ^[0-9]+$ ]] && [ "$mem" -ge 64 ] || die "--mem must be at least 64 (MiB)"
+	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (tools/install-deps.sh)"
+	g=$("$here/mkguest.sh")
+	mkdir -p "$dir"
+	run=()
+	[ -n "$netns" ] && run=(ip netns exec "$netns")
+	for i in $(seq 1 "$count"); do
+		name="$prefix$i"
+		rm -f "$dir/$name.qmp" "$dir/$name.serial" "$dir/$name.pid"
+		"${run[@]}" qemu-system-x86_64 -name "$name" \
+			-accel tcg,tb-size=64 -m "$mem" -smp 1 \
+			-nodefaults -no-user-config -display none -nic none \
+			-serial "file:$dir/$name.serial" \
+			-qmp "unix:$dir/$name.qmp,server=on,wait=off" \
+			-kernel "$g/vmlinuz" -initrd "$g/initrd.img" \
+			-append "console=ttyS0 quiet panic=-1 vms.dirty=$dirty vms.mib=$dmib" \
+			-no-reboot -daemonize -pidfile "$dir/$name.pid" ||
+			die "QEMU failed to start $name"
+	done
+	;;
+wait)
+	deadline=$((SECONDS + timeout))
+	for s in "$dir"/*.serial; do
+		[ -e "$s" ] || die "no guests in $dir"
+		want="vmscatter-guest: up"
+		until grep -q "$want" "$s" 2>/dev/null; do
+			[ $SECONDS -lt $deadline ] || die "$(basename "$s" .serial) did not boot within ${timeout}s"
+			sleep 0.5
+		done
+		if ! grep -q 'dirty=0 ' "$s"; then
+			until grep -q 'vmscatter-counter' "$s" 2>/dev/null; do
+				[ $SECONDS -lt $deadline ] || die "$(basename "$s" .serial) never started counting"
+				sleep 0.5
+			done
+		fi
+	done
+	;;
+stop)
+	for p in "$dir"/*.pid; do
+		[ -e "$p" ] || continue
+		pid=$(cat "$p" 2>/dev/null || true)
+		if [ -n "$pid" ] && grep -q qemu "/proc/$pid/cmdline" 2>/dev/null; then
+			kill "$pid" 2>/dev/null || true
+			for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -9 "$pid" 2>/dev/null || true
+		fi
+		rm -f "$p"
+	done
+	;;
+*) die "unknown command: $cmd" ;;
+esac
