@@ -81,10 +81,10 @@ static void print_table(const struct cli_rack *rack, const struct sc_vm_stats *s
 {
 	unsigned n = rack->n;
 	char b1[32], b2[32];
-	printf("%-16s %10s %10s %10s %10s %10s %10s\n", "VM", "pages", "zero", "distinct",
+	printf("%-16s %10s %10s %10s %10s %11s %10s\n", "VM", "pages", "zero", "distinct",
 	       "self-ident", "inter-ident", "unique");
 	for (unsigned i = 0; i < n; i++)
-		printf("%-16s %10llu %10llu %10llu %10llu %10llu %10llu\n", rack->srcs[i].name,
+		printf("%-16s %10llu %10llu %10llu %10llu %11llu %10llu\n", rack->srcs[i].name,
 		       (unsigned long long)st[i].pages, (unsigned long long)st[i].zero_pages,
 		       (unsigned long long)st[i].distinct_nonzero,
 		       (unsigned long long)st[i].self_identical,

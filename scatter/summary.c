@@ -95,7 +95,8 @@ int sc_summary_build(const sc_index *ix, sc_summary **out, vms_err *err)
 	}
 	for (size_t c = 0; c < s->n; c++)
 		s->classes[c].holders = s->bits + c * words;
-	qsort_r(s->classes, s->n, sizeof(*s->classes), cmp_class, &s->words);
+	if (s->n > 1)
+		qsort_r(s->classes, s->n, sizeof(*s->classes), cmp_class, &s->words);
 	*out = s;
 	s = NULL;
 	goto out;

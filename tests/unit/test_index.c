@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,8 +22,31 @@
 
 #define PAGE 4096u
 
+/* Every file the tests write lives under this directory, created by the
+ * group setup and removed by the group teardown, which cmocka runs even
+ * when a test fails. */
+static char test_root[] = "/tmp/vms-test-index.XXXXXX";
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	return remove(path);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	return mkdtemp(test_root) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	return nftw(test_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 struct rack {
-	char dir[64];
+	char dir[128];
 	unsigned n;
 	uint64_t pages;
 	uint8_t **mem;        /* mem[v]: pages*PAGE bytes */
@@ -31,7 +55,7 @@ struct rack {
 
 static void rack_make(struct rack *r, const struct synth_params *p)
 {
-	strcpy(r->dir, "/tmp/vms-test-index.XXXXXX");
+	snprintf(r->dir, sizeof(r->dir), "%s/rack.XXXXXX", test_root);
 	assert_non_null(mkdtemp(r->dir));
 	vms_err e = { 0 };
 	assert_int_equal(synth_write_rack(p, r->dir, &e), 0);
@@ -40,7 +64,7 @@ static void rack_make(struct rack *r, const struct synth_params *p)
 	r->mem = calloc(r->n, sizeof(*r->mem));
 	r->src = calloc(r->n, sizeof(*r->src));
 	for (unsigned v = 0; v < r->n; v++) {
-		char path[128];
+		char path[256];
 		snprintf(path, sizeof(path), "%s/vm%u.img", r->dir, v + 1);
 		assert_int_equal(kvm_mem_open(path, &r->src[v], &e), 0);
 		assert_true(kvm_mem_pages(r->src[v]) == p->pages);
@@ -53,7 +77,7 @@ static void rack_make(struct rack *r, const struct synth_params *p)
 static void rack_free(struct rack *r)
 {
 	for (unsigned v = 0; v < r->n; v++) {
-		char path[128];
+		char path[256];
 		snprintf(path, sizeof(path), "%s/vm%u.img", r->dir, v + 1);
 		unlink(path);
 		kvm_mem_close(r->src[v]);
@@ -325,7 +349,8 @@ static void write_file(const char *path, size_t len)
 static void test_bad_sources(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/vms-test-bad.XXXXXX", path[128];
+	char dir[128], path[256];
+	snprintf(dir, sizeof(dir), "%s/bad.XXXXXX", test_root);
 	assert_non_null(mkdtemp(dir));
 	kvm_mem *m = NULL;
 	vms_err e = { 0 };
@@ -385,5 +410,5 @@ int main(void)
 		cmocka_unit_test(test_hash_collisions),
 		cmocka_unit_test(test_bad_sources),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

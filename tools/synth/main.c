@@ -1,5 +1,7 @@
 /* vms-synth - write a synthetic rack of memory images (see synth.h). */
+#include <errno.h>
 #include <getopt.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +75,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vms_err err = { 0 };
+	if (mkdir(out, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "vms-synth: %s: %s\n", out, strerror(errno));
+		return 1;
+	}
 	if (synth_write_rack(&p, out, &err) < 0) {
 		fprintf(stderr, "vms-synth: %s\n", err.msg);
 		return 1;

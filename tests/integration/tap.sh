@@ -1,0 +1,42 @@
+# tap.sh - sourced by the integration tests: TAP output and cleanup.
+#   plan N; ok COND-EXIT-STATUS "description"; skip_all "why"; done_testing
+#   at_exit "command"   run on exit (also on failure or interrupt), last first
+# Tests print TAP on stdout; diagnostics go to stderr as "# ..." lines.
+_tap_n=0
+_tap_failed=0
+_tap_cleanups=()
+
+plan() { echo "1..$1"; }
+skip_all() { echo "1..0 # SKIP $*"; exit 0; }
+diag() { printf '# %s\n' "$*" >&2; }
+ok() {
+	local status=$1
+	shift
+	_tap_n=$((_tap_n + 1))
+	if [ "$status" -eq 0 ]; then
+		echo "ok $_tap_n - $*"
+	else
+		echo "not ok $_tap_n - $*"
+		_tap_failed=$((_tap_failed + 1))
+	fi
+}
+# check "description" command...: run the command, ok if it exits 0
+check() {
+	local desc=$1
+	shift
+	"$@"
+	ok $? "$desc"
+}
+at_exit() { _tap_cleanups=("$1" "${_tap_cleanups[@]}"); }
+_tap_exit() {
+	local rc=$?
+	for c in "${_tap_cleanups[@]}"; do eval "$c" >/dev/null 2>&1 || true; done
+	[ $_tap_failed -eq 0 ] || exit 1
+	exit $rc
+}
+trap _tap_exit EXIT
+trap 'exit 130' INT TERM
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${VMSCATTER:=$top_srcdir/vmscatter}"
+: "${VMS_SYNTH:=$top_srcdir/tools/vms-synth}"
