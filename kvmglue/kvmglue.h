@@ -100,7 +100,10 @@ typedef struct kvm_mem kvm_mem;
 /* Open `path`: a unix socket is taken as a QEMU QMP socket (its guest RAM,
  * i.e. the blocks that back memory devices such as "pc.ram", in
  * `info ramblock` order), anything else as a raw memory image whose size
- * must be a non-zero multiple of 4096. On success *out owns the source. */
+ * must be a non-zero multiple of 4096. An image is mapped read-only: it must
+ * not be truncated while the source is open (like git's packfiles, a
+ * concurrent truncation ends the program with SIGBUS). On success *out owns
+ * the source. */
 int kvm_mem_open(const char *path, kvm_mem **out, vms_err *err);
 
 /* Number of 4 KiB pages. */
@@ -113,6 +116,13 @@ const char *kvm_mem_kind(const kvm_mem *m);
  * number of threads may read one source at once. A running guest keeps
  * changing its memory: each page is a snapshot at the time it was read. */
 int kvm_mem_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err);
+
+/* Point *pages at pages [page, page+n): straight into the mapped image, or,
+ * for a QEMU source, at `scratch` (n * 4096 bytes) after copying into it.
+ * The pointer is valid until the next call with the same scratch or
+ * kvm_mem_close(). Thread-safe like kvm_mem_read(). */
+int kvm_mem_view(kvm_mem *m, uint64_t page, size_t n, void *scratch,
+		 const uint8_t **pages, vms_err *err);
 
 /* For a QEMU source: its pid and the RAM blocks it reads (in page order);
  * NULL / 0 for an image. Valid until kvm_mem_close(). */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -18,7 +19,9 @@
 
 struct mem_ops {
 	const char *kind;
-	int (*read)(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err);
+	/* point *pages at [page, page+n), copying into scratch if needed */
+	int (*view)(kvm_mem *m, uint64_t page, size_t n, void *scratch,
+		    const uint8_t **pages, vms_err *err);
 	void (*close)(kvm_mem *m);
 };
 
@@ -28,6 +31,7 @@ struct kvm_mem {
 	uint64_t pages;
 	/* image */
 	int fd;
+	const uint8_t *map;
 	/* qemu */
 	pid_t pid;
 	struct kvm_ramblock *blocks;
@@ -36,33 +40,25 @@ struct kvm_mem {
 
 /* ---- image files --------------------------------------------------------- */
 
-static int image_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err)
+static int image_view(kvm_mem *m, uint64_t page, size_t n, void *scratch,
+		      const uint8_t **pages, vms_err *err)
 {
-	uint8_t *p = buf;
-	size_t want = n * KVM_PAGE_SIZE;
-	off_t off = (off_t)(page * KVM_PAGE_SIZE);
-	while (want > 0) {
-		ssize_t got = pread(m->fd, p, want, off);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return vms_err_set(err, -errno, "%s: read: %s", m->path, strerror(errno));
-		if (got == 0)
-			return vms_err_set(err, -EIO, "%s: file shrank while being read", m->path);
-		p += got;
-		off += got;
-		want -= (size_t)got;
-	}
+	(void)scratch;
+	(void)n;
+	(void)err;
+	*pages = m->map + page * KVM_PAGE_SIZE;
 	return 0;
 }
 
 static void image_close(kvm_mem *m)
 {
+	if (m->map)
+		munmap((void *)m->map, m->pages * KVM_PAGE_SIZE);
 	if (m->fd >= 0)
 		close(m->fd);
 }
 
-static const struct mem_ops image_ops = { "image", image_read, image_close };
+static const struct mem_ops image_ops = { "image", image_view, image_close };
 
 static int image_open(kvm_mem *m, vms_err *err)
 {
@@ -80,6 +76,11 @@ static int image_open(kvm_mem *m, vms_err *err)
 		return vms_err_set(err, -EINVAL, "%s: size %lld is not a multiple of %u bytes",
 				   m->path, (long long)st.st_size, KVM_PAGE_SIZE);
 	m->pages = (uint64_t)st.st_size / KVM_PAGE_SIZE;
+	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, m->fd, 0);
+	if (map == MAP_FAILED)
+		return vms_err_set(err, -errno, "%s: mmap: %s", m->path, strerror(errno));
+	madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
+	m->map = map;
 	m->ops = &image_ops;
 	return 0;
 }
@@ -87,7 +88,8 @@ static int image_open(kvm_mem *m, vms_err *err)
 /* ---- running QEMU ------------------------------------------------------------ */
 
 /* Translate pages [page, page+n) into iovecs over the blocks' host ranges. */
-static int qemu_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err)
+static int qemu_view(kvm_mem *m, uint64_t page, size_t n, void *buf,
+		     const uint8_t **pages, vms_err *err)
 {
 	struct iovec local = { buf, n * KVM_PAGE_SIZE }, remote[8];
 	size_t nr = 0;
@@ -118,15 +120,17 @@ static int qemu_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *er
 				   (int)m->pid, strerror(errno));
 	if ((size_t)got != local.iov_len)
 		return vms_err_set(err, -EIO, "%s: short read of guest RAM (QEMU exiting?)", m->path);
+	*pages = buf;
 	return 0;
 }
 
 static void qemu_close(kvm_mem *m)
 {
 	free(m->blocks);
+	m->blocks = NULL;
 }
 
-static const struct mem_ops qemu_ops = { "qemu", qemu_read, qemu_close };
+static const struct mem_ops qemu_ops = { "qemu", qemu_view, qemu_close };
 
 static int read_small_file(const char *path, size_t cap, char **out, size_t *len)
 {
@@ -274,7 +278,9 @@ int kvm_mem_open(const char *path, kvm_mem **out, vms_err *err)
 	}
 out:
 	if (m) {
-		if (m->fd >= 0)
+		if (m->ops)
+			m->ops->close(m);
+		else if (m->fd >= 0)
 			close(m->fd);
 		free(m->blocks);
 		free(m);
@@ -292,12 +298,22 @@ const char *kvm_mem_kind(const kvm_mem *m)
 	return m->ops->kind;
 }
 
-int kvm_mem_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err)
+int kvm_mem_view(kvm_mem *m, uint64_t page, size_t n, void *scratch,
+		 const uint8_t **pages, vms_err *err)
 {
 	if (page > m->pages || n > m->pages - page)
 		return vms_err_set(err, -ERANGE, "%s: pages %llu+%zu out of range", m->path,
 				   (unsigned long long)page, n);
-	return m->ops->read(m, page, n, buf, err);
+	return m->ops->view(m, page, n, scratch, pages, err);
+}
+
+int kvm_mem_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err)
+{
+	const uint8_t *p;
+	int r = kvm_mem_view(m, page, n, buf, &p, err);
+	if (r == 0 && p != buf)
+		memcpy(buf, p, n * KVM_PAGE_SIZE);
+	return r;
 }
 
 pid_t kvm_mem_pid(const kvm_mem *m)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define XXH_INLINE_ALL   /* let the compiler inline XXH3 into the hashing loop */
 #include <xxhash.h>
 
 #include "index_int.h"
@@ -32,7 +33,6 @@ struct sc_index {
 	uint32_t ncontents, cap;      /* ids 1..ncontents; arrays sized cap+1 */
 	uint32_t *table;              /* open addressing: content ids, 0 = empty */
 	uint64_t tmask;
-	XXH128_hash_t zero_hash;
 	uint64_t test_mask;           /* index_int.h: 0, or keep only these hash bits */
 	uint8_t scratch[KVM_PAGE_SIZE] __attribute__((aligned(64)));
 };
@@ -52,8 +52,6 @@ int sc_index_new(unsigned nvms, unsigned threads, sc_index **out, vms_err *err)
 	ix->vms = calloc(nvms, sizeof(*ix->vms));
 	ix->tmask = (1u << 16) - 1;
 	ix->table = calloc(ix->tmask + 1, sizeof(*ix->table));
-	static const uint8_t zero[KVM_PAGE_SIZE];
-	ix->zero_hash = XXH3_128bits(zero, sizeof(zero));
 	if (!ix->vms || !ix->table) {
 		sc_index_free(ix);
 		return vms_err_set(err, -ENOMEM, "out of memory");
@@ -128,10 +126,9 @@ static int same_content(sc_index *ix, uint32_t id, const uint8_t *page, unsigned
 	if (c->rep_vm == vm && c->rep_page >= first && c->rep_page < first + n) {
 		other = chunk + (c->rep_page - first) * KVM_PAGE_SIZE;
 	} else {
-		int r = kvm_mem_read(ix->vms[c->rep_vm].mem, c->rep_page, 1, ix->scratch, err);
+		int r = kvm_mem_view(ix->vms[c->rep_vm].mem, c->rep_page, 1, ix->scratch, &other, err);
 		if (r < 0)
 			return r;
-		other = ix->scratch;
 	}
 	return memcmp(page, other, KVM_PAGE_SIZE) == 0;
 }
@@ -139,28 +136,38 @@ static int same_content(sc_index *ix, uint32_t id, const uint8_t *page, unsigned
 void sc_index_test_hash_bits(sc_index *ix, unsigned bits)
 {
 	ix->test_mask = bits >= 1 && bits <= 63 ? (1ull << bits) - 1 : 0;
-	static const uint8_t zero[KVM_PAGE_SIZE];
-	ix->zero_hash = XXH3_128bits(zero, sizeof(zero));
-	if (ix->test_mask)
-		ix->zero_hash = (XXH128_hash_t){ .low64 = ix->zero_hash.low64 & ix->test_mask };
 }
 
 /* Insert pages [first, first+n) of VM `vm`, whose bytes are in `chunk` and
  * whose hashes are in `hash`. */
-static int insert_chunk(sc_index *ix, unsigned vm, uint64_t first, size_t n,
-			const uint8_t *chunk, const XXH128_hash_t *hash, vms_err *err)
+/* Byte-exact zero test; leaves at the first non-zero cache line. */
+static int is_zero_page(const uint8_t *page)
 {
-	static const uint8_t zero[KVM_PAGE_SIZE];
+	for (size_t i = 0; i < KVM_PAGE_SIZE; i += 64) {
+		uint64_t w[8];
+		memcpy(w, page + i, sizeof(w));
+		if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
+			return 0;
+	}
+	return 1;
+}
+
+static int insert_chunk(sc_index *ix, unsigned vm, uint64_t first, size_t n,
+			const uint8_t *chunk, const XXH128_hash_t *hash, const uint8_t *zero,
+			vms_err *err)
+{
 	struct vm *v = &ix->vms[vm];
 	for (size_t p = 0; p < n; p++) {
 		const uint8_t *page = chunk + p * KVM_PAGE_SIZE;
-		XXH128_hash_t h = hash[p];
-		if (ix->test_mask)
-			h = (XXH128_hash_t){ .low64 = h.low64 & ix->test_mask };
-		if (XXH128_isEqual(h, ix->zero_hash) && memcmp(page, zero, sizeof(zero)) == 0) {
+		if (p + 4 < n && !zero[p + 4])     /* hide the table's cache miss */
+			__builtin_prefetch(&ix->table[hash[p + 4].low64 & ix->tmask]);
+		if (zero[p]) {
 			v->map[first + p] = SC_ZERO_CONTENT;
 			continue;
 		}
+		XXH128_hash_t h = hash[p];
+		if (ix->test_mask)
+			h = (XXH128_hash_t){ .low64 = h.low64 & ix->test_mask };
 		uint64_t i = h.low64 & ix->tmask;
 		unsigned same = 0;
 		uint32_t id = 0;
@@ -208,8 +215,10 @@ struct slot {
 	int state;
 	int rc;
 	uint64_t chunk;
-	uint8_t *buf;
+	uint8_t *buf;                 /* scratch for sources that copy */
+	const uint8_t *pages;         /* the chunk's bytes (in buf or mapped) */
 	XXH128_hash_t *hash;
+	uint8_t *zero;                /* 1: the page is all zero (not hashed) */
 	vms_err err;
 };
 
@@ -229,15 +238,21 @@ static size_t chunk_len(uint64_t pages, uint64_t chunk)
 	return left < SC_CHUNK_PAGES ? (size_t)left : SC_CHUNK_PAGES;
 }
 
+/* Read a chunk and, for each page, either flag it as zero (byte-exact test)
+ * or hash it. */
 static int hash_chunk(kvm_mem *mem, uint64_t pages, uint64_t chunk, uint8_t *buf,
-		      XXH128_hash_t *hash, vms_err *err)
+		      const uint8_t **view, XXH128_hash_t *hash, uint8_t *zero, vms_err *err)
 {
 	size_t n = chunk_len(pages, chunk);
-	int r = kvm_mem_read(mem, chunk * SC_CHUNK_PAGES, n, buf, err);
+	int r = kvm_mem_view(mem, chunk * SC_CHUNK_PAGES, n, buf, view, err);
 	if (r < 0)
 		return r;
-	for (size_t p = 0; p < n; p++)
-		hash[p] = XXH3_128bits(buf + p * KVM_PAGE_SIZE, KVM_PAGE_SIZE);
+	for (size_t p = 0; p < n; p++) {
+		const uint8_t *page = *view + p * KVM_PAGE_SIZE;
+		zero[p] = (uint8_t)is_zero_page(page);
+		if (!zero[p])
+			hash[p] = XXH3_128bits(page, KVM_PAGE_SIZE);
+	}
 	return 0;
 }
 
@@ -256,7 +271,8 @@ static void *worker(void *arg)
 		s->state = SLOT_BUSY;
 		s->chunk = chunk;
 		pthread_mutex_unlock(&pl->lock);
-		int r = hash_chunk(pl->mem, pl->pages, chunk, s->buf, s->hash, &s->err);
+		int r = hash_chunk(pl->mem, pl->pages, chunk, s->buf, &s->pages, s->hash, s->zero,
+				   &s->err);
 		pthread_mutex_lock(&pl->lock);
 		s->rc = r;
 		s->state = SLOT_READY;
@@ -281,6 +297,7 @@ static int index_inline(sc_index *ix, unsigned vm, sc_progress_fn progress, void
 	struct vm *v = &ix->vms[vm];
 	uint8_t *buf = aligned_alloc(64, SC_CHUNK_PAGES * KVM_PAGE_SIZE);
 	XXH128_hash_t *hash = malloc(SC_CHUNK_PAGES * sizeof(*hash));
+	uint8_t zero[SC_CHUNK_PAGES];
 	int r = 0;
 	if (!buf || !hash) {
 		r = vms_err_set(err, -ENOMEM, "out of memory");
@@ -288,9 +305,11 @@ static int index_inline(sc_index *ix, unsigned vm, sc_progress_fn progress, void
 	}
 	uint64_t nchunks = (v->pages + SC_CHUNK_PAGES - 1) / SC_CHUNK_PAGES;
 	for (uint64_t c = 0; c < nchunks && r == 0; c++) {
-		r = hash_chunk(v->mem, v->pages, c, buf, hash, err);
+		const uint8_t *view;
+		r = hash_chunk(v->mem, v->pages, c, buf, &view, hash, zero, err);
 		if (r == 0)
-			r = insert_chunk(ix, vm, c * SC_CHUNK_PAGES, chunk_len(v->pages, c), buf, hash, err);
+			r = insert_chunk(ix, vm, c * SC_CHUNK_PAGES, chunk_len(v->pages, c), view, hash,
+					 zero, err);
 		progress_at(progress, ctx, vm, c, v->pages);
 	}
 out:
@@ -306,7 +325,7 @@ static int index_threaded(sc_index *ix, unsigned vm, sc_progress_fn progress, vo
 	struct pool pl = {
 		.mem = v->mem, .pages = v->pages,
 		.nchunks = (v->pages + SC_CHUNK_PAGES - 1) / SC_CHUNK_PAGES,
-		.nslots = 2 * ix->threads,
+		.nslots = 4 * ix->threads,
 	};
 	pthread_t tids[SC_MAX_THREADS];
 	unsigned started = 0;
@@ -321,12 +340,14 @@ static int index_threaded(sc_index *ix, unsigned vm, sc_progress_fn progress, vo
 	for (unsigned i = 0; i < pl.nslots; i++) {
 		pl.slots[i].buf = aligned_alloc(64, SC_CHUNK_PAGES * KVM_PAGE_SIZE);
 		pl.slots[i].hash = malloc(SC_CHUNK_PAGES * sizeof(XXH128_hash_t));
-		if (!pl.slots[i].buf || !pl.slots[i].hash) {
+		pl.slots[i].zero = malloc(SC_CHUNK_PAGES);
+		if (!pl.slots[i].buf || !pl.slots[i].hash || !pl.slots[i].zero) {
 			r = vms_err_set(err, -ENOMEM, "out of memory");
 			goto out;
 		}
 	}
-	for (; started < ix->threads; started++) {
+	/* the calling thread inserts: threads - 1 workers hash */
+	for (; started < ix->threads - 1; started++) {
 		if (pthread_create(&tids[started], NULL, worker, &pl) != 0) {
 			r = vms_err_set(err, -EAGAIN, "cannot start hashing threads");
 			goto out;
@@ -343,8 +364,8 @@ static int index_threaded(sc_index *ix, unsigned vm, sc_progress_fn progress, vo
 			if (err)
 				*err = s->err;
 		} else {
-			r = insert_chunk(ix, vm, c * SC_CHUNK_PAGES, chunk_len(v->pages, c), s->buf,
-					 s->hash, err);
+			r = insert_chunk(ix, vm, c * SC_CHUNK_PAGES, chunk_len(v->pages, c), s->pages,
+					 s->hash, s->zero, err);
 		}
 		pthread_mutex_lock(&pl.lock);
 		s->state = SLOT_FREE;
@@ -362,6 +383,7 @@ out:
 	for (unsigned i = 0; pl.slots && i < pl.nslots; i++) {
 		free(pl.slots[i].buf);
 		free(pl.slots[i].hash);
+		free(pl.slots[i].zero);
 	}
 	free(pl.slots);
 	pthread_cond_destroy(&pl.cond);

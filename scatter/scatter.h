@@ -19,12 +19,14 @@
  *   per distinct content: 32 bytes (hash, first location, reference count)
  *                         + 8 * ceil(VMs / 64) bytes (holder bitmap)
  *                         + 4..8 bytes of hash table (load factor <= 1/2)
- *   while indexing:       2 * threads chunks of SC_CHUNK_PAGES pages.
+ *   while indexing:       4 * threads chunks of SC_CHUNK_PAGES pages (only
+ *                         sources that cannot be mapped fill them).
  * A rack of 64 VMs x 4 GiB (64 Mi pages) with 32 Mi distinct contents needs
  * about 256 MiB + 1.5 GiB.
  *
- * Threads: sc_index_add() hashes with `threads` worker threads and inserts on
- * the calling thread. An sc_index is not itself thread-safe.
+ * Threads: with `threads` = 1 the calling thread reads, hashes and inserts;
+ * with more, threads - 1 workers read and hash chunks ahead while the calling
+ * thread inserts. An sc_index is not itself thread-safe.
  */
 #ifndef VMS_SCATTER_H
 #define VMS_SCATTER_H

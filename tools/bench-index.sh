@@ -1,0 +1,51 @@
+#!/bin/bash
+# bench-index.sh - index throughput: `vmscatter analyze` with 1 and 2 threads
+# against `cat FILES > /dev/null` on the same synthetic rack in tmpfs, runs
+# interleaved in one session (the machine is shared and noisy), medians of
+# --runs runs. Prints a table and the ratios to cat.
+#
+#   tools/bench-index.sh [--vms N] [--mib MIB] [--runs R] [--dir TMPFS_DIR]
+# Default: 8 VMs x 256 MiB = 2 GiB in /dev/shm, 5 runs.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+vms=8 mib=256 runs=5 base=/dev/shm
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--vms) vms=$2; shift 2 ;;
+	--mib) mib=$2; shift 2 ;;
+	--runs) runs=$2; shift 2 ;;
+	--dir) base=$2; shift 2 ;;
+	*) echo "bench-index: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+build=$("$top/tools/build.sh")
+dir=$(mktemp -d "$base/vms-bench.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+"$build/tools/vms-synth" --out "$dir" --vms "$vms" --pages $((mib * 256)) --zero 0.3 --self 0.05 --inter 0.4 --pool $((mib * 256 / 2))
+files=("$dir"/vm*.img)
+total=$((vms * mib))
+
+# time_cmd CMD...: seconds of wall time
+time_cmd() {
+	local s e
+	s=$(date +%s.%N)
+	"$@" > /dev/null
+	e=$(date +%s.%N)
+	echo "$e - $s" | bc -l
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+cat "${files[@]}" > /dev/null   # warm-up
+: > "$dir/cat.t"; : > "$dir/t1.t"; : > "$dir/t2.t"
+for _ in $(seq 1 "$runs"); do
+	time_cmd cat "${files[@]}" >> "$dir/cat.t"
+	time_cmd "$build/vmscatter" analyze --json --quiet --threads 1 "${files[@]}" >> "$dir/t1.t"
+	time_cmd "$build/vmscatter" analyze --json --quiet --threads 2 "${files[@]}" >> "$dir/t2.t"
+done
+c=$(median < "$dir/cat.t"); t1=$(median < "$dir/t1.t"); t2=$(median < "$dir/t2.t")
+printf 'rack: %d VMs x %d MiB = %d MiB in %s, median of %d runs\n' "$vms" "$mib" "$total" "$base" "$runs"
+printf '%-28s %8s %10s %10s\n' "command" "seconds" "MiB/s" "x cat"
+for row in "cat:$c" "analyze --threads 1:$t1" "analyze --threads 2:$t2"; do
+	name=${row%%:*} t=${row##*:}
+	printf '%-28s %8.3f %10.0f %10.2f\n' "$name" "$t" "$(echo "$total / $t" | bc -l)" "$(echo "$t / $c" | bc -l)"
+done
