@@ -42,5 +42,7 @@ const char *cli_bytes(uint64_t bytes, char *buf, size_t len);
 
 int cli_analyze(int argc, char **argv);
 int cli_dump(int argc, char **argv);
+int cli_plan(int argc, char **argv);
+int cli_compare(int argc, char **argv);
 
 #endif

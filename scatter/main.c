@@ -14,6 +14,8 @@ static const char usage[] =
 	"Commands:\n"
 	"  analyze   report how much memory a rack of VMs (images or live QEMUs) shares\n"
 	"  dump      save a VM's memory (live QEMU or image) as a raw image file\n"
+	"  plan      place VMs on targets so shared memory lands together\n"
+	"  compare   run every placement strategy on one rack: table and plot\n"
 	"\n"
 	"Run 'vmscatter COMMAND --help' for a command's options, 'man vmscatter' for\n"
 	"the whole manual.\n"
@@ -28,6 +30,8 @@ struct command {
 static const struct command commands[] = {
 	{ "analyze", cli_analyze },
 	{ "dump", cli_dump },
+	{ "plan", cli_plan },
+	{ "compare", cli_compare },
 };
 
 int main(int argc, char **argv)
