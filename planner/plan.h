@@ -107,9 +107,10 @@ enum vmsplan_strategy {
 	/* Sharing-oblivious baseline: VMs by decreasing size, round-robin over
 	 * the targets that have room. */
 	VMSPLAN_OBLIVIOUS,
-	/* Greedy, then local search: best-improving moves of one VM to a target
-	 * with room and swaps of two VMs on different targets, until no step
-	 * improves or the time limit passes. */
+	/* Greedy, then local search: each VM in turn takes its best improving
+	 * move to a target with room, then every pair of VMs on different
+	 * targets is swapped when that improves; passes repeat until one
+	 * improves nothing or the time limit passes. Never worse than greedy. */
 	VMSPLAN_LOCAL,
 	/* Exact integer program solved by GLPK: binary x(v,t), y(c,t) >= x(v,t)
 	 * for v in c, minimise sum contents(c) * y(c,t) under the capacities and

@@ -421,6 +421,18 @@ static int parse_args(const char *cmd, int argc, char **argv, struct plan_args *
 		const char *dot = strrchr(a->plot, '.');
 		if (!dot || (strcmp(dot, ".png") != 0 && strcmp(dot, ".svg") != 0))
 			return cli_usage_error(cmd, "--plot needs a .png or .svg file name");
+		/* fail before the work, not after it */
+		char dir[4096];
+		const char *slash = strrchr(a->plot, '/');
+		if (slash)
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - a->plot), a->plot);
+		else
+			snprintf(dir, sizeof(dir), ".");
+		if (access(dir[0] ? dir : "/", W_OK) != 0) {
+			fprintf(stderr, "vmscatter %s: --plot %s: cannot write to %s: %s\n", cmd, a->plot,
+				dir[0] ? dir : "/", strerror(errno));
+			return 1;
+		}
 	}
 	return -1;
 }
@@ -503,7 +515,7 @@ static int write_plot(const char *path, const struct row *rows, int nrows,
 	char tmp_out[4200];
 	snprintf(tmp_out, sizeof(tmp_out), "%s.tmp.%d", path, (int)getpid());
 	int svg = strcmp(strrchr(path, '.'), ".svg") == 0;
-	FILE *g = popen("gnuplot 2>&1", "w");
+	FILE *g = popen("gnuplot >/dev/null 2>&1", "w");
 	if (!g) {
 		unlink(data);
 		return vms_err_set(err, -errno, "plot: cannot run gnuplot: %s", strerror(errno));
