@@ -173,9 +173,17 @@ int pl_optimal(const vmsplan_problem *p, const unsigned *start, double time_limi
 	sm.msg_lev = GLP_MSG_OFF;
 	sm.tm_lim = (int)(time_limit * 1000);
 	if (glp_simplex(lp, &sm) != 0 || glp_get_status(lp) != GLP_OPT) {
-		r = glp_get_status(lp) == GLP_NOFEAS
-			    ? pl_set_err(err, -ENOSPC, "optimal: no placement satisfies the capacities")
-			    : pl_set_err(err, -ETIMEDOUT, "optimal: the LP relaxation did not finish in time");
+		if (glp_get_status(lp) == GLP_NOFEAS) {
+			r = pl_set_err(err, -ENOSPC, "optimal: no placement satisfies the capacities");
+		} else if (start) {
+			/* no bound in time: the incumbent is all there is */
+			memcpy(target_of, start, p->nvms * sizeof(*target_of));
+			*optimal = 0;
+			*gap = -1;
+		} else {
+			r = pl_set_err(err, -ETIMEDOUT, "optimal: the LP relaxation did not finish in %.1f s",
+				       time_limit);
+		}
 		goto out;
 	}
 	glp_iocp io;

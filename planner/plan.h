@@ -96,11 +96,14 @@ int vmsplan_find_target(const vmsplan_problem *p, const char *name);
 /* ---- strategies ---------------------------------------------------------- */
 
 enum vmsplan_strategy {
-	/* Greedy: VMs in decreasing order of distinct non-zero contents (pinned
-	 * VMs first, in their pinned places); each goes to the target with room
-	 * that it adds the least network traffic to (the contents it holds that
-	 * the target does not receive yet); ties to the target with the most
-	 * free slots, then the lowest index. O(V * T * k), k = classes per VM. */
+	/* Greedy: pinned VMs first, in their places. Then, one VM at a time,
+	 * the unplaced VM and target with room such that the target already
+	 * receives the most of that VM's contents (ties: lowest VM index, then
+	 * the target with the most free slots); when no unplaced VM overlaps
+	 * any target with room, the VM with the most distinct contents goes to
+	 * the target with the most free slots. Placing a VM on t raises, for
+	 * every class t receives for the first time, the overlap of that
+	 * class's holders with t. O(V^2 * T + H * T), H = class holders. */
 	VMSPLAN_GREEDY,
 	/* Uniformly random VM order, each to a random target with room. */
 	VMSPLAN_RANDOM,
@@ -115,7 +118,8 @@ enum vmsplan_strategy {
 	/* Exact integer program solved by GLPK: binary x(v,t), y(c,t) >= x(v,t)
 	 * for v in c, minimise sum contents(c) * y(c,t) under the capacities and
 	 * pins; the local-search placement is its first incumbent. Stops at the
-	 * time limit with the best placement found and its optimality gap. */
+	 * time limit with the best placement found and its optimality gap
+	 * (unknown, -1, when even the LP relaxation did not finish). */
 	VMSPLAN_OPTIMAL,
 };
 #define VMSPLAN_STRATEGIES 5
@@ -170,7 +174,8 @@ int vmsplan_plan_order_exact(const vmsplan_plan *plan);
 
 /* For optimal: 1 if proven optimal, 0 if stopped early; *gap (may be NULL)
  * is the relative gap between the placement and the best bound (0 when
- * optimal). Other strategies: 0 and gap -1. */
+ * optimal), or -1 when the time limit came before any bound (the placement
+ * is then the local-search one). Other strategies: 0 and gap -1. */
 int vmsplan_plan_optimal(const vmsplan_plan *plan, double *gap);
 /* Wall-clock seconds the strategy took. */
 double vmsplan_plan_seconds(const vmsplan_plan *plan);

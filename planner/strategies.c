@@ -81,53 +81,82 @@ static int cmp_key_desc(const void *a, const void *b)
 int pl_greedy(const vmsplan_problem *p, const struct pl_index *ix, unsigned *target_of,
 	      vmsplan_error *err)
 {
+	const unsigned T = p->ntargets;
 	uint64_t *recv = calloc(p->nclasses ? p->nclasses : 1, sizeof(*recv));
-	struct by_key *order = malloc(p->nvms * sizeof(*order));
+	uint64_t *overlap = calloc((size_t)p->nvms * T, sizeof(*overlap));  /* [v*T+t] */
+	uint64_t *distinct = calloc(p->nvms, sizeof(*distinct));
+	uint8_t *placed = calloc(p->nvms, 1);
 	struct room room;
 	int r = 0;
-	if (!recv || !order) {
+	if (!recv || !overlap || !distinct || !placed) {
 		r = pl_set_err(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	room_init(p, &room);
-	for (unsigned v = 0; v < p->nvms; v++) {
-		uint64_t distinct = 0;
+	for (unsigned v = 0; v < p->nvms; v++)
 		for (uint32_t k = ix->off[v]; k < ix->off[v + 1]; k++)
-			distinct += p->cls_contents[ix->cls[k]];
-		/* pinned VMs first: they shape what the others join */
-		order[v] = (struct by_key){ p->vms[v].pin >= 0 ? UINT64_MAX : distinct, v };
-	}
-	qsort(order, p->nvms, sizeof(*order), cmp_key_desc);
-	for (unsigned i = 0; i < p->nvms; i++) {
-		unsigned v = order[i].vm, best = UINT32_MAX;
-		uint64_t best_add = UINT64_MAX;
-		for (unsigned t = 0; t < p->ntargets; t++) {
-			if (p->vms[v].pin >= 0 && (unsigned)p->vms[v].pin != t)
+			distinct[v] += p->cls_contents[ix->cls[k]];
+
+	for (unsigned step = 0; step < p->nvms; step++) {
+		/* pinned VMs first; then the (VM, target with room) pair whose
+		 * target already receives most of the VM's contents; with no
+		 * overlap anywhere, the largest VM on the emptiest target */
+		unsigned bv = UINT32_MAX, bt = UINT32_MAX;
+		uint64_t bo = 0;
+		for (unsigned v = 0; v < p->nvms && bv == UINT32_MAX; v++)
+			if (!placed[v] && p->vms[v].pin >= 0) {
+				bv = v;
+				bt = (unsigned)p->vms[v].pin;
+			}
+		for (unsigned v = 0; v < p->nvms && bt == UINT32_MAX; v++) {
+			if (placed[v])
 				continue;
-			if (!room_fits(p, &room, v, t))
-				continue;
-			uint64_t add = 0;
-			for (uint32_t k = ix->off[v]; k < ix->off[v + 1]; k++)
-				if (!(recv[ix->cls[k]] >> t & 1))
-					add += p->cls_contents[ix->cls[k]];
-			if (best == UINT32_MAX || add < best_add ||
-			    (add == best_add && room.slots[t] > room.slots[best])) {
-				best_add = add;
-				best = t;
+			for (unsigned t = 0; t < T; t++) {
+				uint64_t o = overlap[(size_t)v * T + t];
+				if (o > bo && room_fits(p, &room, v, t)) {
+					bo = o;
+					bv = v;
+				}
 			}
 		}
-		if (best == UINT32_MAX) {
-			r = no_room(p, v, err);
+		if (bv != UINT32_MAX && bt == UINT32_MAX) {
+			for (unsigned t = 0; t < T; t++)
+				if (overlap[(size_t)bv * T + t] == bo && room_fits(p, &room, bv, t))
+					if (bt == UINT32_MAX || room.slots[t] > room.slots[bt])
+						bt = t;
+		}
+		if (bv == UINT32_MAX) {
+			for (unsigned v = 0; v < p->nvms; v++)
+				if (!placed[v] && (bv == UINT32_MAX || distinct[v] > distinct[bv]))
+					bv = v;
+			for (unsigned t = 0; t < T; t++)
+				if (room_fits(p, &room, bv, t) &&
+				    (bt == UINT32_MAX || room.slots[t] > room.slots[bt] ||
+				     (room.slots[t] == room.slots[bt] && room.mem[t] > room.mem[bt])))
+					bt = t;
+		}
+		if (bt == UINT32_MAX || !room_fits(p, &room, bv, bt)) {
+			r = no_room(p, bv, err);
 			goto out;
 		}
-		target_of[v] = best;
-		room_take(p, &room, v, best);
-		for (uint32_t k = ix->off[v]; k < ix->off[v + 1]; k++)
-			recv[ix->cls[k]] |= 1ull << best;
+		target_of[bv] = bt;
+		placed[bv] = 1;
+		room_take(p, &room, bv, bt);
+		/* classes t receives for the first time raise their holders' overlap */
+		for (uint32_t k = ix->off[bv]; k < ix->off[bv + 1]; k++) {
+			uint32_t c = ix->cls[k];
+			if (recv[c] >> bt & 1)
+				continue;
+			recv[c] |= 1ull << bt;
+			for (uint32_t h = p->cls_off[c]; h < p->cls_off[c + 1]; h++)
+				overlap[(size_t)p->cls_vms[h] * T + bt] += p->cls_contents[c];
+		}
 	}
 out:
 	free(recv);
-	free(order);
+	free(overlap);
+	free(distinct);
+	free(placed);
 	return r;
 }
 

@@ -296,7 +296,14 @@ static void print_plan_text(const vmsplan_problem *p, const vmsplan_plan *plan,
 	int optimal = vmsplan_plan_optimal(plan, &gap);
 	printf("strategy %s (%.3f s)", vmsplan_strategy_name(a->opts.strategy), vmsplan_plan_seconds(plan));
 	if (a->opts.strategy == VMSPLAN_OPTIMAL)
-		printf(optimal ? ", proven optimal" : ", stopped at the time limit, gap %.2f%%", gap * 100);
+	{
+		if (optimal)
+			printf(", proven optimal");
+		else if (gap < 0)
+			printf(", stopped at the time limit before any bound (gap unknown)");
+		else
+			printf(", stopped at the time limit, gap %.2f%%", gap * 100);
+	}
 	printf("\n\n%-20s %s\n", "target", "VMs");
 	for (unsigned tg = 0; tg < vmsplan_targets(p); tg++) {
 		printf("%-20s", vmsplan_target_name(p, tg));

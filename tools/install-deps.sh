@@ -10,6 +10,8 @@ pkgs="gcc make libc6-dev autoconf automake libtool pkg-config"
 # libraries (through pkg-config, GLPK through AC_CHECK_LIB)
 pkgs="$pkgs libpgm-dev libssl-dev liblzo2-dev libjansson-dev libxxhash-dev libglpk-dev"
 pkgs="$pkgs libcmocka-dev libibverbs-dev"
+# fuzzing (libFuzzer comes with clang's runtime)
+pkgs="$pkgs clang libclang-rt-14-dev"
 # guests, testbed, tests and plots
 pkgs="$pkgs qemu-system-x86 linux-image-amd64 busybox-static cpio gzip"
 pkgs="$pkgs iproute2 nftables procps python3 gnuplot-nox glpk-utils"

@@ -165,8 +165,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	printf("%5s %4s %7s  %-9s %12s %9s %10s %9s %9s\n", "VMs", "tgts", "classes", "strategy",
-	       "network GiB", "vs best", "vs random", "seconds", "peak MiB");
+	printf("%5s %4s %7s  %-9s %12s %9s %10s %9s %9s %8s\n", "VMs", "tgts", "classes", "strategy",
+	       "network GiB", "vs best", "vs random", "seconds", "peak MiB", "gap");
 	for (int i = 0; i < nv; i++)
 		for (int j = 0; j < nt; j++) {
 			if (tgs[j] > vms[i])
@@ -194,11 +194,15 @@ int main(int argc, char **argv)
 					       res[k].msg);
 					continue;
 				}
-				printf("%5u %4u %7zu  %-9s %12.2f %8.2f%% %9.2f%% %9.2f %9.1f\n", vms[i], tgs[j],
+				char gap[32] = "";
+				if (order[k] == VMSPLAN_OPTIMAL)
+					snprintf(gap, sizeof(gap), res[k].gap < 0 ? "unknown" : "%.2f%%",
+						 res[k].gap * 100);
+				printf("%5u %4u %7zu  %-9s %12.2f %8.2f%% %9.2f%% %9.2f %9.1f %8s\n", vms[i], tgs[j],
 				       vmsplan_classes(p), name, res[k].network / 1073741824.0,
 				       100.0 * ((double)res[k].network / (double)best - 1.0),
 				       100.0 * ((double)res[k].network / rs.avg_network - 1.0), res[k].seconds,
-				       rss[k] / 1024.0);
+				       rss[k] / 1024.0, gap);
 			}
 			printf("%5u %4u %7zu  %-9s %12.2f  (min %.2f, max %.2f over %d samples)\n", vms[i], tgs[j],
 			       vmsplan_classes(p), "random", rs.avg_network / 1073741824.0,
