@@ -85,4 +85,94 @@ int vms_parse_size(const char *s, uint64_t *out);
  * -ENAMETOOLONG (copying nothing) when it does not fit. */
 int vms_strlcpy_n(char *dst, size_t dstlen, const void *src, size_t n);
 
+/* ---- the writer ----------------------------------------------------------
+ * A growable byte buffer for building wire messages: every put returns 0 or
+ * -ENOMEM (and then leaves the buffer as it was). Big-endian. */
+typedef struct vms_wbuf {
+	uint8_t *data;
+	size_t len, cap;
+} vms_wbuf;
+
+int vms_wbuf_u8(vms_wbuf *b, uint8_t v);
+int vms_wbuf_be16(vms_wbuf *b, uint16_t v);
+int vms_wbuf_be32(vms_wbuf *b, uint32_t v);
+int vms_wbuf_be64(vms_wbuf *b, uint64_t v);
+int vms_wbuf_bytes(vms_wbuf *b, const void *p, size_t n);
+void vms_wbuf_reset(vms_wbuf *b);      /* len = 0, keeps the memory */
+void vms_wbuf_free(vms_wbuf *b);
+
+/* ---- the wire protocol (doc/PROTOCOL.md has the tables) -------------------- */
+
+#define VMS_WIRE_VERSION 1u
+#define VMS_WIRE_FRAME_MAX (4u << 20)   /* type + payload */
+#define VMS_WIRE_NAME_MAX 64u           /* names: 1..63 bytes of [A-Za-z0-9._-] */
+#define VMS_WIRE_VMS_MAX 4096u
+#define VMS_WIRE_IDS_MAX 65536u         /* content ids in one MISSING */
+#define VMS_WIRE_ERROR_MAX 1024u
+#define VMS_WIRE_PAGE 4096u
+
+enum vms_msg_type {
+	VMS_MSG_HELLO = 1, VMS_MSG_WELCOME, VMS_MSG_VM, VMS_MSG_MAP, VMS_MSG_MAPS_END,
+	VMS_MSG_MCAST_JOIN, VMS_MSG_JOINED, VMS_MSG_MCAST_END, VMS_MSG_GROUP_DONE,
+	VMS_MSG_MISSING, VMS_MSG_CONTENT, VMS_MSG_END, VMS_MSG_DONE, VMS_MSG_ERROR,
+};
+
+/* Framing: vms_frame_begin() writes the length placeholder and the type into
+ * `b` (which may already hold earlier frames); the payload follows; then
+ * vms_frame_end() fills in the length (-EMSGSIZE past the cap). */
+int vms_frame_begin(vms_wbuf *b, uint8_t type, size_t *start);
+int vms_frame_end(vms_wbuf *b, size_t start);
+
+/* Reassembly of frames from a byte stream. vms_frames_next() returns 1 and
+ * the next complete frame (payload valid until the next feed or next),
+ * 0 when more bytes are needed, -EBADMSG for a length outside 1..cap. */
+typedef struct vms_frames {
+	uint8_t *buf;
+	size_t len, cap, off;
+} vms_frames;
+
+int vms_frames_feed(vms_frames *f, const void *p, size_t n);
+int vms_frames_next(vms_frames *f, uint8_t *type, vms_cur *payload);
+void vms_frames_free(vms_frames *f);
+
+/* Names on the wire: u8 length + bytes. Get checks the character set and
+ * NUL-terminates into name[VMS_WIRE_NAME_MAX]. */
+int vms_wire_get_name(vms_cur *c, char *name);
+int vms_wire_put_name(vms_wbuf *b, const char *name);
+
+/* Messages with fixed fields. Every get reads the whole payload and fails
+ * with -EBADMSG on a short payload, a bad field or trailing bytes. */
+struct vms_msg_hello { uint64_t session; char target[VMS_WIRE_NAME_MAX]; };
+struct vms_msg_welcome { uint16_t version; char name[VMS_WIRE_NAME_MAX]; };
+struct vms_msg_vm { uint32_t vm; char name[VMS_WIRE_NAME_MAX]; uint64_t pages; uint8_t sha256[32]; };
+struct vms_msg_join { uint32_t group, addr; uint16_t port; uint32_t source, messages; };
+struct vms_msg_group_done { uint32_t group, received; };
+
+int vms_msg_hello_get(vms_cur *c, struct vms_msg_hello *m);
+int vms_msg_hello_put(vms_wbuf *b, const struct vms_msg_hello *m);
+int vms_msg_welcome_get(vms_cur *c, struct vms_msg_welcome *m);
+int vms_msg_welcome_put(vms_wbuf *b, const struct vms_msg_welcome *m);
+int vms_msg_vm_get(vms_cur *c, struct vms_msg_vm *m);
+int vms_msg_vm_put(vms_wbuf *b, const struct vms_msg_vm *m);
+int vms_msg_join_get(vms_cur *c, struct vms_msg_join *m);
+int vms_msg_join_put(vms_wbuf *b, const struct vms_msg_join *m);
+int vms_msg_group_done_get(vms_cur *c, struct vms_msg_group_done *m);
+int vms_msg_group_done_put(vms_wbuf *b, const struct vms_msg_group_done *m);
+/* One u32 (JOINED, MCAST_END) or nothing (MAPS_END, END). */
+int vms_msg_u32_get(vms_cur *c, uint32_t *v);
+int vms_msg_u32_put(vms_wbuf *b, uint8_t type, uint32_t v);
+int vms_msg_empty_get(vms_cur *c);
+int vms_msg_empty_put(vms_wbuf *b, uint8_t type);
+/* CONTENT: *page points into the payload. */
+int vms_msg_content_get(vms_cur *c, uint32_t *id, const uint8_t **page);
+int vms_msg_content_put(vms_wbuf *b, uint32_t id, const void *page);
+/* ERROR: the text is copied, NUL-terminated, into text[VMS_WIRE_ERROR_MAX + 1]. */
+int vms_msg_error_get(vms_cur *c, char *text);
+int vms_msg_error_put(vms_wbuf *b, const char *text);
+
+/* MAP: the header, then the runs one by one. A run of kind 0 has *ids
+ * empty; kind 1 leaves *ids positioned on `count` content ids. */
+int vms_msg_map_get(vms_cur *c, uint32_t *vm, uint64_t *first);
+int vms_msg_map_run(vms_cur *c, uint8_t *kind, uint32_t *count, vms_cur *ids);
+
 #endif

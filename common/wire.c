@@ -1,0 +1,374 @@
+/* wire.c - framing and the messages of the wire protocol. Every decoder
+ * reads through the cursor and ends with an end check; doc/PROTOCOL.md has
+ * the tables these functions implement. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+/* ---- frames -------------------------------------------------------------- */
+
+int vms_frame_begin(vms_wbuf *b, uint8_t type, size_t *start)
+{
+	*start = b->len;
+	int r = vms_wbuf_be32(b, 0);
+	if (r == 0)
+		r = vms_wbuf_u8(b, type);
+	if (r < 0)
+		b->len = *start;
+	return r;
+}
+
+int vms_frame_end(vms_wbuf *b, size_t start)
+{
+	size_t n = b->len - start - 4;
+	if (n > VMS_WIRE_FRAME_MAX) {
+		b->len = start;
+		return -EMSGSIZE;
+	}
+	for (int i = 0; i < 4; i++)
+		b->data[start + (size_t)i] = (uint8_t)(n >> (24 - 8 * i));
+	return 0;
+}
+
+int vms_frames_feed(vms_frames *f, const void *p, size_t n)
+{
+	if (n == 0)
+		return 0;
+	if (f->off > 0 && f->off == f->len)
+		f->off = f->len = 0;
+	if (f->cap - f->len < n && f->off > 0) {         /* compact */
+		memmove(f->buf, f->buf + f->off, f->len - f->off);
+		f->len -= f->off;
+		f->off = 0;
+	}
+	if (f->cap - f->len < n) {
+		size_t ncap = f->cap ? f->cap : 65536;
+		while (ncap - f->len < n)
+			ncap *= 2;
+		uint8_t *nb = realloc(f->buf, ncap);
+		if (!nb)
+			return -ENOMEM;
+		f->buf = nb;
+		f->cap = ncap;
+	}
+	memcpy(f->buf + f->len, p, n);
+	f->len += n;
+	return 0;
+}
+
+int vms_frames_next(vms_frames *f, uint8_t *type, vms_cur *payload)
+{
+	vms_cur c;
+	uint32_t len;
+	if (!f->buf)
+		return 0;
+	vms_cur_init(&c, f->buf + f->off, f->len - f->off);
+	if (vms_cur_be32(&c, &len) < 0)
+		return 0;
+	if (len < 1 || len > VMS_WIRE_FRAME_MAX)
+		return -EBADMSG;
+	if (vms_cur_left(&c) < len)
+		return 0;
+	const uint8_t *body;
+	vms_cur_bytes(&c, len, &body);
+	*type = body[0];
+	vms_cur_init(payload, body + 1, len - 1);
+	f->off += 4 + (size_t)len;
+	return 1;
+}
+
+void vms_frames_free(vms_frames *f)
+{
+	free(f->buf);
+	memset(f, 0, sizeof(*f));
+}
+
+/* ---- fields -------------------------------------------------------------- */
+
+static int name_char_ok(uint8_t ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       ch == '.' || ch == '_' || ch == '-';
+}
+
+int vms_wire_get_name(vms_cur *c, char *name)
+{
+	uint8_t n;
+	const uint8_t *p;
+	vms_cur save = *c;
+	if (vms_cur_u8(c, &n) < 0 || n == 0 || n >= VMS_WIRE_NAME_MAX || vms_cur_bytes(c, n, &p) < 0)
+		goto bad;
+	for (uint8_t i = 0; i < n; i++)
+		if (!name_char_ok(p[i]))
+			goto bad;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	return 0;
+bad:
+	*c = save;
+	return -EBADMSG;
+}
+
+int vms_wire_put_name(vms_wbuf *b, const char *name)
+{
+	size_t n = strlen(name);
+	if (n == 0 || n >= VMS_WIRE_NAME_MAX)
+		return -EINVAL;
+	int r = vms_wbuf_u8(b, (uint8_t)n);
+	return r < 0 ? r : vms_wbuf_bytes(b, name, n);
+}
+
+/* ---- messages --------------------------------------------------------------- */
+
+/* Close the frame opened at `start` if the payload went in (r == 0), else
+ * drop it, leaving the buffer as it was. */
+static int frame_finish(vms_wbuf *b, size_t start, int r)
+{
+	if (r == 0)
+		return vms_frame_end(b, start);
+	b->len = start;
+	return r;
+}
+
+static int hello_fill(vms_wbuf *b, const struct vms_msg_hello *m)
+{
+	int r = vms_wbuf_bytes(b, "VMSC", 4);
+	if (r == 0)
+		r = vms_wbuf_be16(b, VMS_WIRE_VERSION);
+	if (r == 0)
+		r = vms_wbuf_be64(b, m->session);
+	return r < 0 ? r : vms_wire_put_name(b, m->target);
+}
+
+int vms_msg_hello_put(vms_wbuf *b, const struct vms_msg_hello *m)
+{
+	size_t start;
+	int r = vms_frame_begin(b, VMS_MSG_HELLO, &start);
+	if (r == 0)
+		r = hello_fill(b, m);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_hello_get(vms_cur *c, struct vms_msg_hello *m)
+{
+	const uint8_t *magic;
+	uint16_t version;
+	if (vms_cur_bytes(c, 4, &magic) < 0 || memcmp(magic, "VMSC", 4) != 0 ||
+	    vms_cur_be16(c, &version) < 0 || version != VMS_WIRE_VERSION ||
+	    vms_cur_be64(c, &m->session) < 0 || vms_wire_get_name(c, m->target) < 0)
+		return -EBADMSG;
+	return vms_cur_end(c);
+}
+
+static int welcome_fill(vms_wbuf *b, const struct vms_msg_welcome *m)
+{
+	int r = vms_wbuf_be16(b, m->version);
+	return r < 0 ? r : vms_wire_put_name(b, m->name);
+}
+
+int vms_msg_welcome_put(vms_wbuf *b, const struct vms_msg_welcome *m)
+{
+	size_t start;
+	int r = vms_frame_begin(b, VMS_MSG_WELCOME, &start);
+	if (r == 0)
+		r = welcome_fill(b, m);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_welcome_get(vms_cur *c, struct vms_msg_welcome *m)
+{
+	if (vms_cur_be16(c, &m->version) < 0 || vms_wire_get_name(c, m->name) < 0)
+		return -EBADMSG;
+	return vms_cur_end(c);
+}
+
+static int vm_fill(vms_wbuf *b, const struct vms_msg_vm *m)
+{
+	int r = vms_wbuf_be32(b, m->vm);
+	if (r == 0)
+		r = vms_wire_put_name(b, m->name);
+	if (r == 0)
+		r = vms_wbuf_be64(b, m->pages);
+	return r < 0 ? r : vms_wbuf_bytes(b, m->sha256, 32);
+}
+
+int vms_msg_vm_put(vms_wbuf *b, const struct vms_msg_vm *m)
+{
+	size_t start;
+	int r = vms_frame_begin(b, VMS_MSG_VM, &start);
+	if (r == 0)
+		r = vm_fill(b, m);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_vm_get(vms_cur *c, struct vms_msg_vm *m)
+{
+	const uint8_t *digest;
+	if (vms_cur_be32(c, &m->vm) < 0 || m->vm >= VMS_WIRE_VMS_MAX ||
+	    vms_wire_get_name(c, m->name) < 0 || vms_cur_be64(c, &m->pages) < 0 ||
+	    m->pages == 0 || m->pages > UINT32_MAX || vms_cur_bytes(c, 32, &digest) < 0)
+		return -EBADMSG;
+	memcpy(m->sha256, digest, 32);
+	return vms_cur_end(c);
+}
+
+static int join_fill(vms_wbuf *b, const struct vms_msg_join *m)
+{
+	int r = vms_wbuf_be32(b, m->group);
+	if (r == 0)
+		r = vms_wbuf_be32(b, m->addr);
+	if (r == 0)
+		r = vms_wbuf_be16(b, m->port);
+	if (r == 0)
+		r = vms_wbuf_be32(b, m->source);
+	return r < 0 ? r : vms_wbuf_be32(b, m->messages);
+}
+
+int vms_msg_join_put(vms_wbuf *b, const struct vms_msg_join *m)
+{
+	size_t start;
+	int r = vms_frame_begin(b, VMS_MSG_MCAST_JOIN, &start);
+	if (r == 0)
+		r = join_fill(b, m);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_join_get(vms_cur *c, struct vms_msg_join *m)
+{
+	if (vms_cur_be32(c, &m->group) < 0 || vms_cur_be32(c, &m->addr) < 0 ||
+	    (m->addr >> 28) != 0xe ||                 /* 224.0.0.0/4 */
+	    vms_cur_be16(c, &m->port) < 0 || m->port == 0 || vms_cur_be32(c, &m->source) < 0 ||
+	    vms_cur_be32(c, &m->messages) < 0)
+		return -EBADMSG;
+	return vms_cur_end(c);
+}
+
+static int two_u32_fill(vms_wbuf *b, uint32_t x, uint32_t y)
+{
+	int r = vms_wbuf_be32(b, x);
+	return r < 0 ? r : vms_wbuf_be32(b, y);
+}
+
+int vms_msg_group_done_put(vms_wbuf *b, const struct vms_msg_group_done *m)
+{
+	size_t start;
+	int r = vms_frame_begin(b, VMS_MSG_GROUP_DONE, &start);
+	if (r == 0)
+		r = two_u32_fill(b, m->group, m->received);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_group_done_get(vms_cur *c, struct vms_msg_group_done *m)
+{
+	if (vms_cur_be32(c, &m->group) < 0 || vms_cur_be32(c, &m->received) < 0)
+		return -EBADMSG;
+	return vms_cur_end(c);
+}
+
+int vms_msg_u32_put(vms_wbuf *b, uint8_t type, uint32_t v)
+{
+	size_t start;
+	int r = vms_frame_begin(b, type, &start);
+	if (r == 0)
+		r = vms_wbuf_be32(b, v);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_u32_get(vms_cur *c, uint32_t *v)
+{
+	if (vms_cur_be32(c, v) < 0)
+		return -EBADMSG;
+	return vms_cur_end(c);
+}
+
+int vms_msg_empty_put(vms_wbuf *b, uint8_t type)
+{
+	size_t start;
+	int r = vms_frame_begin(b, type, &start);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_empty_get(vms_cur *c)
+{
+	return vms_cur_end(c);
+}
+
+static int content_fill(vms_wbuf *b, uint32_t id, const void *page)
+{
+	int r = vms_wbuf_be32(b, id);
+	return r < 0 ? r : vms_wbuf_bytes(b, page, VMS_WIRE_PAGE);
+}
+
+int vms_msg_content_put(vms_wbuf *b, uint32_t id, const void *page)
+{
+	size_t start;
+	int r = vms_frame_begin(b, VMS_MSG_CONTENT, &start);
+	if (r == 0)
+		r = content_fill(b, id, page);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_content_get(vms_cur *c, uint32_t *id, const uint8_t **page)
+{
+	if (vms_cur_be32(c, id) < 0 || *id == 0 || vms_cur_bytes(c, VMS_WIRE_PAGE, page) < 0)
+		return -EBADMSG;
+	return vms_cur_end(c);
+}
+
+static int error_fill(vms_wbuf *b, const char *text)
+{
+	size_t n = strlen(text);
+	if (n > VMS_WIRE_ERROR_MAX)
+		n = VMS_WIRE_ERROR_MAX;
+	int r = vms_wbuf_be16(b, (uint16_t)n);
+	return r < 0 ? r : vms_wbuf_bytes(b, text, n);
+}
+
+int vms_msg_error_put(vms_wbuf *b, const char *text)
+{
+	size_t start;
+	int r = vms_frame_begin(b, VMS_MSG_ERROR, &start);
+	if (r == 0)
+		r = error_fill(b, text);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_error_get(vms_cur *c, char *text)
+{
+	uint16_t n;
+	const uint8_t *p;
+	if (vms_cur_be16(c, &n) < 0 || n > VMS_WIRE_ERROR_MAX || vms_cur_bytes(c, n, &p) < 0)
+		return -EBADMSG;
+	for (uint16_t i = 0; i < n; i++)          /* printable, so it can be logged */
+		text[i] = (p[i] >= 0x20 && p[i] < 0x7f) ? (char)p[i] : '?';
+	text[n] = '\0';
+	return vms_cur_end(c);
+}
+
+int vms_msg_map_get(vms_cur *c, uint32_t *vm, uint64_t *first)
+{
+	if (vms_cur_be32(c, vm) < 0 || *vm >= VMS_WIRE_VMS_MAX || vms_cur_be64(c, first) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int vms_msg_map_run(vms_cur *c, uint8_t *kind, uint32_t *count, vms_cur *ids)
+{
+	vms_cur save = *c;
+	const uint8_t *p;
+	if (vms_cur_u8(c, kind) < 0 || *kind > 1 || vms_cur_be32(c, count) < 0 || *count == 0)
+		goto bad;
+	if (*kind == 1) {
+		if (*count > vms_cur_left(c) / 4 || vms_cur_bytes(c, (size_t)*count * 4, &p) < 0)
+			goto bad;
+		vms_cur_init(ids, p, (size_t)*count * 4);
+	} else {
+		vms_cur_init(ids, NULL, 0);
+	}
+	return 0;
+bad:
+	*c = save;
+	return -EBADMSG;
+}

@@ -1,0 +1,249 @@
+/* test_wire.c - the wire protocol: golden bytes, round trips, truncation of
+ * every message at every prefix, trailing bytes, frame reassembly from any
+ * split of the stream, and lengths outside the caps. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/common.h"
+
+/* HELLO, session 0x0102030405060708, target "t1" */
+static const uint8_t hello_golden[] = {
+	0x00, 0x00, 0x00, 0x12, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x01,
+	0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x02, 't', '1',
+};
+
+static void test_hello_golden(void **state)
+{
+	(void)state;
+	vms_wbuf b = { 0 };
+	struct vms_msg_hello h = { .session = 0x0102030405060708ull, .target = "t1" }, g;
+	assert_int_equal(vms_msg_hello_put(&b, &h), 0);
+	assert_int_equal(b.len, sizeof(hello_golden));
+	assert_memory_equal(b.data, hello_golden, sizeof(hello_golden));
+	vms_frames f = { 0 };
+	uint8_t type;
+	vms_cur p;
+	assert_int_equal(vms_frames_feed(&f, b.data, b.len), 0);
+	assert_int_equal(vms_frames_next(&f, &type, &p), 1);
+	assert_int_equal(type, VMS_MSG_HELLO);
+	assert_int_equal(vms_msg_hello_get(&p, &g), 0);
+	assert_true(g.session == h.session);
+	assert_string_equal(g.target, "t1");
+	assert_int_equal(vms_frames_next(&f, &type, &p), 0);
+	vms_frames_free(&f);
+	vms_wbuf_free(&b);
+}
+
+/* Decode one frame's payload with the decoder for its type. */
+static int decode(uint8_t type, vms_cur *p)
+{
+	struct vms_msg_hello h;
+	struct vms_msg_welcome w;
+	struct vms_msg_vm v;
+	struct vms_msg_join j;
+	struct vms_msg_group_done d;
+	uint32_t u, vm, id, count;
+	uint64_t first;
+	uint8_t kind;
+	const uint8_t *page;
+	char text[VMS_WIRE_ERROR_MAX + 1];
+	vms_cur ids;
+	switch (type) {
+	case VMS_MSG_HELLO: return vms_msg_hello_get(p, &h);
+	case VMS_MSG_WELCOME: return vms_msg_welcome_get(p, &w);
+	case VMS_MSG_VM: return vms_msg_vm_get(p, &v);
+	case VMS_MSG_MCAST_JOIN: return vms_msg_join_get(p, &j);
+	case VMS_MSG_GROUP_DONE: return vms_msg_group_done_get(p, &d);
+	case VMS_MSG_JOINED: case VMS_MSG_MCAST_END: return vms_msg_u32_get(p, &u);
+	case VMS_MSG_MAPS_END: case VMS_MSG_END: return vms_msg_empty_get(p);
+	case VMS_MSG_CONTENT: return vms_msg_content_get(p, &id, &page);
+	case VMS_MSG_ERROR: return vms_msg_error_get(p, text);
+	case VMS_MSG_MAP:
+		if (vms_msg_map_get(p, &vm, &first) < 0)
+			return -EBADMSG;
+		while (vms_cur_left(p) > 0)
+			if (vms_msg_map_run(p, &kind, &count, &ids) < 0)
+				return -EBADMSG;
+		return 0;
+	default: return -EBADMSG;
+	}
+}
+
+/* One of every message, back to back in one buffer. */
+static void build_all(vms_wbuf *b)
+{
+	static uint8_t page[4096];
+	memset(page, 0xab, sizeof(page));
+	struct vms_msg_hello h = { 7, "t2" };
+	struct vms_msg_welcome w = { 1, "recv-1" };
+	struct vms_msg_vm v = { .vm = 3, .name = "web.1", .pages = 65536 };
+	memset(v.sha256, 0x5a, 32);
+	struct vms_msg_join j = { 2, 0xef4d0002, 7500, 0x0a4d0001, 1234 };
+	struct vms_msg_group_done d = { 2, 1234 };
+	assert_int_equal(vms_msg_hello_put(b, &h), 0);
+	assert_int_equal(vms_msg_welcome_put(b, &w), 0);
+	assert_int_equal(vms_msg_vm_put(b, &v), 0);
+	size_t start;
+	assert_int_equal(vms_frame_begin(b, VMS_MSG_MAP, &start), 0);
+	assert_int_equal(vms_wbuf_be32(b, 3), 0);
+	assert_int_equal(vms_wbuf_be64(b, 0), 0);
+	assert_int_equal(vms_wbuf_u8(b, 0), 0);
+	assert_int_equal(vms_wbuf_be32(b, 10), 0);
+	assert_int_equal(vms_wbuf_u8(b, 1), 0);
+	assert_int_equal(vms_wbuf_be32(b, 2), 0);
+	assert_int_equal(vms_wbuf_be32(b, 17), 0);
+	assert_int_equal(vms_wbuf_be32(b, 18), 0);
+	assert_int_equal(vms_frame_end(b, start), 0);
+	assert_int_equal(vms_msg_empty_put(b, VMS_MSG_MAPS_END), 0);
+	assert_int_equal(vms_msg_join_put(b, &j), 0);
+	assert_int_equal(vms_msg_u32_put(b, VMS_MSG_JOINED, 2), 0);
+	assert_int_equal(vms_msg_u32_put(b, VMS_MSG_MCAST_END, 2), 0);
+	assert_int_equal(vms_msg_group_done_put(b, &d), 0);
+	assert_int_equal(vms_msg_content_put(b, 17, page), 0);
+	assert_int_equal(vms_msg_empty_put(b, VMS_MSG_END), 0);
+	assert_int_equal(vms_msg_error_put(b, "disk full"), 0);
+}
+
+static void test_round_trip_any_split(void **state)
+{
+	(void)state;
+	vms_wbuf b = { 0 };
+	build_all(&b);
+	for (size_t chunk = 1; chunk <= 4099; chunk += chunk < 16 ? 1 : 997) {
+		vms_frames f = { 0 };
+		unsigned frames = 0;
+		for (size_t off = 0; off < b.len; off += chunk) {
+			size_t n = b.len - off < chunk ? b.len - off : chunk;
+			assert_int_equal(vms_frames_feed(&f, b.data + off, n), 0);
+			uint8_t type;
+			vms_cur p;
+			int r;
+			while ((r = vms_frames_next(&f, &type, &p)) == 1) {
+				assert_int_equal(decode(type, &p), 0);
+				frames++;
+			}
+			assert_int_equal(r, 0);
+		}
+		assert_int_equal(frames, 12);
+		vms_frames_free(&f);
+	}
+	vms_wbuf_free(&b);
+}
+
+/* Every message cut short at every length fails; one more byte fails too. */
+static void test_truncation_and_trailing(void **state)
+{
+	(void)state;
+	vms_wbuf b = { 0 };
+	build_all(&b);
+	vms_frames f = { 0 };
+	assert_int_equal(vms_frames_feed(&f, b.data, b.len), 0);
+	uint8_t type;
+	vms_cur p;
+	while (vms_frames_next(&f, &type, &p) == 1) {
+		size_t len = vms_cur_left(&p);
+		const uint8_t *all = p.base + p.off;
+		for (size_t n = 0; n < len; n++) {
+			vms_cur q;
+			vms_cur_init(&q, all, n);
+			int r = decode(type, &q);
+			/* a MAP cut between two runs is a valid, shorter MAP */
+			if (type != VMS_MSG_MAP || r != 0)
+				assert_int_equal(r, -EBADMSG);
+		}
+		uint8_t longer[8192];
+		memcpy(longer, all, len);
+		longer[len] = 0;
+		vms_cur q;
+		vms_cur_init(&q, longer, len + 1);
+		assert_int_equal(decode(type, &q), -EBADMSG);
+	}
+	vms_frames_free(&f);
+	vms_wbuf_free(&b);
+}
+
+static void test_bad_fields(void **state)
+{
+	(void)state;
+	vms_cur c;
+	struct vms_msg_hello h;
+	static const uint8_t bad_magic[] = { 'V', 'M', 'S', 'X', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a' };
+	vms_cur_init(&c, bad_magic, sizeof(bad_magic));
+	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
+	static const uint8_t bad_version[] = { 'V', 'M', 'S', 'C', 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a' };
+	vms_cur_init(&c, bad_version, sizeof(bad_version));
+	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
+	static const uint8_t bad_name[] = { 'V', 'M', 'S', 'C', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, '/' };
+	vms_cur_init(&c, bad_name, sizeof(bad_name));
+	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
+	static const uint8_t empty_name[] = { 'V', 'M', 'S', 'C', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	vms_cur_init(&c, empty_name, sizeof(empty_name));
+	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
+	/* a join to a unicast address, a content id 0, a run count 0 */
+	struct vms_msg_join j;
+	static const uint8_t unicast[] = { 0, 0, 0, 1, 10, 0, 0, 1, 0x1d, 0x4c, 10, 0, 0, 1, 0, 0, 0, 1 };
+	vms_cur_init(&c, unicast, sizeof(unicast));
+	assert_int_equal(vms_msg_join_get(&c, &j), -EBADMSG);
+	uint8_t content[4100] = { 0 };
+	uint32_t id;
+	const uint8_t *page;
+	vms_cur_init(&c, content, sizeof(content));
+	assert_int_equal(vms_msg_content_get(&c, &id, &page), -EBADMSG);
+	uint8_t kind;
+	uint32_t count;
+	vms_cur ids;
+	static const uint8_t run0[] = { 1, 0, 0, 0, 0 };
+	vms_cur_init(&c, run0, sizeof(run0));
+	assert_int_equal(vms_msg_map_run(&c, &kind, &count, &ids), -EBADMSG);
+	static const uint8_t huge_run[] = { 1, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1 };
+	vms_cur_init(&c, huge_run, sizeof(huge_run));
+	assert_int_equal(vms_msg_map_run(&c, &kind, &count, &ids), -EBADMSG);
+	assert_int_equal(vms_cur_left(&c), sizeof(huge_run));     /* nothing consumed */
+}
+
+static void test_frame_lengths(void **state)
+{
+	(void)state;
+	vms_frames f = { 0 };
+	uint8_t type;
+	vms_cur p;
+	static const uint8_t zero_len[] = { 0, 0, 0, 0 };
+	assert_int_equal(vms_frames_feed(&f, zero_len, 4), 0);
+	assert_int_equal(vms_frames_next(&f, &type, &p), -EBADMSG);
+	vms_frames_free(&f);
+	static const uint8_t too_long[] = { 0x00, 0x40, 0x00, 0x01, 1 };
+	assert_int_equal(vms_frames_feed(&f, too_long, sizeof(too_long)), 0);
+	assert_int_equal(vms_frames_next(&f, &type, &p), -EBADMSG);
+	vms_frames_free(&f);
+	static const uint8_t partial[] = { 0x00, 0x00, 0x10 };
+	assert_int_equal(vms_frames_feed(&f, partial, sizeof(partial)), 0);
+	assert_int_equal(vms_frames_next(&f, &type, &p), 0);
+	vms_frames_free(&f);
+	/* a payload over the cap cannot be framed */
+	vms_wbuf b = { 0 };
+	size_t start;
+	assert_int_equal(vms_frame_begin(&b, VMS_MSG_CONTENT, &start), 0);
+	static uint8_t big[VMS_WIRE_FRAME_MAX];
+	assert_int_equal(vms_wbuf_bytes(&b, big, sizeof(big)), 0);
+	assert_int_equal(vms_frame_end(&b, start), -EMSGSIZE);
+	assert_int_equal(b.len, 0);
+	vms_wbuf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hello_golden),
+		cmocka_unit_test(test_round_trip_any_split),
+		cmocka_unit_test(test_truncation_and_trailing),
+		cmocka_unit_test(test_bad_fields),
+		cmocka_unit_test(test_frame_lengths),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
