@@ -12,6 +12,7 @@
 #ifndef VMS_COMMON_H
 #define VMS_COMMON_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -174,5 +175,34 @@ int vms_msg_error_put(vms_wbuf *b, const char *text);
  * empty; kind 1 leaves *ids positioned on `count` content ids. */
 int vms_msg_map_get(vms_cur *c, uint32_t *vm, uint64_t *first);
 int vms_msg_map_run(vms_cur *c, uint8_t *kind, uint32_t *count, vms_cur *ids);
+
+/* ---- multicast over PGM (OpenPGM, UDP encapsulation) ----------------------
+ * One socket per multicast group: a sender (send-only) or a receiver
+ * (receive-only). Addresses are IPv4 in host byte order; `ifaddr` is the
+ * local interface address (the namespace has no DNS: no names). Messages are
+ * at most VMS_MCAST_MSG_MAX bytes, never fragmented by PGM. Sockets are not
+ * thread-safe; pgm_init is reference-counted by OpenPGM itself. */
+#define VMS_MCAST_MSG_MAX 8192u
+
+typedef struct vms_mcast vms_mcast;
+
+/* rate: bytes per second at the IP layer (> 0). */
+int vms_mcast_sender(uint32_t ifaddr, uint32_t group, uint16_t port, uint64_t rate,
+		     vms_mcast **out, vms_err *err);
+int vms_mcast_receiver(uint32_t ifaddr, uint32_t group, uint16_t port, vms_mcast **out,
+		       vms_err *err);
+/* Send one message, waiting (and answering NAKs) while rate-limited, at
+ * most timeout_ms. */
+int vms_mcast_send(vms_mcast *m, const void *msg, size_t len, int timeout_ms, vms_err *err);
+/* Keep a sender alive for `ms`: answer NAKs and send heartbeats. */
+int vms_mcast_service(vms_mcast *m, int ms, vms_err *err);
+/* Receive without blocking: returns 1 with a message in buf (*len bytes),
+ * 0 when nothing is ready (*wait_ms says how long poll may sleep, -1 for
+ * "until a descriptor is ready"), 2 when data were lost for good (the
+ * session was reset; the caller fetches what is missing otherwise). */
+int vms_mcast_recv(vms_mcast *m, void *buf, size_t cap, size_t *len, int *wait_ms, vms_err *err);
+/* Descriptors to poll for reading (at most 4). */
+int vms_mcast_pollfds(vms_mcast *m, struct pollfd *fds, int *n);
+void vms_mcast_close(vms_mcast *m);
 
 #endif
