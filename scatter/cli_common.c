@@ -159,3 +159,42 @@ void cli_rack_free(struct cli_rack *rack)
 	sc_index_free(rack->ix);
 	memset(rack, 0, sizeof(*rack));
 }
+
+int cli_add_rack(vmsplan_problem *p, const struct cli_rack *rack, vms_err *err)
+{
+	vmsplan_error perr = { 0 };
+	struct sc_vm_stats *st = calloc(rack->n, sizeof(*st));
+	struct sc_rack_stats rs;
+	sc_summary *sum = NULL;
+	unsigned *holders = malloc(rack->n * sizeof(*holders));
+	int r = -ENOMEM;
+	if (!st || !holders) {
+		vms_err_set(err, r, "out of memory");
+		goto out;
+	}
+	r = sc_index_stats(rack->ix, st, &rs, err);
+	if (r == 0)
+		r = sc_summary_build(rack->ix, &sum, err);
+	if (r < 0)
+		goto out;
+	for (unsigned i = 0; i < rack->n && r >= 0; i++)
+		r = vmsplan_add_vm(p, rack->srcs[i].name, st[i].pages, st[i].zero_pages, &perr);
+	unsigned words = sc_index_holder_words(rack->ix);
+	for (size_t c = 0; c < sc_summary_classes(sum) && r >= 0; c++) {
+		const struct sc_class *k = sc_summary_class(sum, c);
+		size_t n = 0;
+		for (unsigned w = 0; w < words; w++)
+			for (uint64_t bits = k->holders[w]; bits; bits &= bits - 1)
+				holders[n++] = w * 64 + (unsigned)__builtin_ctzll(bits);
+		r = vmsplan_add_class(p, holders, n, k->contents, k->pages, &perr);
+	}
+	if (r < 0 && perr.msg[0])
+		vms_err_set(err, r, "%s", perr.msg);
+	r = r < 0 ? r : 0;
+out:
+	sc_summary_free(sum);
+	free(st);
+	free(holders);
+	return r;
+}
+

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "planner/plan.h"
 #include "scatter.h"
 
 /* A memory source named on the command line as [NAME=]PATH. */
@@ -27,6 +28,9 @@ int cli_rack_load(struct cli_rack *rack, char **args, unsigned n, unsigned threa
 		  int quiet, vms_err *err);
 void cli_rack_free(struct cli_rack *rack);
 
+/* Add the rack's VMs and sharing summary to a planning problem. */
+int cli_add_rack(vmsplan_problem *p, const struct cli_rack *rack, vms_err *err);
+
 /* Parse a thread count option ("auto" or 1..SC_MAX_THREADS). */
 int cli_parse_threads(const char *s, unsigned *out, vms_err *err);
 unsigned cli_default_threads(void);
@@ -44,5 +48,7 @@ int cli_analyze(int argc, char **argv);
 int cli_dump(int argc, char **argv);
 int cli_plan(int argc, char **argv);
 int cli_compare(int argc, char **argv);
+int cli_send(int argc, char **argv);
+int cli_receive(int argc, char **argv);
 
 #endif

@@ -90,44 +90,6 @@ static int read_file(const char *path, char **out, size_t *len, vms_err *err)
 	return 0;
 }
 
-static int add_rack(vmsplan_problem *p, const struct cli_rack *rack, vms_err *err)
-{
-	vmsplan_error perr = { 0 };
-	struct sc_vm_stats *st = calloc(rack->n, sizeof(*st));
-	struct sc_rack_stats rs;
-	sc_summary *sum = NULL;
-	unsigned *holders = malloc(rack->n * sizeof(*holders));
-	int r = -ENOMEM;
-	if (!st || !holders) {
-		vms_err_set(err, r, "out of memory");
-		goto out;
-	}
-	r = sc_index_stats(rack->ix, st, &rs, err);
-	if (r == 0)
-		r = sc_summary_build(rack->ix, &sum, err);
-	if (r < 0)
-		goto out;
-	for (unsigned i = 0; i < rack->n && r >= 0; i++)
-		r = vmsplan_add_vm(p, rack->srcs[i].name, st[i].pages, st[i].zero_pages, &perr);
-	unsigned words = sc_index_holder_words(rack->ix);
-	for (size_t c = 0; c < sc_summary_classes(sum) && r >= 0; c++) {
-		const struct sc_class *k = sc_summary_class(sum, c);
-		size_t n = 0;
-		for (unsigned w = 0; w < words; w++)
-			for (uint64_t bits = k->holders[w]; bits; bits &= bits - 1)
-				holders[n++] = w * 64 + (unsigned)__builtin_ctzll(bits);
-		r = vmsplan_add_class(p, holders, n, k->contents, k->pages, &perr);
-	}
-	if (r < 0 && perr.msg[0])
-		vms_err_set(err, r, "%s", perr.msg);
-	r = r < 0 ? r : 0;
-out:
-	sc_summary_free(sum);
-	free(st);
-	free(holders);
-	return r;
-}
-
 /* NAME:SLOTS[:MEMORY] */
 static int add_target(vmsplan_problem *p, const char *spec, vms_err *err)
 {
@@ -167,7 +129,7 @@ static int build_problem(const struct plan_args *a, vmsplan_problem **out, vms_e
 	} else {
 		r = cli_rack_load(&rack, a->srcs, (unsigned)a->nsrcs, a->threads, a->quiet, err);
 		if (r == 0)
-			r = add_rack(p, &rack, err);
+			r = cli_add_rack(p, &rack, err);
 	}
 	for (int i = 0; i < a->ntargets && r == 0; i++)
 		r = add_target(p, a->targets[i], err);

@@ -449,6 +449,12 @@ uint32_t sc_index_contents(const sc_index *ix) { return ix->ncontents; }
 uint32_t sc_index_content_refs(const sc_index *ix, uint32_t cid) { return ix->contents[cid].refs; }
 unsigned sc_index_holder_words(const sc_index *ix) { return ix->words; }
 
+void sc_index_content_where(const sc_index *ix, uint32_t cid, unsigned *vm, uint64_t *page)
+{
+	*vm = ix->contents[cid].rep_vm;
+	*page = ix->contents[cid].rep_page;
+}
+
 const uint64_t *sc_index_holders(const sc_index *ix, uint32_t cid)
 {
 	return ix->holders + (size_t)cid * ix->words;

@@ -16,6 +16,8 @@ static const char usage[] =
 	"  dump      save a VM's memory (live QEMU or image) as a raw image file\n"
 	"  plan      place VMs on targets so shared memory lands together\n"
 	"  compare   run every placement strategy on one rack: table and plot\n"
+	"  send      scatter memory images to receivers (multicast + unicast)\n"
+	"  receive   receive VMs from a sender and write their images\n"
 	"\n"
 	"Run 'vmscatter COMMAND --help' for a command's options, 'man vmscatter' for\n"
 	"the whole manual.\n"
@@ -32,6 +34,8 @@ static const struct command commands[] = {
 	{ "dump", cli_dump },
 	{ "plan", cli_plan },
 	{ "compare", cli_compare },
+	{ "send", cli_send },
+	{ "receive", cli_receive },
 };
 
 int main(int argc, char **argv)

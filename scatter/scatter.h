@@ -70,6 +70,8 @@ uint32_t sc_index_page(const sc_index *ix, unsigned vm, uint64_t page);
 uint32_t sc_index_contents(const sc_index *ix);
 /* How many pages in the whole rack hold content `cid` (1..contents). */
 uint32_t sc_index_content_refs(const sc_index *ix, uint32_t cid);
+/* Where content `cid` was first seen (a page holding exactly it). */
+void sc_index_content_where(const sc_index *ix, uint32_t cid, unsigned *vm, uint64_t *page);
 /* Holder bitmap of content `cid`: sc_index_holder_words() words, bit
  * (vm % 64) of word (vm / 64). Valid until the next sc_index_add/free. */
 const uint64_t *sc_index_holders(const sc_index *ix, uint32_t cid);
@@ -119,5 +121,45 @@ const struct sc_class *sc_summary_class(const sc_summary *s, size_t i);
  * (i == j: the VM's own distinct_nonzero). `matrix` has vms*vms entries. */
 int sc_summary_matrix(const sc_summary *s, uint64_t *matrix, vms_err *err);
 void sc_summary_free(sc_summary *s);
+
+/* ---- the sender ------------------------------------------------------------
+ * sc_send() scatters indexed memory images to their targets over the wire
+ * protocol (doc/PROTOCOL.md): it tells each receiver its VMs and their page
+ * maps, multicasts every content two or more targets need once per
+ * multicast group (PGM) in the given order, unicasts the rest and whatever a
+ * receiver still lacks, and succeeds only when every receiver has written
+ * every image with the source's SHA-256. */
+
+struct sc_target {
+	char name[SC_NAME_MAX];
+	uint32_t ip;                 /* host byte order */
+	uint16_t port;
+};
+
+struct sc_send_opts {
+	uint64_t rate;               /* bytes/s, multicast and unicast each (> 0) */
+	uint32_t mcast_if;           /* 0: the address the TCP connections use */
+	uint16_t mcast_port;         /* first UDP port for the groups */
+	int timeout_ms;              /* for each receiver answer */
+	int progress;                /* progress lines on stderr */
+};
+
+struct sc_send_stats {
+	uint64_t multicast_bytes;    /* PGM payload (per target: what reached it) */
+	uint64_t unicast_bytes;      /* CONTENT frames */
+	uint64_t control_bytes;      /* every other frame, both ways */
+	uint64_t contents_multicast, contents_unicast, contents_resent;
+	uint64_t image_bytes;        /* the images themselves, for comparison */
+	double seconds;
+};
+
+/* mems[v] is VM v's source (as indexed); target_of[v] its target; groups
+ * the multicast target sets (bit t = targets[t]) in the order to serve them:
+ * every content held on two or more targets must match one. per_target has
+ * ntargets entries. */
+int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *targets,
+	    unsigned ntargets, const unsigned *target_of, const uint64_t *groups, size_t ngroups,
+	    const struct sc_send_opts *o, struct sc_send_stats *per_target,
+	    struct sc_send_stats *total, vms_err *err);
 
 #endif

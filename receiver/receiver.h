@@ -1,0 +1,34 @@
+/* receiver.h - the one door into receiver/: `vmscatter receive`.
+ *
+ * A receiver serves one sender session at a time over TCP (doc/PROTOCOL.md):
+ * it learns its VMs and their page maps, joins the multicast groups it is
+ * told to, writes every content it receives (multicast or unicast) into the
+ * pages that hold it, asks for what is still missing, and, when everything
+ * is there, checks each image's SHA-256 against the sender's before it
+ * writes OUT/NAME.img (temporary name, fsync, rename). A session that breaks
+ * off leaves no image behind; the receiver then waits for the next one.
+ * No global state: everything lives in the session.
+ */
+#ifndef VMS_RECEIVER_H
+#define VMS_RECEIVER_H
+
+#include <stdint.h>
+
+#include "common/common.h"
+
+struct rc_options {
+	uint32_t listen_ip;          /* host byte order; 0 = any */
+	uint16_t port;
+	const char *out_dir;
+	const char *state_dir;       /* NULL: out_dir */
+	const char *name;            /* this receiver's name (WELCOME) */
+	int once;                    /* return after one session */
+	int quiet;                   /* no log lines */
+	int idle_ms;                 /* a silent sender is dropped after this */
+};
+
+/* Serve sessions until one ends with `once`, or forever. Returns 0 when the
+ * (last) session succeeded, a negative errno otherwise (message in err). */
+int rc_serve(const struct rc_options *o, vms_err *err);
+
+#endif

@@ -1,0 +1,401 @@
+/* cli_send.c - `vmscatter send` and `vmscatter receive`: the offline
+ * scatter of memory images over the wire protocol. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli_int.h"
+#include "receiver/receiver.h"
+
+static const char send_usage[] =
+	"Usage: vmscatter send --target NAME=HOST:PORT[:SLOTS] ... [--plan FILE | --strategy S]\n"
+	"                      [--rate BITS/S] [--mcast-if ADDR] [--mcast-port PORT]\n"
+	"                      [--timeout SEC] [--json] [--threads N] [--quiet] SRC...\n"
+	"\n"
+	"Index the memory images SRC, place them on the targets (greedy by default,\n"
+	"or the `vmscatter plan --json` output in FILE), and send them: contents\n"
+	"two or more targets need go once by PGM multicast to exactly those\n"
+	"targets, the rest by unicast. Exits 0 only when every receiver has written\n"
+	"every image with the source's SHA-256.\n"
+	"\n"
+	"  --target NAME=HOST:PORT[:SLOTS]  a receiver (`vmscatter receive`); SLOTS\n"
+	"                     limits its VMs (default: no limit)\n"
+	"  --strategy S       greedy (default), local, random, oblivious, optimal\n"
+	"  --plan FILE        use the placement of a saved `vmscatter plan --json`\n"
+	"  --rate BITS/S      multicast and unicast rate each (default 400M; K M G)\n"
+	"  --mcast-if ADDR    the local address multicast leaves from (default: the\n"
+	"                     one the connections to the receivers use)\n"
+	"  --mcast-port PORT  first UDP port for multicast groups (default 7500)\n"
+	"  --timeout SEC      for every answer from a receiver (default 60)\n"
+	"  --json             print the summary as JSON\n";
+
+static const char receive_usage[] =
+	"Usage: vmscatter receive --listen ADDR:PORT --out DIR [--state-dir DIR]\n"
+	"                         [--name NAME] [--once] [--idle-timeout SEC] [--quiet]\n"
+	"\n"
+	"Serve one sender session at a time: receive the VMs placed here and write\n"
+	"DIR/NAME.img once each is complete and verified (SHA-256). A session that\n"
+	"breaks off leaves no image behind.\n"
+	"\n"
+	"  --listen ADDR:PORT  where senders connect (ADDR 0.0.0.0 for any)\n"
+	"  --out DIR           where the images go (must exist)\n"
+	"  --state-dir DIR     working state (default: DIR)\n"
+	"  --name NAME         this receiver's name in logs (default: the host name)\n"
+	"  --once              exit after one session (0 if it succeeded)\n"
+	"  --idle-timeout SEC  drop a sender silent for this long (default 120)\n";
+
+static int parse_ip(const char *s, uint32_t *ip)
+{
+	struct in_addr a;
+	if (inet_pton(AF_INET, s, &a) == 1) {
+		*ip = ntohl(a.s_addr);
+		return 0;
+	}
+	struct addrinfo hints = { .ai_family = AF_INET }, *res = NULL;
+	if (getaddrinfo(s, NULL, &hints, &res) != 0 || !res)
+		return -EINVAL;
+	*ip = ntohl(((struct sockaddr_in *)res->ai_addr)->sin_addr.s_addr);
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* HOST:PORT */
+static int parse_hostport(const char *s, uint32_t *ip, uint16_t *port, const char **rest)
+{
+	char host[256];
+	const char *colon = strchr(s, ':');
+	uint64_t p;
+	if (!colon || vms_strlcpy_n(host, sizeof(host), s, (size_t)(colon - s)) < 0 || parse_ip(host, ip) < 0)
+		return -EINVAL;
+	const char *end = strchr(colon + 1, ':');
+	size_t plen = end ? (size_t)(end - colon - 1) : strlen(colon + 1);
+	if (vms_parse_u64(colon + 1, plen, 10, &p) < 0 || p == 0 || p > 65535)
+		return -EINVAL;
+	*port = (uint16_t)p;
+	*rest = end ? end + 1 : NULL;
+	return 0;
+}
+
+/* bits/s with an optional K, M, G (decimal) suffix */
+static int parse_rate(const char *s, uint64_t *bits)
+{
+	size_t n = strlen(s), digits = 0;
+	while (digits < n && s[digits] >= '0' && s[digits] <= '9')
+		digits++;
+	uint64_t v, mul = 1;
+	if (vms_parse_u64(s, digits, 10, &v) < 0)
+		return -EINVAL;
+	const char *suf = s + digits;
+	if (strcmp(suf, "K") == 0 || strcmp(suf, "k") == 0)
+		mul = 1000;
+	else if (strcmp(suf, "M") == 0)
+		mul = 1000000;
+	else if (strcmp(suf, "G") == 0)
+		mul = 1000000000;
+	else if (*suf)
+		return -EINVAL;
+	if (v == 0 || v > UINT64_MAX / mul)
+		return -EINVAL;
+	*bits = v * mul;
+	return 0;
+}
+
+/* The assignment of a saved `plan --json` into target_of[]. */
+static int load_plan(const char *path, const vmsplan_problem *p, unsigned *target_of, vms_err *err)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return vms_err_set(err, -EINVAL, "%s: not a plan: %s (line %d)", path, jerr.text, jerr.line);
+	json_t *a = json_object_get(root, "assignment");
+	int r = 0;
+	if (!json_is_object(a)) {
+		r = vms_err_set(err, -EINVAL, "%s: no \"assignment\" object (save `vmscatter plan --json`)", path);
+		goto out;
+	}
+	if (json_object_size(a) != vmsplan_vms(p)) {
+		r = vms_err_set(err, -EINVAL, "%s: the plan places %zu VMs, the sources are %u", path,
+				json_object_size(a), vmsplan_vms(p));
+		goto out;
+	}
+	for (unsigned v = 0; v < vmsplan_vms(p); v++) {
+		const char *t = json_string_value(json_object_get(a, vmsplan_vm_name(p, v)));
+		if (!t) {
+			r = vms_err_set(err, -EINVAL, "%s: the plan does not place VM '%s'", path, vmsplan_vm_name(p, v));
+			goto out;
+		}
+		int ti = vmsplan_find_target(p, t);
+		if (ti < 0) {
+			r = vms_err_set(err, -EINVAL, "%s: the plan uses target '%s', which is not a --target", path, t);
+			goto out;
+		}
+		target_of[v] = (unsigned)ti;
+	}
+out:
+	json_decref(root);
+	return r;
+}
+
+static double mib(uint64_t b)
+{
+	return (double)b / 1048576.0;
+}
+
+static void print_summary(const struct cli_rack *rack, const struct sc_target *tg, unsigned nt,
+			  const unsigned *target_of, const struct sc_send_stats *st,
+			  const struct sc_send_stats *tot, int json)
+{
+	uint64_t sent = tot->multicast_bytes + tot->unicast_bytes + tot->control_bytes;
+	if (json) {
+		json_t *root = json_object(), *targets = json_array();
+		for (unsigned t = 0; t < nt; t++) {
+			json_t *vms = json_array();
+			for (unsigned v = 0; v < rack->n; v++)
+				if (target_of[v] == t)
+					json_array_append_new(vms, json_string(rack->srcs[v].name));
+			json_array_append_new(targets, json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				"name", tg[t].name, "vms", vms,
+				"multicast_bytes", (json_int_t)st[t].multicast_bytes,
+				"unicast_bytes", (json_int_t)st[t].unicast_bytes,
+				"control_bytes", (json_int_t)st[t].control_bytes,
+				"image_bytes", (json_int_t)st[t].image_bytes,
+				"contents_multicast", (json_int_t)st[t].contents_multicast,
+				"contents_unicast", (json_int_t)st[t].contents_unicast,
+				"contents_resent", (json_int_t)st[t].contents_resent));
+		}
+		json_object_set_new(root, "targets", targets);
+		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
+			"multicast_bytes", (json_int_t)tot->multicast_bytes,
+			"unicast_bytes", (json_int_t)tot->unicast_bytes,
+			"control_bytes", (json_int_t)tot->control_bytes,
+			"sent_bytes", (json_int_t)sent, "image_bytes", (json_int_t)tot->image_bytes,
+			"ratio_to_whole", (double)sent / (double)tot->image_bytes, "seconds", tot->seconds));
+		json_dumpf(root, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(root);
+		return;
+	}
+	printf("scattered %u VMs (%.1f MiB of images) to %u targets in %.1f s; every image verified (SHA-256)\n\n",
+	       rack->n, mib(tot->image_bytes), nt, tot->seconds);
+	printf("%-16s %4s %14s %12s %12s %12s %10s\n", "target", "VMs", "multicast MiB", "unicast MiB",
+	       "control MiB", "images MiB", "received");
+	for (unsigned t = 0; t < nt; t++) {
+		unsigned n = 0;
+		for (unsigned v = 0; v < rack->n; v++)
+			n += target_of[v] == t;
+		uint64_t got = st[t].multicast_bytes + st[t].unicast_bytes + st[t].control_bytes;
+		printf("%-16s %4u %14.1f %12.1f %12.1f %12.1f %9.1f%%\n", tg[t].name, n, mib(st[t].multicast_bytes),
+		       mib(st[t].unicast_bytes), mib(st[t].control_bytes), mib(st[t].image_bytes),
+		       st[t].image_bytes ? 100.0 * (double)got / (double)st[t].image_bytes : 0.0);
+	}
+	printf("\nthe source sent %.1f MiB (multicast %.1f once, unicast %.1f, control %.1f): %.1f%% of sending\n"
+	       "every image whole (%.1f MiB)\n", mib(sent), mib(tot->multicast_bytes), mib(tot->unicast_bytes),
+	       mib(tot->control_bytes), 100.0 * (double)sent / (double)tot->image_bytes, mib(tot->image_bytes));
+	if (tot->contents_resent)
+		printf("%llu pages lost in multicast were re-sent by unicast\n",
+		       (unsigned long long)tot->contents_resent);
+}
+
+int cli_send(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "target", required_argument, NULL, 't' }, { "plan", required_argument, NULL, 'p' },
+		{ "strategy", required_argument, NULL, 's' }, { "rate", required_argument, NULL, 'r' },
+		{ "mcast-if", required_argument, NULL, 'i' }, { "mcast-port", required_argument, NULL, 'P' },
+		{ "timeout", required_argument, NULL, 'T' }, { "json", no_argument, NULL, 'j' },
+		{ "threads", required_argument, NULL, 'n' }, { "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct sc_target tg[VMSPLAN_MAX_TARGETS];
+	unsigned nt = 0, threads = cli_default_threads(), slots[VMSPLAN_MAX_TARGETS];
+	const char *plan_file = NULL;
+	struct vmsplan_options po;
+	struct sc_send_opts so = { .rate = 400000000 / 8, .mcast_port = 7500, .timeout_ms = 60000 };
+	int json = 0, quiet = 0, ch, status = 1, have_strategy = 0;
+	uint64_t v;
+	vms_err err = { 0 };
+	vmsplan_options_init(&po);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (ch) {
+		case 't': {
+			const char *eq = strchr(optarg, '='), *rest;
+			if (nt == VMSPLAN_MAX_TARGETS)
+				return cli_usage_error("send", "more than %u targets", VMSPLAN_MAX_TARGETS);
+			memset(&tg[nt], 0, sizeof(tg[nt]));
+			if (!eq || vms_strlcpy_n(tg[nt].name, sizeof(tg[nt].name), optarg, (size_t)(eq - optarg)) < 0 ||
+			    !tg[nt].name[0] || parse_hostport(eq + 1, &tg[nt].ip, &tg[nt].port, &rest) < 0)
+				return cli_usage_error("send", "--target %s: expected NAME=HOST:PORT[:SLOTS]", optarg);
+			slots[nt] = VMSPLAN_MAX_VMS;
+			if (rest && (vms_parse_u64(rest, strlen(rest), 10, &v) < 0 || v == 0 || v > VMSPLAN_MAX_VMS))
+				return cli_usage_error("send", "--target %s: SLOTS must be 1..%u", optarg, VMSPLAN_MAX_VMS);
+			if (rest)
+				slots[nt] = (unsigned)v;
+			nt++;
+			break;
+		}
+		case 'p': plan_file = optarg; break;
+		case 's':
+			if (vmsplan_strategy_parse(optarg, &po.strategy) < 0)
+				return cli_usage_error("send", "unknown strategy '%s'", optarg);
+			have_strategy = 1;
+			break;
+		case 'r':
+			if (parse_rate(optarg, &v) < 0 || v < 8000)
+				return cli_usage_error("send", "--rate must be bits/s such as 800M, not '%s'", optarg);
+			so.rate = v / 8;
+			break;
+		case 'i':
+			if (parse_ip(optarg, &so.mcast_if) < 0)
+				return cli_usage_error("send", "--mcast-if needs an IPv4 address, not '%s'", optarg);
+			break;
+		case 'P':
+			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1024 || v > 64000)
+				return cli_usage_error("send", "--mcast-port must be 1024..64000");
+			so.mcast_port = (uint16_t)v;
+			break;
+		case 'T':
+			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 3600)
+				return cli_usage_error("send", "--timeout must be 1..3600 seconds");
+			so.timeout_ms = (int)v * 1000;
+			break;
+		case 'j': json = 1; break;
+		case 'n':
+			if (cli_parse_threads(optarg, &threads, &err) < 0)
+				return cli_usage_error("send", "%s", err.msg);
+			break;
+		case 'q': quiet = 1; break;
+		case 'h': fputs(send_usage, stdout); return 0;
+		default: return cli_usage_error("send", "unknown option");
+		}
+	}
+	if (nt == 0)
+		return cli_usage_error("send", "no --target given");
+	if (optind >= argc)
+		return cli_usage_error("send", "no memory source given");
+	if (plan_file && have_strategy)
+		return cli_usage_error("send", "give --plan or --strategy, not both");
+	so.progress = !quiet && isatty(2);
+
+	struct cli_rack rack = { 0 };
+	vmsplan_problem *p = NULL;
+	vmsplan_plan *plan = NULL;
+	vmsplan_error perr = { 0 };
+	unsigned *target_of = NULL;
+	uint64_t *groups = NULL;
+	kvm_mem **mems = NULL;
+	struct sc_send_stats st[VMSPLAN_MAX_TARGETS], tot;
+	int r = cli_rack_load(&rack, argv + optind, (unsigned)(argc - optind), threads, quiet, &err);
+	if (r < 0)
+		goto out;
+	r = vmsplan_problem_new(&p, &perr);
+	if (r == 0)
+		r = cli_add_rack(p, &rack, &err);
+	for (unsigned t = 0; t < nt && r >= 0; t++)
+		r = vmsplan_add_target(p, tg[t].name, slots[t], 0, &perr);
+	target_of = calloc(rack.n, sizeof(*target_of));
+	mems = calloc(rack.n, sizeof(*mems));
+	if (r >= 0 && (!target_of || !mems))
+		r = vms_err_set(&err, -ENOMEM, "out of memory");
+	if (r >= 0 && plan_file) {
+		r = load_plan(plan_file, p, target_of, &err);
+		if (r == 0)
+			r = vmsplan_evaluate(p, target_of, &plan, &perr);
+	} else if (r >= 0) {
+		r = vmsplan_solve(p, &po, &plan, &perr);
+	}
+	if (r < 0) {
+		if (perr.msg[0] && !err.msg[0])
+			vms_err_set(&err, r, "%s", perr.msg);
+		goto out;
+	}
+	size_t ng = vmsplan_plan_groups(plan);
+	groups = calloc(ng ? ng : 1, sizeof(*groups));
+	if (!groups) {
+		r = vms_err_set(&err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < rack.n; i++) {
+		target_of[i] = vmsplan_plan_target(plan, i);
+		mems[i] = rack.srcs[i].mem;
+	}
+	for (size_t g = 0; g < ng; g++)
+		groups[g] = vmsplan_plan_group_targets(plan, g);
+	if (!quiet)
+		fprintf(stderr, "vmscatter send: %u VMs to %u targets, %zu multicast groups\n", rack.n, nt, ng);
+	r = sc_send(rack.ix, mems, tg, nt, target_of, groups, ng, &so, st, &tot, &err);
+	if (r == 0) {
+		print_summary(&rack, tg, nt, target_of, st, &tot, json);
+		status = fflush(stdout) == 0 ? 0 : 1;
+	}
+out:
+	if (r < 0)
+		cli_fail("send", &err);
+	free(groups);
+	free(mems);
+	free(target_of);
+	vmsplan_plan_free(plan);
+	vmsplan_problem_free(p);
+	cli_rack_free(&rack);
+	return status;
+}
+
+int cli_receive(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' }, { "out", required_argument, NULL, 'o' },
+		{ "state-dir", required_argument, NULL, 's' }, { "name", required_argument, NULL, 'n' },
+		{ "once", no_argument, NULL, '1' }, { "idle-timeout", required_argument, NULL, 'i' },
+		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct rc_options o = { .idle_ms = 120000 };
+	char host[VMS_WIRE_NAME_MAX] = "receiver";
+	const char *rest;
+	uint64_t v;
+	int ch, have_listen = 0;
+	vms_err err = { 0 };
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'l':
+			if (parse_hostport(optarg, &o.listen_ip, &o.port, &rest) < 0 || rest)
+				return cli_usage_error("receive", "--listen %s: expected ADDR:PORT", optarg);
+			have_listen = 1;
+			break;
+		case 'o': o.out_dir = optarg; break;
+		case 's': o.state_dir = optarg; break;
+		case 'n':
+			if (vms_strlcpy_n(host, sizeof(host), optarg, strlen(optarg)) < 0)
+				return cli_usage_error("receive", "--name: at most %u characters", VMS_WIRE_NAME_MAX - 1);
+			break;
+		case '1': o.once = 1; break;
+		case 'i':
+			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 86400)
+				return cli_usage_error("receive", "--idle-timeout must be 1..86400 seconds");
+			o.idle_ms = (int)v * 1000;
+			break;
+		case 'q': o.quiet = 1; break;
+		case 'h': fputs(receive_usage, stdout); return 0;
+		default: return cli_usage_error("receive", "unknown option");
+		}
+	}
+	if (!have_listen || !o.out_dir)
+		return cli_usage_error("receive", "--listen and --out are required");
+	if (optind != argc)
+		return cli_usage_error("receive", "unexpected argument '%s'", argv[optind]);
+	if (strcmp(host, "receiver") == 0) {
+		char hn[256];
+		if (gethostname(hn, sizeof(hn)) == 0)
+			snprintf(host, sizeof(host), "%.63s", hn);
+	}
+	o.name = host;
+	signal(SIGPIPE, SIG_IGN);
+	return rc_serve(&o, &err) < 0 ? cli_fail("receive", &err) : 0;
+}

@@ -1,0 +1,668 @@
+/* send.c - the sender: scatter indexed images to their receivers (see
+ * scatter.h and doc/PROTOCOL.md). Phases, in order:
+ *   1. digest every source image (SHA-256), connect, HELLO/WELCOME;
+ *   2. VM and MAP messages to each receiver, MAPS_END;
+ *   3. every multicast group in the planned order: MCAST_JOIN to its
+ *      members, the group's contents over PGM, MCAST_END, GROUP_DONE;
+ *   4. per receiver: its unicast contents, END, then the contents it still
+ *      lacks (MISSING) until it answers DONE with the images' digests.
+ * Any failure ends every session (receivers then remove their partial
+ * images) and names the receiver. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "scatter.h"
+
+#define MAP_FRAME_IDS 65536u          /* page references per MAP frame */
+#define MISSING_ROUNDS 8
+#define CONNECT_MS 5000
+
+struct peer {
+	const struct sc_target *t;
+	int fd;
+	vms_frames in;
+	vms_wbuf out;
+	unsigned nvms;
+	unsigned *vms;                /* the index's VM numbers, in session order */
+	struct sc_send_stats *st;
+	uint32_t *unicast;            /* contents only this target needs */
+	size_t nunicast;
+};
+
+struct sender {
+	const sc_index *ix;
+	kvm_mem *const *mems;
+	const struct sc_send_opts *o;
+	struct peer *peers;
+	unsigned npeers;
+	uint8_t (*digest)[32];        /* per VM */
+	struct sc_send_stats *total;
+	double rate_next;             /* token bucket for unicast: next free time */
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int peer_err(const struct peer *p, vms_err *err, int code, const char *what)
+{
+	char ip[INET_ADDRSTRLEN];
+	struct in_addr a = { htonl(p->t->ip) };
+	inet_ntop(AF_INET, &a, ip, sizeof(ip));
+	return vms_err_prefix(err, code, "target %s (%s:%u)%s%s", p->t->name, ip, p->t->port,
+			      what ? ": " : "", what ? what : "");
+}
+
+/* ---- I/O with one receiver -------------------------------------------------- */
+
+static int peer_flush(struct sender *s, struct peer *p, int unicast, vms_err *err)
+{
+	const uint8_t *d = p->out.data;
+	size_t n = p->out.len;
+	if (unicast && s->o->rate) {              /* pace unicast at the rate */
+		double t = now_s();
+		if (s->rate_next > t)
+			usleep((useconds_t)((s->rate_next - t) * 1e6));
+		s->rate_next = (s->rate_next > t ? s->rate_next : t) + (double)n / (double)s->o->rate;
+	}
+	while (n > 0) {
+		ssize_t w = send(p->fd, d, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			int e = errno;
+			vms_err_set(err, -e, "connection lost: %s", strerror(e));
+			return peer_err(p, err, -e, NULL);
+		}
+		d += w;
+		n -= (size_t)w;
+	}
+	if (unicast)
+		p->st->unicast_bytes += p->out.len;
+	else
+		p->st->control_bytes += p->out.len;
+	vms_wbuf_reset(&p->out);
+	return 0;
+}
+
+/* Next frame from the receiver within timeout_ms: 1 with *type and *pl,
+ * 0 on timeout; an ERROR message from the receiver becomes the error. */
+static int peer_next(struct peer *p, int timeout_ms, uint8_t *type, vms_cur *pl, vms_err *err)
+{
+	double deadline = now_s() + timeout_ms / 1000.0;
+	for (;;) {
+		int r = vms_frames_next(&p->in, type, pl);
+		if (r < 0)
+			return peer_err(p, err, r, "sent a frame with a bad length");
+		if (r == 1) {
+			p->st->control_bytes += 5 + vms_cur_left(pl);
+			if (*type == VMS_MSG_ERROR) {
+				char text[VMS_WIRE_ERROR_MAX + 1] = "(unreadable)";
+				vms_msg_error_get(pl, text);
+				vms_err_set(err, -EREMOTEIO, "the receiver failed: %s", text);
+				return peer_err(p, err, -EREMOTEIO, NULL);
+			}
+			return 1;
+		}
+		int left = (int)((deadline - now_s()) * 1000);
+		struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+		if (poll(&pfd, 1, left > 0 ? left : 0) <= 0) {
+			if (left <= 0)
+				return 0;
+			continue;
+		}
+		uint8_t buf[65536];
+		ssize_t got = recv(p->fd, buf, sizeof(buf), 0);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got <= 0) {
+			vms_err_set(err, -ECONNRESET, "the receiver closed the connection (did it die?)");
+			return peer_err(p, err, -ECONNRESET, NULL);
+		}
+		if (vms_frames_feed(&p->in, buf, (size_t)got) < 0)
+			return vms_err_set(err, -ENOMEM, "out of memory");
+	}
+}
+
+/* Wait for a message of type `want`; anything else is a protocol error. */
+static int peer_expect(struct sender *s, struct peer *p, uint8_t want, const char *name, vms_cur *pl,
+		       vms_err *err)
+{
+	uint8_t type;
+	int r = peer_next(p, s->o->timeout_ms, &type, pl, err);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		vms_err_set(err, -ETIMEDOUT, "no %s within %d s", name, s->o->timeout_ms / 1000);
+		return peer_err(p, err, -ETIMEDOUT, NULL);
+	}
+	if (type != want) {
+		vms_err_set(err, -EPROTO, "sent message type %u instead of %s", type, name);
+		return peer_err(p, err, -EPROTO, NULL);
+	}
+	return 0;
+}
+
+static int connect_peer(struct peer *p, vms_err *err)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p->t->port),
+				  .sin_addr.s_addr = htonl(p->t->ip) };
+	p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (p->fd < 0)
+		return vms_err_set(err, -errno, "socket: %s", strerror(errno));
+	if (connect(p->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+		int e = errno;
+		vms_err_set(err, -e, "cannot connect: %s", strerror(e));
+		return peer_err(p, err, -e, NULL);
+	}
+	struct pollfd pfd = { .fd = p->fd, .events = POLLOUT };
+	int soerr = 0;
+	socklen_t len = sizeof(soerr);
+	if (poll(&pfd, 1, CONNECT_MS) <= 0) {
+		vms_err_set(err, -ETIMEDOUT, "unreachable (no answer within %d s)", CONNECT_MS / 1000);
+		return peer_err(p, err, -ETIMEDOUT, NULL);
+	}
+	getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+	if (soerr) {
+		vms_err_set(err, -soerr, "cannot connect: %s", strerror(soerr));
+		return peer_err(p, err, -soerr, NULL);
+	}
+	int flags = fcntl(p->fd, F_GETFL), one = 1;
+	fcntl(p->fd, F_SETFL, flags & ~O_NONBLOCK);
+	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return 0;
+}
+
+/* ---- phase 1: digests and greetings --------------------------------------------- */
+
+static int digest_vm(kvm_mem *m, uint8_t *out, vms_err *err)
+{
+	enum { CHUNK = 256 };
+	uint64_t pages = kvm_mem_pages(m);
+	uint8_t *buf = malloc(CHUNK * KVM_PAGE_SIZE);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int r = 0;
+	if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		r = vms_err_set(err, -ENOMEM, "SHA-256: cannot start");
+		goto out;
+	}
+	for (uint64_t p = 0; p < pages && r == 0; p += CHUNK) {
+		size_t n = pages - p < CHUNK ? (size_t)(pages - p) : CHUNK;
+		r = kvm_mem_read(m, p, n, buf, err);
+		if (r == 0)
+			EVP_DigestUpdate(ctx, buf, n * KVM_PAGE_SIZE);
+	}
+	unsigned len = 32;
+	if (r == 0)
+		EVP_DigestFinal_ex(ctx, out, &len);
+out:
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return r;
+}
+
+static int greet(struct sender *s, struct peer *p, uint64_t session, vms_err *err)
+{
+	struct vms_msg_hello h = { .session = session };
+	struct vms_msg_welcome w;
+	vms_cur pl;
+	memcpy(h.target, p->t->name, sizeof(h.target));
+	int r = vms_msg_hello_put(&p->out, &h);
+	if (r == 0)
+		r = peer_flush(s, p, 0, err);
+	if (r == 0)
+		r = peer_expect(s, p, VMS_MSG_WELCOME, "WELCOME", &pl, err);
+	if (r == 0 && (vms_msg_welcome_get(&pl, &w) < 0 || w.version != VMS_WIRE_VERSION)) {
+		vms_err_set(err, -EPROTO, "not a vmscatter receiver of protocol version %u", VMS_WIRE_VERSION);
+		r = peer_err(p, err, -EPROTO, NULL);
+	}
+	return r;
+}
+
+/* ---- phase 2: VMs and page maps ------------------------------------------------- */
+
+static int send_maps(struct sender *s, struct peer *p, vms_err *err)
+{
+	int r = 0;
+	for (unsigned k = 0; k < p->nvms && r == 0; k++) {
+		unsigned vm = p->vms[k];
+		uint64_t pages = sc_index_vm_pages(s->ix, vm);
+		struct vms_msg_vm m = { .vm = k, .pages = pages };
+		snprintf(m.name, sizeof(m.name), "%s", sc_index_vm_name(s->ix, vm));
+		memcpy(m.sha256, s->digest[vm], 32);
+		r = vms_msg_vm_put(&p->out, &m);
+		/* MAP frames of at most MAP_FRAME_IDS references: zero runs and
+		 * reference runs alternate */
+		for (uint64_t pg = 0; pg < pages && r == 0;) {
+			size_t start;
+			uint32_t refs = 0;
+			r = vms_frame_begin(&p->out, VMS_MSG_MAP, &start);
+			if (r == 0)
+				r = vms_wbuf_be32(&p->out, k);
+			if (r == 0)
+				r = vms_wbuf_be64(&p->out, pg);
+			while (r == 0 && pg < pages && refs < MAP_FRAME_IDS) {
+				int zero = sc_index_page(s->ix, vm, pg) == SC_ZERO_CONTENT;
+				uint64_t end = pg;
+				while (end < pages && (sc_index_page(s->ix, vm, end) == SC_ZERO_CONTENT) == zero &&
+				       (zero || refs + (end - pg) < MAP_FRAME_IDS) && end - pg < UINT32_MAX)
+					end++;
+				r = vms_wbuf_u8(&p->out, zero ? 0 : 1);
+				if (r == 0)
+					r = vms_wbuf_be32(&p->out, (uint32_t)(end - pg));
+				for (uint64_t i = pg; !zero && i < end && r == 0; i++)
+					r = vms_wbuf_be32(&p->out, sc_index_page(s->ix, vm, i));
+				if (!zero)
+					refs += (uint32_t)(end - pg);
+				pg = end;
+			}
+			if (r == 0)
+				r = vms_frame_end(&p->out, start);
+			if (r == 0 && p->out.len > (1u << 20))
+				r = peer_flush(s, p, 0, err);
+		}
+	}
+	if (r == 0)
+		r = vms_msg_empty_put(&p->out, VMS_MSG_MAPS_END);
+	if (r < 0 && err && !err->msg[0])
+		vms_err_set(err, r, "out of memory");
+	return r < 0 ? r : peer_flush(s, p, 0, err);
+}
+
+/* ---- phase 3: multicast groups --------------------------------------------------- */
+
+static int read_content(struct sender *s, uint32_t cid, uint8_t *page, vms_err *err)
+{
+	unsigned vm;
+	uint64_t pg;
+	sc_index_content_where(s->ix, cid, &vm, &pg);
+	return kvm_mem_read(s->mems[vm], pg, 1, page, err);
+}
+
+static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t members,
+			   const uint32_t *ids, size_t n, vms_err *err)
+{
+	vms_mcast *mc = NULL;
+	uint32_t group_addr = 0xef4d0000u | (uint32_t)((g + 1) & 0xffff);   /* 239.77.x.y */
+	uint16_t port = (uint16_t)(s->o->mcast_port + g % 1000);
+	uint32_t ifaddr = s->o->mcast_if;
+	uint8_t msg[4 + KVM_PAGE_SIZE] __attribute__((aligned(16)));
+	int r = 0;
+	if (!ifaddr) {
+		struct sockaddr_in local;
+		socklen_t len = sizeof(local);
+		for (unsigned t = 0; t < s->npeers && !ifaddr; t++)
+			if (members >> t & 1 && getsockname(s->peers[t].fd, (struct sockaddr *)&local, &len) == 0)
+				ifaddr = ntohl(local.sin_addr.s_addr);
+	}
+	r = vms_mcast_sender(ifaddr, group_addr, port, s->o->rate, &mc, err);
+	if (r < 0)
+		return r;
+	struct vms_msg_join j = { (uint32_t)g, group_addr, port, ifaddr, (uint32_t)n };
+	for (unsigned t = 0; t < s->npeers && r == 0; t++)
+		if (members >> t & 1) {
+			r = vms_msg_join_put(&s->peers[t].out, &j);
+			if (r == 0)
+				r = peer_flush(s, &s->peers[t], 0, err);
+		}
+	/* A member answers JOINED once it hears the group: until then the
+	 * switch may not forward it yet. Hello messages (a zero content id,
+	 * no page) keep coming until every member has heard one. */
+	static const uint8_t hello[4] = { 0, 0, 0, 0 };
+	uint64_t joining = members;
+	double join_deadline = now_s() + s->o->timeout_ms / 1000.0;
+	while (r == 0 && joining) {
+		r = vms_mcast_send(mc, hello, sizeof(hello), s->o->timeout_ms, err);
+		for (unsigned t = 0; t < s->npeers && r == 0; t++) {
+			uint8_t type;
+			vms_cur pl;
+			uint32_t got;
+			if (!(joining >> t & 1))
+				continue;
+			r = peer_next(&s->peers[t], 10, &type, &pl, err);
+			if (r == 1) {
+				r = type == VMS_MSG_JOINED && vms_msg_u32_get(&pl, &got) == 0 && got == g
+					    ? 0 : peer_err(&s->peers[t], err, vms_err_set(err, -EPROTO,
+							   "answered MCAST_JOIN with the wrong message"), NULL);
+				joining &= ~(1ull << t);
+			}
+		}
+		if (r == 0 && joining && now_s() > join_deadline) {
+			vms_err_set(err, -ETIMEDOUT, "never heard multicast group %zu (is multicast routed?)", g);
+			r = peer_err(&s->peers[__builtin_ctzll(joining)], err, -ETIMEDOUT, NULL);
+		}
+	}
+	double t0 = now_s(), shown = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		msg[0] = (uint8_t)(ids[i] >> 24), msg[1] = (uint8_t)(ids[i] >> 16);
+		msg[2] = (uint8_t)(ids[i] >> 8), msg[3] = (uint8_t)ids[i];
+		r = read_content(s, ids[i], msg + 4, err);
+		if (r == 0)
+			r = vms_mcast_send(mc, msg, sizeof(msg), s->o->timeout_ms, err);
+		double t = now_s();
+		if (s->o->progress && (t - shown > 0.5 || i + 1 == n)) {
+			double rate = (double)(i + 1) * sizeof(msg) / (t - t0 + 1e-9);
+			fprintf(stderr, "\r\033[Kmulticast group %zu/%zu: %zu/%zu pages, %.1f MB/s, ETA %.0f s",
+				g + 1, ngroups, i + 1, n, rate / 1e6, (double)(n - i - 1) * sizeof(msg) / rate);
+			shown = t;
+		}
+	}
+	s->total->multicast_bytes += (uint64_t)n * sizeof(msg);
+	s->total->contents_multicast += n;
+	for (unsigned t = 0; t < s->npeers && r == 0; t++)
+		if (members >> t & 1) {
+			s->peers[t].st->multicast_bytes += (uint64_t)n * sizeof(msg);
+			s->peers[t].st->contents_multicast += n;
+			r = vms_msg_u32_put(&s->peers[t].out, VMS_MSG_MCAST_END, (uint32_t)g);
+			if (r == 0)
+				r = peer_flush(s, &s->peers[t], 0, err);
+		}
+	/* keep answering NAKs until every member reports */
+	uint64_t waiting = members;
+	double deadline = now_s() + s->o->timeout_ms / 1000.0;
+	while (r == 0 && waiting) {
+		vms_mcast_service(mc, 20, err);
+		for (unsigned t = 0; t < s->npeers && r == 0; t++) {
+			uint8_t type;
+			vms_cur pl;
+			struct vms_msg_group_done d;
+			if (!(waiting >> t & 1))
+				continue;
+			r = peer_next(&s->peers[t], 0, &type, &pl, err);
+			if (r == 1) {
+				r = type == VMS_MSG_GROUP_DONE && vms_msg_group_done_get(&pl, &d) == 0 && d.group == g
+					    ? 0 : peer_err(&s->peers[t], err, vms_err_set(err, -EPROTO,
+							   "answered MCAST_END with the wrong message"), NULL);
+				waiting &= ~(1ull << t);
+			}
+		}
+		if (r == 0 && waiting && now_s() > deadline) {
+			unsigned t = (unsigned)__builtin_ctzll(waiting);
+			vms_err_set(err, -ETIMEDOUT, "did not confirm multicast group %zu", g);
+			r = peer_err(&s->peers[t], err, -ETIMEDOUT, NULL);
+		}
+	}
+	vms_mcast_close(mc);
+	return r;
+}
+
+/* ---- phase 4: unicast, missing contents, verdict --------------------------------- */
+
+static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, size_t n, int resent,
+			 vms_err *err)
+{
+	uint8_t page[KVM_PAGE_SIZE];
+	int r = 0;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		r = read_content(s, ids[i], page, err);
+		if (r == 0)
+			r = vms_msg_content_put(&p->out, ids[i], page);
+		if (r == 0 && (p->out.len >= (256u << 10) || i + 1 == n))
+			r = peer_flush(s, p, 1, err);
+	}
+	if (resent) {
+		p->st->contents_resent += n;
+		s->total->contents_resent += n;
+	} else {
+		p->st->contents_unicast += n;
+		s->total->contents_unicast += n;
+	}
+	return r;
+}
+
+static int finish_peer(struct sender *s, struct peer *p, vms_err *err)
+{
+	int r = send_contents(s, p, p->unicast, p->nunicast, 0, err);
+	uint32_t *ids = NULL;
+	size_t nids = 0, cap = 0;
+	for (int round = 0; r == 0; round++) {
+		r = vms_msg_empty_put(&p->out, VMS_MSG_END);
+		if (r == 0)
+			r = peer_flush(s, p, 0, err);
+		uint8_t type;
+		vms_cur pl;
+		nids = 0;
+		for (int last = 0; r == 0 && !last;) {
+			r = peer_next(p, s->o->timeout_ms, &type, &pl, err);
+			if (r == 0) {
+				vms_err_set(err, -ETIMEDOUT, "no answer to END within %d s", s->o->timeout_ms / 1000);
+				r = peer_err(p, err, -ETIMEDOUT, NULL);
+				break;
+			}
+			if (r < 0)
+				break;
+			r = 0;
+			if (type == VMS_MSG_DONE) {
+				uint32_t count, vm;
+				const uint8_t *d;
+				int ok = vms_cur_be32(&pl, &count) == 0 && count == p->nvms;
+				for (uint32_t i = 0; ok && i < count; i++)
+					ok = vms_cur_be32(&pl, &vm) == 0 && vm == i && vms_cur_bytes(&pl, 32, &d) == 0 &&
+					     memcmp(d, s->digest[p->vms[i]], 32) == 0;
+				if (!ok || vms_cur_end(&pl) < 0) {
+					vms_err_set(err, -EIO, "reported images whose digests differ from the sources");
+					r = peer_err(p, err, -EIO, NULL);
+				}
+				free(ids);
+				return r;
+			}
+			uint8_t flag;
+			uint32_t count;
+			if (type != VMS_MSG_MISSING || vms_cur_u8(&pl, &flag) < 0 ||
+			    vms_cur_be32(&pl, &count) < 0 || count > VMS_WIRE_IDS_MAX ||
+			    vms_cur_left(&pl) != (size_t)count * 4) {
+				vms_err_set(err, -EPROTO, "answered END with a malformed message");
+				r = peer_err(p, err, -EPROTO, NULL);
+				break;
+			}
+			if (nids + count > cap) {
+				cap = (nids + count) * 2;
+				uint32_t *nb = realloc(ids, cap * sizeof(*ids));
+				if (!nb) {
+					r = vms_err_set(err, -ENOMEM, "out of memory");
+					break;
+				}
+				ids = nb;
+			}
+			for (uint32_t i = 0; i < count; i++) {
+				vms_cur_be32(&pl, &ids[nids]);
+				if (ids[nids] == 0 || ids[nids] > sc_index_contents(s->ix)) {
+					vms_err_set(err, -EPROTO, "asked for content %u, which does not exist", ids[nids]);
+					r = peer_err(p, err, -EPROTO, NULL);
+					break;
+				}
+				nids++;
+			}
+			last = flag;
+		}
+		if (r < 0)
+			break;
+		if (round == MISSING_ROUNDS) {
+			vms_err_set(err, -EIO, "still lacks %zu contents after %d rounds", nids, MISSING_ROUNDS);
+			r = peer_err(p, err, -EIO, NULL);
+			break;
+		}
+		r = send_contents(s, p, ids, nids, 1, err);
+	}
+	free(ids);
+	return r;
+}
+
+/* ---- the whole thing ----------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *targets,
+	    unsigned ntargets, const unsigned *target_of, const uint64_t *groups, size_t ngroups,
+	    const struct sc_send_opts *o, struct sc_send_stats *per_target,
+	    struct sc_send_stats *total, vms_err *err)
+{
+	unsigned nvms = sc_index_vms(ix), words = sc_index_holder_words(ix);
+	uint32_t ncont = sc_index_contents(ix);
+	struct sender s = { .ix = ix, .mems = mems, .o = o, .npeers = ntargets, .total = total };
+	uint64_t *sorted = NULL;          /* (set << ...) lookups: sorted sets with their index */
+	size_t *gidx = NULL, *gcount = NULL, *gfill = NULL;
+	uint32_t *gids = NULL, *grouped = NULL;
+	uint64_t *set_of = NULL;
+	int r = 0;
+	double t0 = now_s();
+
+	if (ntargets == 0 || ntargets > 64)
+		return vms_err_set(err, -EINVAL, "1..64 targets are needed");
+	memset(total, 0, sizeof(*total));
+	memset(per_target, 0, ntargets * sizeof(*per_target));
+	s.peers = calloc(ntargets, sizeof(*s.peers));
+	s.digest = calloc(nvms, sizeof(*s.digest));
+	set_of = calloc((size_t)ncont + 1, sizeof(*set_of));
+	if (!s.peers || !s.digest || !set_of) {
+		r = vms_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned t = 0; t < ntargets; t++) {
+		s.peers[t] = (struct peer){ .t = &targets[t], .fd = -1, .st = &per_target[t] };
+		s.peers[t].vms = calloc(nvms, sizeof(unsigned));
+		if (!s.peers[t].vms) {
+			r = vms_err_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	for (unsigned v = 0; v < nvms; v++) {
+		if (target_of[v] >= ntargets) {
+			r = vms_err_set(err, -EINVAL, "VM %s has no target", sc_index_vm_name(ix, v));
+			goto out;
+		}
+		struct peer *p = &s.peers[target_of[v]];
+		p->vms[p->nvms++] = v;
+		uint64_t bytes = sc_index_vm_pages(ix, v) * KVM_PAGE_SIZE;
+		p->st->image_bytes += bytes;
+		total->image_bytes += bytes;
+	}
+
+	/* which targets need each content; group the multi-target ones */
+	for (uint32_t c = 1; c <= ncont; c++) {
+		const uint64_t *h = sc_index_holders(ix, c);
+		for (unsigned w = 0; w < words; w++)
+			for (uint64_t bits = h[w]; bits; bits &= bits - 1)
+				set_of[c] |= 1ull << target_of[w * 64 + (unsigned)__builtin_ctzll(bits)];
+	}
+	sorted = malloc((ngroups ? ngroups : 1) * 2 * sizeof(*sorted));
+	gcount = calloc(ngroups + 1, sizeof(*gcount));
+	gidx = calloc(ngroups + 1, sizeof(*gidx));
+	gfill = calloc(ngroups + 1, sizeof(*gfill));
+	gids = malloc(((size_t)ncont + 1) * sizeof(*gids));
+	grouped = malloc(((size_t)ncont + 1) * sizeof(*grouped));
+	if (!sorted || !gcount || !gidx || !gfill || !gids || !grouped) {
+		r = vms_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t g = 0; g < ngroups; g++) {
+		sorted[2 * g] = groups[g];
+		sorted[2 * g + 1] = g;
+	}
+	qsort(sorted, ngroups, 2 * sizeof(*sorted), cmp_u64);
+	for (unsigned t = 0; t < ntargets; t++) {
+		s.peers[t].unicast = malloc(((size_t)ncont + 1) * sizeof(uint32_t));
+		if (!s.peers[t].unicast) {
+			r = vms_err_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	uint32_t *group_of = gids;                 /* the group of each content */
+	for (uint32_t c = 1; c <= ncont; c++) {
+		uint64_t set = set_of[c];
+		if (__builtin_popcountll(set) == 1) {
+			struct peer *p = &s.peers[__builtin_ctzll(set)];
+			p->unicast[p->nunicast++] = c;
+			group_of[c] = UINT32_MAX;
+			continue;
+		}
+		uint64_t *hit = bsearch(&set, sorted, ngroups, 2 * sizeof(*sorted), cmp_u64);
+		if (!hit) {
+			r = vms_err_set(err, -EINVAL, "the plan has no multicast group for a content its placement "
+					"sends to several targets (plan and sources do not match)");
+			goto out;
+		}
+		group_of[c] = (uint32_t)hit[1];
+		gcount[hit[1]]++;
+	}
+	for (size_t g = 0; g < ngroups; g++)
+		gidx[g + 1] = gidx[g] + gcount[g];
+	for (uint32_t c = 1; c <= ncont; c++)
+		if (group_of[c] != UINT32_MAX)
+			grouped[gidx[group_of[c]] + gfill[group_of[c]]++] = c;
+
+	/* phase 1 */
+	for (unsigned v = 0; v < nvms && r == 0; v++)
+		r = digest_vm(mems[v], s.digest[v], err);
+	uint64_t session = ((uint64_t)getpid() << 32) ^ (uint64_t)(now_s() * 1e6);
+	for (unsigned t = 0; t < ntargets && r == 0; t++) {
+		r = connect_peer(&s.peers[t], err);
+		if (r == 0)
+			r = greet(&s, &s.peers[t], session, err);
+	}
+	/* phase 2 */
+	for (unsigned t = 0; t < ntargets && r == 0; t++)
+		r = send_maps(&s, &s.peers[t], err);
+	/* phase 3 */
+	for (size_t g = 0; g < ngroups && r == 0; g++)
+		if (gcount[g])
+			r = multicast_group(&s, g, ngroups, groups[g], grouped + gidx[g], gcount[g], err);
+	if (o->progress && ngroups)
+		fprintf(stderr, "\r\033[K");
+	/* phase 4 */
+	for (unsigned t = 0; t < ntargets && r == 0; t++) {
+		if (o->progress)
+			fprintf(stderr, "\r\033[Kunicast to %s: %zu pages", targets[t].name, s.peers[t].nunicast);
+		r = finish_peer(&s, &s.peers[t], err);
+	}
+	if (o->progress)
+		fprintf(stderr, "\r\033[K");
+out:
+	for (unsigned t = 0; s.peers && t < ntargets; t++) {
+		struct peer *p = &s.peers[t];
+		if (r < 0 && p->fd >= 0) {            /* tell the others to clean up */
+			vms_wbuf_reset(&p->out);
+			if (vms_msg_error_put(&p->out, "the sender stopped: another target failed") == 0)
+				send(p->fd, p->out.data, p->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+		if (p->fd >= 0)
+			close(p->fd);
+		total->unicast_bytes += p->st->unicast_bytes;
+		total->control_bytes += p->st->control_bytes;
+		p->st->seconds = now_s() - t0;
+		vms_frames_free(&p->in);
+		vms_wbuf_free(&p->out);
+		free(p->vms);
+		free(p->unicast);
+	}
+	total->seconds = now_s() - t0;
+	free(s.peers);
+	free(s.digest);
+	free(set_of);
+	free(sorted);
+	free(gcount);
+	free(gidx);
+	free(gfill);
+	free(gids);
+	free(grouped);
+	return r;
+}
