@@ -5,7 +5,9 @@
  * ERROR to the sender and removes every temporary file. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -580,6 +582,30 @@ static int listen_on(const struct rc_options *o, vms_err *err)
 	return fd;
 }
 
+/* Remove partial images that a receiver killed outright left behind
+ * (".NAME.img.part-PID" whose PID is gone). */
+static void sweep_stale(const struct rc_options *o)
+{
+	DIR *d = opendir(o->out_dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		const char *tag = strstr(e->d_name, ".img.part-");
+		uint64_t pid;
+		if (e->d_name[0] != '.' || !tag ||
+		    vms_parse_u64(tag + 10, strlen(tag + 10), 10, &pid) < 0 || pid == 0 || pid > INT32_MAX)
+			continue;
+		if (kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+			char path[4400];
+			snprintf(path, sizeof(path), "%s/%s", o->out_dir, e->d_name);
+			if (unlink(path) == 0 && !o->quiet)
+				fprintf(stderr, "vmscatter receive[%s]: removed %s, left by a receiver that died\n",
+					o->name, path);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
 int rc_serve(const struct rc_options *o, vms_err *err)
 {
 	struct stat st;
@@ -587,6 +613,7 @@ int rc_serve(const struct rc_options *o, vms_err *err)
 		return vms_err_set(err, -ENOTDIR, "%s: not a directory", o->out_dir);
 	if (access(o->out_dir, W_OK) < 0)
 		return vms_err_set(err, -EACCES, "%s: not writable", o->out_dir);
+	sweep_stale(o);
 	int lfd = listen_on(o, err);
 	if (lfd < 0)
 		return lfd;

@@ -60,7 +60,7 @@ expect_fail() {
 	shift 2
 	"$V" "$@" > "$tmp/out" 2> "$tmp/err"
 	local rc=$?
-	if [ $rc -ne "$want" ] || ! grep -qE "$pat" "$tmp/err" || [ -s "$tmp/out" ]; then
+	if [ $rc -ne "$want" ] || ! grep -qE -- "$pat" "$tmp/err" || [ -s "$tmp/out" ]; then
 		diag "vmscatter $*: exit $rc, stderr: $(cat "$tmp/err")"
 		return 1
 	fi

@@ -1,0 +1,172 @@
+#!/bin/bash
+# scatter_images.sh - `vmscatter send` / `receive` across a testbed of network
+# namespaces with real PGM multicast: images (synthetic and a real guest's
+# memory) rebuilt bit for bit, with loss, with a receiver killed mid-session,
+# and bad input of every kind.
+. "$(dirname "$0")/tap.sh"
+[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
+command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
+
+plan 26
+tb=vs$$
+tb=${tb:0:8}
+tmp=$(mktemp -d /tmp/vms-scatter.XXXXXX)
+T="$top_srcdir/tools/testbed.sh"
+V=$VMSCATTER
+at_exit "rm -rf '$tmp'"
+at_exit "'$T' down $tb"
+at_exit "'$top_srcdir/tools/guests.sh' stop --dir '$tmp/guest'"
+
+# --- sources: 4 synthetic images and 2 dumps of one real guest --------------
+"$VMS_SYNTH" --out "$tmp/src" --vms 4 --pages 6000 --pool 3000 --seed 21
+"$top_srcdir/tools/guests.sh" start --dir "$tmp/guest" --count 1 --mem 128 --dirty 20 &&
+	"$top_srcdir/tools/guests.sh" wait --dir "$tmp/guest" &&
+	"$V" dump --pause "$tmp/guest/vm1.qmp" "$tmp/src/real1.img" &&
+	sleep 1 && "$V" dump --pause "$tmp/guest/vm1.qmp" "$tmp/src/real2.img"
+ok $? "sources: 4 synthetic images and 2 dumps of a running guest"
+"$top_srcdir/tools/guests.sh" stop --dir "$tmp/guest"
+srcs=("$tmp"/src/*.img)
+
+"$T" up $tb --targets 3 > /dev/null
+ok $? "testbed with 3 targets"
+
+# start_receivers [ONCE]: a receiver on port 7000 in every target namespace
+start_receivers() {
+	for i in 1 2 3; do
+		mkdir -p "$tmp/t$i"
+		ip netns exec $tb-t$i "$V" receive --listen 0.0.0.0:7000 --out "$tmp/t$i" --name t$i $1 \
+			>> "$tmp/recv$i.log" 2>&1 &
+		echo $! > "$tmp/recv$i.pid"
+	done
+	sleep 0.5
+}
+stop_receivers() {
+	for i in 1 2 3; do kill "$(cat "$tmp/recv$i.pid" 2>/dev/null)" 2>/dev/null; done
+	wait 2>/dev/null
+}
+targets=(--target t1=10.77.0.11:7000:2 --target t2=10.77.0.12:7000:2 --target t3=10.77.0.13:7000:2)
+send() { ip netns exec $tb-src "$V" send --quiet --timeout 20 "$@"; }
+
+# verify: every source image is at exactly one target, byte for byte
+verify() {
+	local n=0
+	for s in "${srcs[@]}"; do
+		local name found=0
+		name=$(basename "$s")
+		for i in 1 2 3; do
+			if [ -f "$tmp/t$i/$name" ]; then
+				cmp -s "$s" "$tmp/t$i/$name" || { diag "$name differs at t$i"; return 1; }
+				found=$((found + 1))
+			fi
+		done
+		[ $found = 1 ] || { diag "$name found $found times"; return 1; }
+		n=$((n + 1))
+	done
+	[ -z "$(ls -A "$tmp"/t?/.*.part-* 2>/dev/null)" ] || { diag "partial files left"; return 1; }
+	[ $n = ${#srcs[@]} ]
+}
+clean_targets() { rm -rf "$tmp"/t1 "$tmp"/t2 "$tmp"/t3; mkdir -p "$tmp"/t1 "$tmp"/t2 "$tmp"/t3; }
+
+# --- 1. six images to three targets ---------------------------------------------
+clean_targets
+start_receivers --once
+send --json "${targets[@]}" "${srcs[@]}" > "$tmp/send1.json"
+ok $? "send: 6 images to 3 targets"
+wait
+verify
+ok $? "every written image equals its source, bit for bit"
+python3 - "$tmp/send1.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+t = j["total"]
+assert t["multicast_bytes"] > 0 and t["unicast_bytes"] > 0, t
+assert t["sent_bytes"] < t["image_bytes"], t
+PY
+ok $? "JSON summary: multicast and unicast used, less sent than the images"
+
+# --- 2. the same with 5% loss on one target's link ---------------------------------
+"$T" down $tb; "$T" up $tb --targets 3 --loss t2:5 > /dev/null
+clean_targets
+start_receivers --once
+send "${targets[@]}" "${srcs[@]}" > "$tmp/send2.txt"
+ok $? "send with 5% loss on t2"
+wait
+verify
+ok $? "with loss: every image bit-exact"
+grep -q 'group .*: .* messages' "$tmp/recv2.log"
+ok $? "t2 took part in multicast groups"
+
+# --- 3. a receiver killed mid-session -------------------------------------------------
+"$T" down $tb; "$T" up $tb --targets 3 > /dev/null
+clean_targets
+start_receivers       # long-lived: they must survive a failed session
+( sleep 1.5; kill -9 "$(cat "$tmp/recv2.pid")" ) &
+send --rate 8M "${targets[@]}" "${srcs[@]}" > /dev/null 2> "$tmp/kill.err"
+rc=$?
+wait "$!" 2>/dev/null
+[ $rc -ne 0 ] && grep -q 'target t2 (10.77.0.12:7000)' "$tmp/kill.err"
+ok $? "sender stops with an error naming t2 ($(head -c 160 "$tmp/kill.err"))"
+sleep 1
+! ls "$tmp"/t2/*.img > /dev/null 2>&1
+ok $? "t2 has no final image"
+[ -z "$(ls -A "$tmp/t1")" ] && [ -z "$(ls -A "$tmp/t3")" ]
+ok $? "the other receivers removed their partial images"
+kill -0 "$(cat "$tmp/recv1.pid")" && kill -0 "$(cat "$tmp/recv3.pid")"
+ok $? "the other receivers are still serving"
+ip netns exec $tb-t2 "$V" receive --listen 0.0.0.0:7000 --out "$tmp/t2" --name t2 >> "$tmp/recv2.log" 2>&1 &
+echo $! > "$tmp/recv2.pid"
+sleep 0.5
+[ -z "$(ls -A "$tmp/t2")" ] && grep -q 'left by a receiver that died' "$tmp/recv2.log"
+ok $? "a restarted receiver removes the partial image its killed predecessor left"
+send "${targets[@]}" "${srcs[@]}" > /dev/null && verify
+ok $? "the next session to the same receivers succeeds, bit-exact"
+
+# --- 4. bad input --------------------------------------------------------------------
+expect_fail() {
+	local pat=$1
+	shift
+	"$@" > "$tmp/out" 2> "$tmp/err"
+	local rc=$?
+	if [ $rc -eq 0 ] || ! grep -qE -- "$pat" "$tmp/err"; then
+		diag "$*: exit $rc, stderr: $(cat "$tmp/err")"
+		return 1
+	fi
+}
+"$V" plan --json --target t1:2 --target t2:2 --target t9:2 --sharing <("$V" analyze --json --quiet "${srcs[@]}") > "$tmp/bad-target.json"
+check "a plan naming an unknown target" expect_fail "target 't9', which is not a --target" \
+	send --plan "$tmp/bad-target.json" "${targets[@]}" "${srcs[@]}"
+"$V" plan --json --target t1:2 --target t2:2 --target t3:2 --sharing <("$V" analyze --json --quiet "${srcs[@]:0:3}") > "$tmp/short.json"
+check "a plan for other sources" expect_fail "the plan places 3 VMs, the sources are 6" \
+	send --plan "$tmp/short.json" "${targets[@]}" "${srcs[@]}"
+check "an unreachable receiver" expect_fail "target t4 \(10.77.0.14:7000\)" \
+	send --target t1=10.77.0.11:7000 --target t4=10.77.0.14:7000 "${srcs[@]}"
+check "a port nobody listens on" expect_fail "target t1 \(10.77.0.11:7999\): cannot connect" \
+	send --target t1=10.77.0.11:7999 "${srcs[@]}"
+check "a bad --target" expect_fail "expected NAME=HOST:PORT" "$V" send --target t1 "${srcs[@]}"
+check "a bad --rate" expect_fail "rate must be" "$V" send --rate fast --target t1=10.77.0.11:7000 "${srcs[@]}"
+check "receive without --out" expect_fail "--listen and --out are required" "$V" receive --listen 0.0.0.0:7001
+check "receive into a missing directory" expect_fail "not a directory" \
+	"$V" receive --listen 127.0.0.1:7001 --out "$tmp/nope" --once
+# garbage on a receiver's port: it drops that session and keeps serving
+ip netns exec $tb-src python3 -c '
+import socket, os
+s = socket.create_connection(("10.77.0.11", 7000))
+s.sendall(os.urandom(3000) + b"\0\0\0\0")
+s.settimeout(5)
+try:
+    s.recv(100)
+except Exception:
+    pass
+s.close()'
+sleep 0.5
+kill -0 "$(cat "$tmp/recv1.pid")" && grep -q 'session failed' "$tmp/recv1.log"
+ok $? "garbage on the receiver's port ends that session, not the receiver"
+clean_targets
+send "${targets[@]}" "${srcs[@]}" > /dev/null && verify
+ok $? "and the receiver then serves a good session, bit-exact"
+stop_receivers
+[ -z "$(ip netns pids $tb-t1 2>/dev/null)" ]
+ok $? "receivers stopped"
+"$T" down $tb
+! ip netns list | grep -q "^$tb-"
+ok $? "testbed removed"
