@@ -1,12 +1,13 @@
 #!/bin/bash
 # guests.sh - start, wait for and stop small test guests under QEMU (TCG).
 #
-#   tools/guests.sh start --dir DIR [--count N] [--mem MIB] [--dirty PAGES/S]
-#                         [--dirty-mib MIB] [--prefix NAME] [--netns NS]
+#   tools/guests.sh start --dir DIR [--count N] [--first I] [--mem MIB]
+#                         [--dirty PAGES/S] [--dirty-mib MIB] [--prefix NAME] [--netns NS]
 #   tools/guests.sh wait  --dir DIR [--timeout SECONDS]
 #   tools/guests.sh stop  --dir DIR
 #
-# Guest i is named PREFIXi (default vm1, vm2, ...). For each guest DIR holds
+# Guest i is named PREFIXi (default vm1, vm2, ...; --first I starts at I, to
+# add guests with other settings to the same DIR). For each guest DIR holds
 # NAME.qmp (QMP socket), NAME.serial (console output), NAME.pid.
 # `wait` returns once every guest printed its "up" line (and, with a dirtying
 # workload, its first counter). `stop` ends every guest started in DIR.
@@ -18,11 +19,12 @@ die() { echo "guests: $*" >&2; exit 1; }
 cmd=${1:-}
 [ -n "$cmd" ] || die "usage: guests.sh start|wait|stop --dir DIR [options]"
 shift
-dir="" count=3 mem=256 dirty=0 dmib=16 prefix=vm netns="" timeout=120
+dir="" count=3 first=1 mem=256 dirty=0 dmib=16 prefix=vm netns="" timeout=120
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--dir) dir=$2; shift 2 ;;
 	--count) count=$2; shift 2 ;;
+	--first) first=$2; shift 2 ;;
 	--mem) mem=$2; shift 2 ;;
 	--dirty) dirty=$2; shift 2 ;;
 	--dirty-mib) dmib=$2; shift 2 ;;
@@ -43,7 +45,8 @@ start)
 	mkdir -p "$dir"
 	run=()
 	[ -n "$netns" ] && run=(ip netns exec "$netns")
-	for i in $(seq 1 "$count"); do
+	[[ "$first" =~ ^[0-9]+$ ]] && [ "$first" -ge 1 ] || die "--first must be a positive integer"
+	for i in $(seq "$first" $((first + count - 1))); do
 		name="$prefix$i"
 		rm -f "$dir/$name.qmp" "$dir/$name.serial" "$dir/$name.pid"
 		"${run[@]}" qemu-system-x86_64 -name "$name" \
