@@ -170,12 +170,14 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 				"contents_resent", (json_int_t)st[t].contents_resent));
 		}
 		json_object_set_new(root, "targets", targets);
-		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
+		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
 			"multicast_bytes", (json_int_t)tot->multicast_bytes,
 			"unicast_bytes", (json_int_t)tot->unicast_bytes,
 			"control_bytes", (json_int_t)tot->control_bytes,
 			"sent_bytes", (json_int_t)sent, "image_bytes", (json_int_t)tot->image_bytes,
-			"ratio_to_whole", (double)sent / (double)tot->image_bytes, "seconds", tot->seconds));
+			"ratio_to_whole", (double)sent / (double)tot->image_bytes, "seconds", tot->seconds,
+			"phases", "prepare", tot->seconds_prepare, "multicast", tot->seconds_multicast,
+			"unicast_and_verify", tot->seconds_unicast));
 		json_dumpf(root, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 		json_decref(root);
@@ -197,6 +199,8 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 	printf("\nthe source sent %.1f MiB (multicast %.1f once, unicast %.1f, control %.1f): %.1f%% of sending\n"
 	       "every image whole (%.1f MiB)\n", mib(sent), mib(tot->multicast_bytes), mib(tot->unicast_bytes),
 	       mib(tot->control_bytes), 100.0 * (double)sent / (double)tot->image_bytes, mib(tot->image_bytes));
+	printf("time: %.1f s digests, connections and page maps, %.1f s multicast, %.1f s unicast and verification\n",
+	       tot->seconds_prepare, tot->seconds_multicast, tot->seconds_unicast);
 	if (tot->contents_resent)
 		printf("%llu pages lost in multicast were re-sent by unicast\n",
 		       (unsigned long long)tot->contents_resent);

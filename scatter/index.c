@@ -6,8 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XXH_INLINE_ALL   /* let the compiler inline XXH3 into the hashing loop */
+#include "config.h"
 #include <xxhash.h>
+#if defined(__x86_64__) && defined(HAVE_XXH_DISPATCH)
+/* libxxhash picks the widest vector unit (AVX2, AVX-512) at run time */
+#include <xxh_x86dispatch.h>
+#define page_hash(p) XXH3_128bits_dispatch((p), KVM_PAGE_SIZE)
+#else
+#define page_hash(p) XXH3_128bits((p), KVM_PAGE_SIZE)
+#endif
 
 #include "index_int.h"
 
@@ -251,7 +258,7 @@ static int hash_chunk(kvm_mem *mem, uint64_t pages, uint64_t chunk, uint8_t *buf
 		const uint8_t *page = *view + p * KVM_PAGE_SIZE;
 		zero[p] = (uint8_t)is_zero_page(page);
 		if (!zero[p])
-			hash[p] = XXH3_128bits(page, KVM_PAGE_SIZE);
+			hash[p] = page_hash(page);
 	}
 	return 0;
 }

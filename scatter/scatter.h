@@ -151,6 +151,9 @@ struct sc_send_stats {
 	uint64_t contents_multicast, contents_unicast, contents_resent;
 	uint64_t image_bytes;        /* the images themselves, for comparison */
 	double seconds;
+	/* total only: digests, connections and page maps; multicast groups;
+	 * unicast, re-sends and the receivers' verification */
+	double seconds_prepare, seconds_multicast, seconds_unicast;
 };
 
 /* mems[v] is VM v's source (as indexed); target_of[v] its target; groups

@@ -408,12 +408,21 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
 {
 	uint8_t page[KVM_PAGE_SIZE];
 	int r = 0;
+	double t0 = now_s(), shown = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		r = read_content(s, ids[i], page, err);
 		if (r == 0)
 			r = vms_msg_content_put(&p->out, ids[i], page);
 		if (r == 0 && (p->out.len >= (256u << 10) || i + 1 == n))
 			r = peer_flush(s, p, 1, err);
+		double t = now_s();
+		if (s->o->progress && (t - shown > 0.5 || i + 1 == n)) {
+			double rate = (double)(i + 1) * KVM_PAGE_SIZE / (t - t0 + 1e-9);
+			fprintf(stderr, "\r\033[K%s to %s: %zu/%zu pages, %.1f MB/s, ETA %.0f s",
+				resent ? "re-sending" : "unicast", p->t->name, i + 1, n, rate / 1e6,
+				(double)(n - i - 1) * KVM_PAGE_SIZE / rate);
+			shown = t;
+		}
 	}
 	if (resent) {
 		p->st->contents_resent += n;
@@ -425,15 +434,27 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
 	return r;
 }
 
-static int finish_peer(struct sender *s, struct peer *p, vms_err *err)
+/* The unicast contents of one receiver, then END. */
+static int unicast_peer(struct sender *s, struct peer *p, vms_err *err)
 {
 	int r = send_contents(s, p, p->unicast, p->nunicast, 0, err);
+	if (r == 0)
+		r = vms_msg_empty_put(&p->out, VMS_MSG_END);
+	return r < 0 ? r : peer_flush(s, p, 0, err);
+}
+
+/* Answer MISSING until the receiver reports DONE (END already sent). */
+static int finish_peer(struct sender *s, struct peer *p, vms_err *err)
+{
+	int r = 0;
 	uint32_t *ids = NULL;
 	size_t nids = 0, cap = 0;
 	for (int round = 0; r == 0; round++) {
-		r = vms_msg_empty_put(&p->out, VMS_MSG_END);
-		if (r == 0)
-			r = peer_flush(s, p, 0, err);
+		if (round > 0) {
+			r = vms_msg_empty_put(&p->out, VMS_MSG_END);
+			if (r == 0)
+				r = peer_flush(s, p, 0, err);
+		}
 		uint8_t type;
 		vms_cur pl;
 		nids = 0;
@@ -622,18 +643,23 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 	/* phase 2 */
 	for (unsigned t = 0; t < ntargets && r == 0; t++)
 		r = send_maps(&s, &s.peers[t], err);
+	double t1 = now_s();
+	total->seconds_prepare = t1 - t0;
 	/* phase 3 */
 	for (size_t g = 0; g < ngroups && r == 0; g++)
 		if (gcount[g])
 			r = multicast_group(&s, g, ngroups, groups[g], grouped + gidx[g], gcount[g], err);
 	if (o->progress && ngroups)
 		fprintf(stderr, "\r\033[K");
-	/* phase 4 */
-	for (unsigned t = 0; t < ntargets && r == 0; t++) {
-		if (o->progress)
-			fprintf(stderr, "\r\033[Kunicast to %s: %zu pages", targets[t].name, s.peers[t].nunicast);
+	double t2 = now_s();
+	total->seconds_multicast = t2 - t1;
+	/* phase 4: every receiver gets its unicast contents and END first, so
+	 * each verifies its images while the next one is being sent to */
+	for (unsigned t = 0; t < ntargets && r == 0; t++)
+		r = unicast_peer(&s, &s.peers[t], err);
+	for (unsigned t = 0; t < ntargets && r == 0; t++)
 		r = finish_peer(&s, &s.peers[t], err);
-	}
+	total->seconds_unicast = now_s() - t2;
 	if (o->progress)
 		fprintf(stderr, "\r\033[K");
 out:

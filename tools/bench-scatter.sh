@@ -45,8 +45,8 @@ for i in $(seq 1 "$guests"); do "$V" dump --pause "$dir/guests/vm$i.qmp" "$dir/r
 "$top/tools/guests.sh" stop --dir "$dir/guests"
 "$build/tools/vms-synth" --out "$dir/synthetic" --vms "$svms" --pages $((smib * 256)) --pool $((smib * 128))
 
-rx_sum() { "$top/tools/testbed.sh" counters "$tb" | awk '$1 != "src" {s += $2} END {print s}'; }
-tx_src() { "$top/tools/testbed.sh" counters "$tb" | awk '$1 == "src" {print $3}'; }
+rx_sum() { "$top/tools/testbed.sh" counters "$tb" | awk '$1 != "src" {s += $2} END {printf "%.0f\n", s}'; }
+tx_src() { "$top/tools/testbed.sh" counters "$tb" | awk '$1 == "src" {printf "%.0f\n", $3}'; }
 now() { date +%s.%N; }
 
 run_rack() {
