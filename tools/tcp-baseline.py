@@ -39,6 +39,8 @@ def serve_one(c, outdir):
                 raise EOFError("short image")
             f.write(chunk)
             left -= len(chunk)
+        f.flush()
+        os.fsync(f.fileno())     # durable, as vmscatter's receiver makes them
     c.sendall(b"k")
     c.close()
 
