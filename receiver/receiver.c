@@ -435,7 +435,8 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 	case VMS_MSG_MAP:
 		return on_map(s, p, err);
 	case VMS_MSG_MAPS_END:
-		if (s->st != ST_VMS || vms_msg_empty_get(p) < 0 || s->nvms == 0)
+		/* a target the plan left empty still completes its session */
+		if (s->st != ST_VMS || vms_msg_empty_get(p) < 0)
 			return bad(err, "MAPS_END");
 		for (unsigned v = 0; v < s->nvms; v++)
 			if (s->vms[v].mapped != s->vms[v].pages)

@@ -7,7 +7,7 @@
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 26
+plan 27
 tb=vs$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-scatter.XXXXXX)
@@ -83,6 +83,13 @@ assert t["multicast_bytes"] > 0 and t["unicast_bytes"] > 0, t
 assert t["sent_bytes"] < t["image_bytes"], t
 PY
 ok $? "JSON summary: multicast and unicast used, less sent than the images"
+
+# a target the plan leaves without VMs still completes its session
+clean_targets
+start_receivers --once
+send "${targets[@]}" "${srcs[0]}" "${srcs[1]}" > /dev/null && wait &&
+	[ "$(ls "$tmp"/t?/*.img | wc -l)" = 2 ] && grep -q 'session done' "$tmp/recv3.log"
+ok $? "two images to three targets: the empty target's session completes too"
 
 # --- 2. the same with 5% loss on one target's link ---------------------------------
 "$T" down $tb; "$T" up $tb --targets 3 --loss t2:5 > /dev/null
