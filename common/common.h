@@ -82,6 +82,13 @@ int vms_parse_u64(const char *s, size_t len, int base, uint64_t *out);
  * (K, M, G, T or KiB, MiB, GiB, TiB): "512M" -> 536870912. */
 int vms_parse_size(const char *s, uint64_t *out);
 
+/* Write all n bytes to a socket or file descriptor (retrying on EINTR,
+ * never raising SIGPIPE). Returns 0 or -errno. */
+int vms_write_all(int fd, const void *p, size_t n);
+
+/* A VM, target or receiver name: 1..max-1 bytes of [A-Za-z0-9._-]. */
+int vms_name_valid(const char *name, size_t len, size_t max);
+
 /* Copy at most dstlen-1 bytes of src[0..n) and NUL-terminate. Returns
  * -ENAMETOOLONG (copying nothing) when it does not fit. */
 int vms_strlcpy_n(char *dst, size_t dstlen, const void *src, size_t n);
@@ -170,6 +177,11 @@ int vms_msg_content_put(vms_wbuf *b, uint32_t id, const void *page);
 /* ERROR: the text is copied, NUL-terminated, into text[VMS_WIRE_ERROR_MAX + 1]. */
 int vms_msg_error_get(vms_cur *c, char *text);
 int vms_msg_error_put(vms_wbuf *b, const char *text);
+
+/* Decode a whole payload with the decoder of its type (MAP including every
+ * run and id): 0 if it is well formed, -EBADMSG if not or if the type is
+ * unknown. For fuzzing, tests and logging what a peer sent. */
+int vms_msg_check(uint8_t type, vms_cur *payload);
 
 /* MAP: the header, then the runs one by one. A run of kind 0 has *ids
  * empty; kind 1 leaves *ids positioned on `count` content ids. */

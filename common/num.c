@@ -1,6 +1,9 @@
 /* num.c - checked parsing of numbers and sizes from untrusted text. */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -71,5 +74,35 @@ int vms_strlcpy_n(char *dst, size_t dstlen, const void *src, size_t n)
 		return -ENAMETOOLONG;
 	memcpy(dst, src, n);
 	dst[n] = '\0';
+	return 0;
+}
+
+int vms_name_valid(const char *name, size_t len, size_t max)
+{
+	if (len == 0 || len >= max)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '.' || ch == '_' || ch == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+int vms_write_all(int fd, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	while (n > 0) {
+		ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == ENOTSOCK)
+			w = write(fd, b, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		b += w;
+		n -= (size_t)w;
+	}
 	return 0;
 }

@@ -87,22 +87,14 @@ void vms_frames_free(vms_frames *f)
 
 /* ---- fields -------------------------------------------------------------- */
 
-static int name_char_ok(uint8_t ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-	       ch == '.' || ch == '_' || ch == '-';
-}
-
 int vms_wire_get_name(vms_cur *c, char *name)
 {
 	uint8_t n;
 	const uint8_t *p;
 	vms_cur save = *c;
-	if (vms_cur_u8(c, &n) < 0 || n == 0 || n >= VMS_WIRE_NAME_MAX || vms_cur_bytes(c, n, &p) < 0)
+	if (vms_cur_u8(c, &n) < 0 || vms_cur_bytes(c, n, &p) < 0 ||
+	    !vms_name_valid((const char *)p, n, VMS_WIRE_NAME_MAX))
 		goto bad;
-	for (uint8_t i = 0; i < n; i++)
-		if (!name_char_ok(p[i]))
-			goto bad;
 	memcpy(name, p, n);
 	name[n] = '\0';
 	return 0;
@@ -371,4 +363,39 @@ int vms_msg_map_run(vms_cur *c, uint8_t *kind, uint32_t *count, vms_cur *ids)
 bad:
 	*c = save;
 	return -EBADMSG;
+}
+
+int vms_msg_check(uint8_t type, vms_cur *p)
+{
+	struct vms_msg_hello h;
+	struct vms_msg_welcome w;
+	struct vms_msg_vm v;
+	struct vms_msg_join j;
+	struct vms_msg_group_done d;
+	uint32_t u, vm, count;
+	uint64_t first;
+	uint8_t kind;
+	const uint8_t *page;
+	char text[VMS_WIRE_ERROR_MAX + 1];
+	vms_cur ids;
+	switch (type) {
+	case VMS_MSG_HELLO: return vms_msg_hello_get(p, &h);
+	case VMS_MSG_WELCOME: return vms_msg_welcome_get(p, &w);
+	case VMS_MSG_VM: return vms_msg_vm_get(p, &v);
+	case VMS_MSG_MCAST_JOIN: return vms_msg_join_get(p, &j);
+	case VMS_MSG_GROUP_DONE: return vms_msg_group_done_get(p, &d);
+	case VMS_MSG_JOINED: case VMS_MSG_MCAST_END: return vms_msg_u32_get(p, &u);
+	case VMS_MSG_MAPS_END: case VMS_MSG_END: return vms_msg_empty_get(p);
+	case VMS_MSG_CONTENT: return vms_msg_content_get(p, &u, &page);
+	case VMS_MSG_ERROR: return vms_msg_error_get(p, text);
+	case VMS_MSG_MAP:
+		if (vms_msg_map_get(p, &vm, &first) < 0)
+			return -EBADMSG;
+		while (vms_cur_left(p) > 0)
+			if (vms_msg_map_run(p, &kind, &count, &ids) < 0)
+				return -EBADMSG;
+		return 0;
+	default:
+		return -EBADMSG;
+	}
 }

@@ -82,20 +82,6 @@ static int read_msg(kvm_qmp *q, int timeout_ms, json_t **msg, vms_err *err)
 	}
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int kvm_qmp_call(kvm_qmp *q, const char *cmd, json_t *args, json_t **ret, vms_err *err)
 {
 	uint64_t id = q->next_id++;
@@ -109,9 +95,9 @@ int kvm_qmp_call(kvm_qmp *q, const char *cmd, json_t *args, json_t **ret, vms_er
 	if (!text)
 		return vms_err_set(err, -ENOMEM, "out of memory");
 	size_t tlen = strlen(text);
-	int r = write_all(q->fd, text, tlen);
+	int r = vms_write_all(q->fd, text, tlen);
 	if (r == 0)
-		r = write_all(q->fd, "\n", 1);
+		r = vms_write_all(q->fd, "\n", 1);
 	free(text);
 	if (r < 0)
 		return vms_err_set(err, r, "%s: sending %s: %s", q->path, cmd, strerror(-r));

@@ -87,23 +87,9 @@ static void logf_(const struct session *s, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static int send_all(int fd, const uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int flush_out(struct session *s, vms_err *err)
 {
-	int r = send_all(s->fd, s->out.data, s->out.len);
+	int r = vms_write_all(s->fd, s->out.data, s->out.len);
 	vms_wbuf_reset(&s->out);
 	return r < 0 ? vms_err_set(err, r, "sending to the sender: %s", strerror(-r)) : 0;
 }
@@ -639,7 +625,7 @@ int rc_serve(const struct rc_options *o, vms_err *err)
 			logf_(&s, "session failed: %s", serr.msg);
 			vms_wbuf_reset(&s.out);
 			if (vms_msg_error_put(&s.out, serr.msg) == 0)
-				send_all(s.fd, s.out.data, s.out.len);
+				vms_write_all(s.fd, s.out.data, s.out.len);
 			if (err)
 				*err = serr;
 		} else {

@@ -398,26 +398,12 @@ out:
 	return r;
 }
 
-static int valid_name(const char *name)
-{
-	size_t n = strlen(name);
-	if (n == 0 || n >= SC_NAME_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = name[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
-			return 0;
-	}
-	return 1;
-}
-
 int sc_index_add(sc_index *ix, const char *name, kvm_mem *mem,
 		 sc_progress_fn progress, void *ctx, vms_err *err)
 {
 	if (ix->added == ix->nvms)
 		return vms_err_set(err, -ENOSPC, "index is full (%u VMs)", ix->nvms);
-	if (!valid_name(name))
+	if (!vms_name_valid(name, strlen(name), SC_NAME_MAX))
 		return vms_err_set(err, -EINVAL, "invalid VM name '%s' (1-%u characters of A-Z a-z 0-9 . _ -)",
 				   name, SC_NAME_MAX - 1);
 	for (unsigned i = 0; i < ix->added; i++)

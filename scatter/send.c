@@ -80,17 +80,10 @@ static int peer_flush(struct sender *s, struct peer *p, int unicast, vms_err *er
 			usleep((useconds_t)((s->rate_next - t) * 1e6));
 		s->rate_next = (s->rate_next > t ? s->rate_next : t) + (double)n / (double)s->o->rate;
 	}
-	while (n > 0) {
-		ssize_t w = send(p->fd, d, n, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			int e = errno;
-			vms_err_set(err, -e, "connection lost: %s", strerror(e));
-			return peer_err(p, err, -e, NULL);
-		}
-		d += w;
-		n -= (size_t)w;
+	int w = vms_write_all(p->fd, d, n);
+	if (w < 0) {
+		vms_err_set(err, w, "connection lost: %s", strerror(-w));
+		return peer_err(p, err, w, NULL);
 	}
 	if (unicast)
 		p->st->unicast_bytes += p->out.len;

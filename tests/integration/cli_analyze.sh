@@ -53,43 +53,31 @@ ok $? "human output has the table and the rack line"
 ok $? "dump of an image is byte-identical"
 
 # --- bad input: message, status, nothing on stdout ---------------------------
-# expect_fail STATUS PATTERN ARGS...: vmscatter ARGS exits STATUS, stderr
-# matches PATTERN, stdout stays empty.
-expect_fail() {
-	local want=$1 pat=$2
-	shift 2
-	"$V" "$@" > "$tmp/out" 2> "$tmp/err"
-	local rc=$?
-	if [ $rc -ne "$want" ] || ! grep -qE -- "$pat" "$tmp/err" || [ -s "$tmp/out" ]; then
-		diag "vmscatter $*: exit $rc, stderr: $(cat "$tmp/err")"
-		return 1
-	fi
-}
 : > "$tmp/empty.img"
 head -c 4097 /dev/zero > "$tmp/odd.img"
-check "missing file" expect_fail 1 'nope.img: No such file' analyze "$tmp/nope.img"
-check "empty image" expect_fail 1 'empty memory image' analyze "$tmp/empty.img"
-check "size not a multiple of 4096" expect_fail 1 'odd.img: size 4097 is not a multiple of 4096' analyze "$tmp/odd.img"
-check "a directory" expect_fail 1 'not a memory image' analyze "$tmp"
-check "two sources with one name" expect_fail 1 "two sources are named 'vm1'" analyze "$tmp/a/vm1.img" "$tmp/b/vm1.img"
-check "bad VM name" expect_fail 1 "invalid VM name" analyze "bad name=$tmp/a/vm1.img"
-check "no source" expect_fail 2 'no memory source' analyze
-check "unknown option" expect_fail 2 'unknown option' analyze --bogus "$tmp/a/vm1.img"
-check "bad --threads" expect_fail 2 'threads must be' analyze --threads 0 "$tmp/a/vm1.img"
-check "unknown command" expect_fail 2 "unknown command 'frobnicate'" frobnicate
-check "dump to a missing directory" expect_fail 1 'No such file' dump "$tmp/a/vm1.img" "$tmp/no/dir/x.img"
+check "missing file" expect_fail 1 'nope.img: No such file' "$V" analyze "$tmp/nope.img"
+check "empty image" expect_fail 1 'empty memory image' "$V" analyze "$tmp/empty.img"
+check "size not a multiple of 4096" expect_fail 1 'odd.img: size 4097 is not a multiple of 4096' "$V" analyze "$tmp/odd.img"
+check "a directory" expect_fail 1 'not a memory image' "$V" analyze "$tmp"
+check "two sources with one name" expect_fail 1 "two sources are named 'vm1'" "$V" analyze "$tmp/a/vm1.img" "$tmp/b/vm1.img"
+check "bad VM name" expect_fail 1 "invalid VM name" "$V" analyze "bad name=$tmp/a/vm1.img"
+check "no source" expect_fail 2 'no memory source' "$V" analyze
+check "unknown option" expect_fail 2 'unknown option' "$V" analyze --bogus "$tmp/a/vm1.img"
+check "bad --threads" expect_fail 2 'threads must be' "$V" analyze --threads 0 "$tmp/a/vm1.img"
+check "unknown command" expect_fail 2 "unknown command 'frobnicate'" "$V" frobnicate
+check "dump to a missing directory" expect_fail 1 'No such file' "$V" dump "$tmp/a/vm1.img" "$tmp/no/dir/x.img"
 [ -z "$(ls "$tmp" | grep '\.tmp\.')" ]
 ok $? "no temporary file left behind"
 
 python3 "$top_srcdir/tests/integration/fake_socket.py" dead "$tmp/dead.sock"
-check "dead socket" expect_fail 1 'dead.sock: nobody is listening' analyze "$tmp/dead.sock"
+check "dead socket" expect_fail 1 'dead.sock: nobody is listening' "$V" analyze "$tmp/dead.sock"
 python3 "$top_srcdir/tests/integration/fake_socket.py" garbage "$tmp/g.sock" &
 for _ in $(seq 50); do [ -e "$tmp/g.sock.ready" ] && break; sleep 0.1; done
-check "a socket that is not QMP" expect_fail 1 'g.sock: not a QMP server' analyze "$tmp/g.sock"
+check "a socket that is not QMP" expect_fail 1 'g.sock: not a QMP server' "$V" analyze "$tmp/g.sock"
 wait
 python3 "$top_srcdir/tests/integration/fake_socket.py" silent "$tmp/s.sock" &
 for _ in $(seq 50); do [ -e "$tmp/s.sock.ready" ] && break; sleep 0.1; done
-check "a socket that says nothing" expect_fail 1 's.sock: no answer from QMP' analyze "$tmp/s.sock"
+check "a socket that says nothing" expect_fail 1 's.sock: no answer from QMP' "$V" analyze "$tmp/s.sock"
 wait
 
 "$V" --help | grep -q 'analyze' && "$V" analyze --help | grep -q 'QMP' && "$V" --version | grep -q '^vmscatter '

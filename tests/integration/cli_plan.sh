@@ -84,35 +84,25 @@ ok $? "compare --plot writes a PNG"
 	grep -q '<svg' "$tmp/c.svg" && grep -q 'average' "$tmp/cmp.txt"
 ok $? "compare --plot writes an SVG, table on stdout"
 
-expect_fail() {
-	local want=$1 pat=$2
-	shift 2
-	"$V" "$@" > "$tmp/out" 2> "$tmp/err"
-	local rc=$?
-	if [ $rc -ne "$want" ] || ! grep -qE -- "$pat" "$tmp/err" || [ -s "$tmp/out" ]; then
-		diag "vmscatter $*: exit $rc, stderr: $(cat "$tmp/err")"
-		return 1
-	fi
-}
 S=(--sharing "$tmp/an.json")
-check "no --target" expect_fail 2 'no --target' plan "${S[@]}"
-check "target without slots" expect_fail 1 'expected NAME:SLOTS' plan "${S[@]}" --target a
-check "zero slots" expect_fail 1 'SLOTS must be' plan "${S[@]}" --target a:0
-check "bad memory" expect_fail 1 'MEMORY must be' plan "${S[@]}" --target a:9:lots
-check "duplicate target" expect_fail 1 "target 'a' given twice" plan "${S[@]}" --target a:3 --target a:3
-check "too few slots" expect_fail 1 '6 VMs but only 4 target slots' plan "${S[@]}" --target a:2 --target b:2
-check "too little memory" expect_fail 1 'fits on no target' plan "${S[@]}" --target a:9:1M
-check "pin to an unknown target" expect_fail 1 "unknown target 'zz'" plan "${S[@]}" "${T[@]}" --pin vm1=zz
-check "pin of an unknown VM" expect_fail 1 "unknown VM 'vm9'" plan "${S[@]}" "${T[@]}" --pin vm9=a
-check "unknown strategy" expect_fail 2 "unknown strategy 'best'" plan "${S[@]}" "${T[@]}" --strategy best
-check "missing summary file" expect_fail 1 'nope.json: No such file' plan --sharing "$tmp/nope.json" "${T[@]}"
+check "no --target" expect_fail 2 'no --target' "$V" plan "${S[@]}"
+check "target without slots" expect_fail 1 'expected NAME:SLOTS' "$V" plan "${S[@]}" --target a
+check "zero slots" expect_fail 1 'SLOTS must be' "$V" plan "${S[@]}" --target a:0
+check "bad memory" expect_fail 1 'MEMORY must be' "$V" plan "${S[@]}" --target a:9:lots
+check "duplicate target" expect_fail 1 "target 'a' given twice" "$V" plan "${S[@]}" --target a:3 --target a:3
+check "too few slots" expect_fail 1 '6 VMs but only 4 target slots' "$V" plan "${S[@]}" --target a:2 --target b:2
+check "too little memory" expect_fail 1 'fits on no target' "$V" plan "${S[@]}" --target a:9:1M
+check "pin to an unknown target" expect_fail 1 "unknown target 'zz'" "$V" plan "${S[@]}" "${T[@]}" --pin vm1=zz
+check "pin of an unknown VM" expect_fail 1 "unknown VM 'vm9'" "$V" plan "${S[@]}" "${T[@]}" --pin vm9=a
+check "unknown strategy" expect_fail 2 "unknown strategy 'best'" "$V" plan "${S[@]}" "${T[@]}" --strategy best
+check "missing summary file" expect_fail 1 'nope.json: No such file' "$V" plan --sharing "$tmp/nope.json" "${T[@]}"
 echo '{"version":1,"vms":[{"name":"x","pages":1,"zero_pages":0}],"classes":[{"vms":[3],"contents":1,"pages":1}]}' > "$tmp/bad.json"
-check "summary with a bad VM index" expect_fail 1 'bad VM index' plan --sharing "$tmp/bad.json" "${T[@]}"
+check "summary with a bad VM index" expect_fail 1 'bad VM index' "$V" plan --sharing "$tmp/bad.json" "${T[@]}"
 echo 'not json' > "$tmp/garbage.json"
-check "summary that is not JSON" expect_fail 1 'not JSON' plan --sharing "$tmp/garbage.json" "${T[@]}"
-check "sources and --sharing together" expect_fail 2 'not both' plan "${S[@]}" "${T[@]}" "${imgs[0]}"
-check "plot with a bad extension" expect_fail 2 'png or .svg' compare "${S[@]}" "${T[@]}" --plot "$tmp/x.gif"
-check "plot into a missing directory" expect_fail 1 'cannot write to .*no: No such file' compare "${S[@]}" "${T[@]}" --plot "$tmp/no/x.png"
-check "bad time limit" expect_fail 2 'time-limit' plan "${S[@]}" "${T[@]}" --time-limit -1
+check "summary that is not JSON" expect_fail 1 'not JSON' "$V" plan --sharing "$tmp/garbage.json" "${T[@]}"
+check "sources and --sharing together" expect_fail 2 'not both' "$V" plan "${S[@]}" "${T[@]}" "${imgs[0]}"
+check "plot with a bad extension" expect_fail 2 'png or .svg' "$V" compare "${S[@]}" "${T[@]}" --plot "$tmp/x.gif"
+check "plot into a missing directory" expect_fail 1 'cannot write to .*no: No such file' "$V" compare "${S[@]}" "${T[@]}" --plot "$tmp/no/x.png"
+check "bad time limit" expect_fail 2 'time-limit' "$V" plan "${S[@]}" "${T[@]}" --time-limit -1
 [ -z "$(ls "$tmp" | grep -E '\.tmp\.|^x\.')" ] && [ -z "$(ls /tmp | grep vmscatter-plot)" ]
 ok $? "no half-written output or temporary files left"

@@ -27,6 +27,20 @@ check() {
 	"$@"
 	ok $? "$desc"
 }
+# expect_fail STATUS PATTERN COMMAND...: COMMAND fails with exit STATUS
+# ("any": any non-zero), its stderr matches PATTERN (grep -E) and it prints
+# nothing on stdout. Uses $tmp for its scratch files.
+expect_fail() {
+	local want=$1 pat=$2
+	shift 2
+	"$@" > "$tmp/expect.out" 2> "$tmp/expect.err"
+	local rc=$?
+	if { [ "$want" = any ] && [ $rc -eq 0 ]; } || { [ "$want" != any ] && [ $rc -ne "$want" ]; } ||
+	   ! grep -qE -- "$pat" "$tmp/expect.err" || [ -s "$tmp/expect.out" ]; then
+		diag "$*: exit $rc, stderr: $(cat "$tmp/expect.err")"
+		return 1
+	fi
+}
 at_exit() { _tap_cleanups=("$1" "${_tap_cleanups[@]}"); }
 _tap_exit() {
 	local rc=$?

@@ -43,36 +43,7 @@ static void test_hello_golden(void **state)
 /* Decode one frame's payload with the decoder for its type. */
 static int decode(uint8_t type, vms_cur *p)
 {
-	struct vms_msg_hello h;
-	struct vms_msg_welcome w;
-	struct vms_msg_vm v;
-	struct vms_msg_join j;
-	struct vms_msg_group_done d;
-	uint32_t u, vm, id, count;
-	uint64_t first;
-	uint8_t kind;
-	const uint8_t *page;
-	char text[VMS_WIRE_ERROR_MAX + 1];
-	vms_cur ids;
-	switch (type) {
-	case VMS_MSG_HELLO: return vms_msg_hello_get(p, &h);
-	case VMS_MSG_WELCOME: return vms_msg_welcome_get(p, &w);
-	case VMS_MSG_VM: return vms_msg_vm_get(p, &v);
-	case VMS_MSG_MCAST_JOIN: return vms_msg_join_get(p, &j);
-	case VMS_MSG_GROUP_DONE: return vms_msg_group_done_get(p, &d);
-	case VMS_MSG_JOINED: case VMS_MSG_MCAST_END: return vms_msg_u32_get(p, &u);
-	case VMS_MSG_MAPS_END: case VMS_MSG_END: return vms_msg_empty_get(p);
-	case VMS_MSG_CONTENT: return vms_msg_content_get(p, &id, &page);
-	case VMS_MSG_ERROR: return vms_msg_error_get(p, text);
-	case VMS_MSG_MAP:
-		if (vms_msg_map_get(p, &vm, &first) < 0)
-			return -EBADMSG;
-		while (vms_cur_left(p) > 0)
-			if (vms_msg_map_run(p, &kind, &count, &ids) < 0)
-				return -EBADMSG;
-		return 0;
-	default: return -EBADMSG;
-	}
+	return vms_msg_check(type, p);
 }
 
 /* One of every message, back to back in one buffer. */
