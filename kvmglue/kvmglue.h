@@ -131,4 +131,59 @@ const struct kvm_ramblock *kvm_mem_blocks(const kvm_mem *m, size_t *n);
 
 void kvm_mem_close(kvm_mem *m);
 
+/* ---- the QEMU 7.2 migration stream (precopy, no multifd/xbzrle/compress) ----
+ * An incremental parser: feed it bytes as they come from QEMU, take items
+ * out. Each item reports the raw bytes it spans, so a rewriter can forward
+ * it unchanged or replace it. Layout (big-endian; ../shared/notes):
+ *   be32 "QEVM", be32 3; 0x07 configuration; then sections:
+ *   START 0x01 / FULL 0x04: be32 id, u8 len + idstr, be32 instance, be32 version
+ *   PART 0x02 / END 0x03:   be32 id
+ *   every section ends with the footer 0x7e + be32 id; EOF 0x00 (+ vmdesc)
+ *   RAM data: be64 (offset | flags), u8 len + block name unless CONTINUE,
+ *   then ZERO: 1 byte, PAGE: 4096 bytes, MEM_SIZE: the block list; EOS ends
+ *   the section's data.
+ * Device state (FULL sections) has no length: from the first FULL section
+ * on, everything is passed through as KVM_MS_DEVICE items. */
+
+enum kvm_ms_kind {
+	KVM_MS_HEADER,        /* magic, version and the configuration section */
+	KVM_MS_SECTION,       /* a RAM section header (START, PART or END) */
+	KVM_MS_BLOCKS,        /* RAM block list (MEM_SIZE) */
+	KVM_MS_ZERO,          /* a page filled with one byte (`fill`) */
+	KVM_MS_PAGE,          /* a whole page (`data`) */
+	KVM_MS_EOS,           /* end of a RAM section's data, with its footer */
+	KVM_MS_DEVICE,        /* opaque device state and the rest of the stream */
+	KVM_MS_COMMAND,       /* a COMMAND (0x08) */
+};
+
+#define KVM_MS_BLOCKS_MAX 256
+
+struct kvm_ms_item {
+	enum kvm_ms_kind kind;
+	const uint8_t *raw;   /* the stream bytes this item spans */
+	size_t raw_len;
+	/* ZERO, PAGE: */
+	unsigned block;       /* index into the MEM_SIZE list */
+	uint64_t offset;      /* byte offset in the block (page aligned) */
+	uint8_t fill;
+	const uint8_t *data;  /* KVM_PAGE_SIZE bytes, inside raw */
+	/* SECTION: */
+	uint8_t section_type;
+	uint32_t section_id;
+};
+
+typedef struct kvm_ms kvm_ms;
+
+int kvm_ms_new(kvm_ms **out, vms_err *err);
+void kvm_ms_free(kvm_ms *ms);
+/* Append stream bytes. */
+int kvm_ms_feed(kvm_ms *ms, const void *p, size_t n, vms_err *err);
+/* 1 with the next item (valid until the next feed or next), 0 when more
+ * bytes are needed, negative on a stream it cannot (or must not) parse. */
+int kvm_ms_next(kvm_ms *ms, struct kvm_ms_item *it, vms_err *err);
+/* The RAM blocks from MEM_SIZE: name and used length. */
+size_t kvm_ms_blocks(const kvm_ms *ms);
+const char *kvm_ms_block_name(const kvm_ms *ms, unsigned i);
+uint64_t kvm_ms_block_size(const kvm_ms *ms, unsigned i);
+
 #endif

@@ -50,5 +50,6 @@ int cli_plan(int argc, char **argv);
 int cli_compare(int argc, char **argv);
 int cli_send(int argc, char **argv);
 int cli_receive(int argc, char **argv);
+int cli_stream(int argc, char **argv);
 
 #endif

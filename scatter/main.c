@@ -18,6 +18,7 @@ static const char usage[] =
 	"  compare   run every placement strategy on one rack: table and plot\n"
 	"  send      scatter memory images to receivers (multicast + unicast)\n"
 	"  receive   receive VMs from a sender and write their images\n"
+	"  stream    inspect a QEMU migration stream, rebuild a RAM block from it\n"
 	"\n"
 	"Run 'vmscatter COMMAND --help' for a command's options, 'man vmscatter' for\n"
 	"the whole manual.\n"
@@ -36,6 +37,7 @@ static const struct command commands[] = {
 	{ "compare", cli_compare },
 	{ "send", cli_send },
 	{ "receive", cli_receive },
+	{ "stream", cli_stream },
 };
 
 int main(int argc, char **argv)

@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 command -v clang >/dev/null || { echo "fuzz: clang not installed (tools/install-deps.sh)" >&2; exit 1; }
-[ ${#names[@]} -gt 0 ] || names=(qemu_text summary wire)
+[ ${#names[@]} -gt 0 ] || names=(qemu_text summary wire mstream)
 keep=1
 if [ -z "$out" ]; then
 	out=$(mktemp -d /tmp/vms-fuzz.XXXXXX)
@@ -33,6 +33,7 @@ common=("$top"/common/err.c "$top"/common/cursor.c "$top"/common/num.c)
 for n in "${names[@]}"; do
 	case "$n" in
 	qemu_text) srcs=("$top/kvmglue/procfmt.c" "${common[@]}"); libs=() ;;
+	mstream) srcs=("$top/kvmglue/mstream.c" "${common[@]}"); libs=() ;;
 	wire) srcs=("${common[@]}" "$top/common/wbuf.c" "$top/common/wire.c"); libs=() ;;
 	summary) srcs=("$top"/planner/{problem,eval,order,strategies,ilp}.c)
 		 libs=($(pkg-config --libs jansson) -lglpk) ;;
