@@ -12,6 +12,9 @@
 
 #include "plan_int.h"
 
+/* libvmsplan is installed on its own and links nothing of common/ (which
+ * would drag OpenPGM into every placement engine), hence its own small
+ * error and name helpers, twins of vms_err_set() and vms_name_valid(). */
 int pl_set_err(vmsplan_error *err, int code, const char *fmt, ...)
 {
 	if (!err)
