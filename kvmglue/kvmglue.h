@@ -131,6 +131,29 @@ const struct kvm_ramblock *kvm_mem_blocks(const kvm_mem *m, size_t *n);
 
 void kvm_mem_close(kvm_mem *m);
 
+/* ---- the target QEMU's command line ------------------------------------------
+ * From the source QEMU's argv, the argv of a target QEMU that waits for the
+ * migration (`-incoming defer -S`, no -daemonize), with every host-specific
+ * path moved into STATE/NAME/ so several "hosts" sharing one filesystem
+ * never collide:
+ *   the first -qmp unix socket       -> STATE/NAME/qmp.sock (later ones qmpN.sock)
+ *   -monitor unix:...                -> STATE/NAME/monitor.sock
+ *   -chardev socket,path=P,id=X      -> STATE/NAME/X.sock
+ *   -chardev file,path=P / -serial file:P -> STATE/NAME/basename(P)
+ *   -pidfile P                       -> STATE/NAME/qemu.pid
+ * Everything else is kept as it is. QMP or monitor over TCP, and
+ * -incoming in the source's argv, are refused. */
+#define KVM_ARGV_MAX 4096u
+#define KVM_ARG_MAX 8192u
+
+/* *out is a NULL-terminated malloc()ed array of malloc()ed strings (free
+ * with kvm_argv_free); *outn its length. */
+int kvm_target_argv(char *const *src, size_t n, const char *state_dir, const char *name,
+		    char ***out, size_t *outn, vms_err *err);
+void kvm_argv_free(char **argv);
+/* The argv of a running process (/proc/PID/cmdline), same ownership. */
+int kvm_proc_argv(pid_t pid, char ***out, size_t *outn, vms_err *err);
+
 /* ---- the QEMU 7.2 migration stream (precopy, no multifd/xbzrle/compress) ----
  * An incremental parser: feed it bytes as they come from QEMU, take items
  * out. Each item reports the raw bytes it spans, so a rewriter can forward

@@ -51,5 +51,6 @@ int cli_compare(int argc, char **argv);
 int cli_send(int argc, char **argv);
 int cli_receive(int argc, char **argv);
 int cli_stream(int argc, char **argv);
+int cli_target_argv(int argc, char **argv);
 
 #endif

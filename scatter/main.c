@@ -19,6 +19,7 @@ static const char usage[] =
 	"  send      scatter memory images to receivers (multicast + unicast)\n"
 	"  receive   receive VMs from a sender and write their images\n"
 	"  stream    inspect a QEMU migration stream, rebuild a RAM block from it\n"
+	"  target-argv  the command line of a target QEMU for a running VM\n"
 	"\n"
 	"Run 'vmscatter COMMAND --help' for a command's options, 'man vmscatter' for\n"
 	"the whole manual.\n"
@@ -38,6 +39,7 @@ static const struct command commands[] = {
 	{ "send", cli_send },
 	{ "receive", cli_receive },
 	{ "stream", cli_stream },
+	{ "target-argv", cli_target_argv },
 };
 
 int main(int argc, char **argv)
