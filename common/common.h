@@ -82,6 +82,10 @@ int vms_parse_u64(const char *s, size_t len, int base, uint64_t *out);
  * (K, M, G, T or KiB, MiB, GiB, TiB): "512M" -> 536870912. */
 int vms_parse_size(const char *s, uint64_t *out);
 
+/* Monotonic time: seconds, and whole milliseconds. */
+double vms_now(void);
+int64_t vms_now_ms(void);
+
 /* Write all n bytes to a socket or file descriptor (retrying on EINTR,
  * never raising SIGPIPE). Returns 0 or -errno. */
 int vms_write_all(int fd, const void *p, size_t n);

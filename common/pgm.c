@@ -28,13 +28,6 @@ struct vms_mcast {
 	uint8_t *aligned;          /* 16-byte aligned send buffer */
 };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int pgm_fail(vms_err *err, pgm_error_t **perr, const char *what)
 {
 	int r = vms_err_set(err, -EIO, "PGM %s: %s", what, *perr && (*perr)->message ? (*perr)->message : "failed");
@@ -218,7 +211,7 @@ int vms_mcast_send(vms_mcast *m, const void *msg, size_t len, int timeout_ms, vm
 	if (len == 0 || len > VMS_MCAST_MSG_MAX)
 		return vms_err_set(err, -EMSGSIZE, "PGM: message of %zu bytes", len);
 	memcpy(m->aligned, msg, len);
-	int64_t deadline = mono_ms() + timeout_ms;
+	int64_t deadline = vms_now_ms() + timeout_ms;
 	for (;;) {
 		size_t sent = 0;
 		int st = pgm_send(m->sock, m->aligned, len, &sent);
@@ -227,7 +220,7 @@ int vms_mcast_send(vms_mcast *m, const void *msg, size_t len, int timeout_ms, vm
 		if (st != PGM_IO_STATUS_RATE_LIMITED && st != PGM_IO_STATUS_WOULD_BLOCK &&
 		    st != PGM_IO_STATUS_CONGESTION)
 			return vms_err_set(err, -EIO, "PGM send failed (status %d)", st);
-		if (mono_ms() > deadline)
+		if (vms_now_ms() > deadline)
 			return vms_err_set(err, -ETIMEDOUT, "PGM send: no progress for %d ms", timeout_ms);
 		int wait = sender_pump(m);
 		if (st == PGM_IO_STATUS_RATE_LIMITED) {
@@ -241,8 +234,8 @@ int vms_mcast_send(vms_mcast *m, const void *msg, size_t len, int timeout_ms, vm
 int vms_mcast_service(vms_mcast *m, int ms, vms_err *err)
 {
 	(void)err;
-	int64_t end = mono_ms() + ms;
-	for (int64_t now = mono_ms(); now < end; now = mono_ms()) {
+	int64_t end = vms_now_ms() + ms;
+	for (int64_t now = vms_now_ms(); now < end; now = vms_now_ms()) {
 		int wait = sender_pump(m);
 		int left = (int)(end - now);
 		wait_fds(m, POLLIN, wait == 0 ? 1 : wait < left ? wait : left);

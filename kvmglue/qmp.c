@@ -21,17 +21,10 @@ struct kvm_qmp {
 	size_t rlen, rcap;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Read one JSON message (a line) into *msg, waiting at most timeout_ms. */
 static int read_msg(kvm_qmp *q, int timeout_ms, json_t **msg, vms_err *err)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = vms_now_ms() + timeout_ms;
 	for (;;) {
 		char *nl = q->rlen ? memchr(q->rbuf, '\n', q->rlen) : NULL;
 		if (nl) {
@@ -61,7 +54,7 @@ static int read_msg(kvm_qmp *q, int timeout_ms, json_t **msg, vms_err *err)
 			q->rbuf = nb;
 			q->rcap = ncap;
 		}
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - vms_now_ms();
 		if (left <= 0)
 			return vms_err_set(err, -ETIMEDOUT, "%s: no answer from QMP within %d ms (not a QEMU QMP socket?)",
 					   q->path, timeout_ms);

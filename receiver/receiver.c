@@ -67,13 +67,6 @@ struct session {
 	uint64_t bytes_in, contents_tcp, contents_mcast;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void logf_(const struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(const struct session *s, const char *fmt, ...)
 {
@@ -203,7 +196,7 @@ static int mcast_drain(struct session *s, int *wait_ms, vms_err *err)
 			continue;            /* a hello, or not ours to trust: ignore */
 		s->received++;
 		s->contents_mcast++;
-		s->last_progress = now_ms();
+		s->last_progress = vms_now_ms();
 		r = store(s, id, page, err);
 		if (r < 0)
 			return r;
@@ -444,14 +437,14 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 		s->expect = j.messages;
 		s->received = 0;
 		s->group_heard = 0;          /* JOINED goes out with the first message heard */
-		s->last_progress = now_ms();
+		s->last_progress = vms_now_ms();
 		return 0;
 	}
 	case VMS_MSG_MCAST_END:
 		if (s->st != ST_DATA || !s->mc || vms_msg_u32_get(p, &u) < 0 || u != s->group)
 			return bad(err, "MCAST_END");
 		s->group_ending = 1;
-		s->last_progress = now_ms();
+		s->last_progress = vms_now_ms();
 		return 0;
 	case VMS_MSG_CONTENT: {
 		const uint8_t *page;
@@ -502,7 +495,7 @@ static int run_session(struct session *s, vms_err *err)
 {
 	uint8_t buf[1 << 16];
 	int r = 0;
-	s->last_msg = now_ms();
+	s->last_msg = vms_now_ms();
 	while (s->st != ST_DONE) {
 		struct pollfd fds[5] = { { .fd = s->fd, .events = POLLIN } };
 		int n = 1, wait = 1000;
@@ -512,7 +505,7 @@ static int run_session(struct session *s, vms_err *err)
 			if (r < 0)
 				return r;
 			if (s->group_ending && (s->received >= s->expect ||
-						now_ms() - s->last_progress > GROUP_QUIET_MS)) {
+						vms_now_ms() - s->last_progress > GROUP_QUIET_MS)) {
 				r = group_finish(s, err);
 				if (r < 0)
 					return r;
@@ -526,7 +519,7 @@ static int run_session(struct session *s, vms_err *err)
 		if (poll(fds, (nfds_t)n, wait) < 0 && errno != EINTR)
 			return vms_err_set(err, -errno, "poll: %s", strerror(errno));
 		if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			if (now_ms() - s->last_msg > s->o->idle_ms && !s->mc)
+			if (vms_now_ms() - s->last_msg > s->o->idle_ms && !s->mc)
 				return vms_err_set(err, -ETIMEDOUT, "the sender said nothing for %d s", s->o->idle_ms / 1000);
 			continue;
 		}
@@ -536,7 +529,7 @@ static int run_session(struct session *s, vms_err *err)
 		if (got <= 0)
 			return vms_err_set(err, -ECONNRESET, "the sender went away before the end of the session");
 		s->bytes_in += (uint64_t)got;
-		s->last_msg = now_ms();
+		s->last_msg = vms_now_ms();
 		r = vms_frames_feed(&s->in, buf, (size_t)got);
 		if (r < 0)
 			return vms_err_set(err, r, "out of memory");

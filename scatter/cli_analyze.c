@@ -149,7 +149,7 @@ int cli_analyze(int argc, char **argv)
 	}
 	if (optind >= argc)
 		return cli_usage_error("analyze", "no memory source given");
-	if (cli_rack_load(&rack, argv + optind, (unsigned)(argc - optind), threads, quiet, &err) < 0)
+	if (cli_rack_load(&rack, argv + optind, (unsigned)(argc - optind), threads, quiet, 0, &err) < 0)
 		return cli_fail("analyze", &err);
 	st = calloc(rack.n, sizeof(*st));
 	matrix = calloc((size_t)rack.n * rack.n, sizeof(*matrix));

@@ -108,7 +108,7 @@ static void progress(void *ctx, unsigned vm, uint64_t done, uint64_t total)
 }
 
 int cli_rack_load(struct cli_rack *rack, char **args, unsigned n, unsigned threads,
-		  int quiet, vms_err *err)
+		  int quiet, int digests, vms_err *err)
 {
 	int r;
 	memset(rack, 0, sizeof(*rack));
@@ -139,6 +139,7 @@ int cli_rack_load(struct cli_rack *rack, char **args, unsigned n, unsigned threa
 	r = sc_index_new(n, threads, &rack->ix, err);
 	if (r < 0)
 		goto out;
+	sc_index_set_digests(rack->ix, digests);
 	struct progress_ctx pc = { rack, !quiet && isatty(2) };
 	for (unsigned i = 0; i < n; i++) {
 		r = sc_index_add(rack->ix, rack->srcs[i].name, rack->srcs[i].mem, progress, &pc, err);

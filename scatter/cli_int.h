@@ -22,10 +22,11 @@ struct cli_rack {
 	sc_index *ix;
 };
 
-/* Parse, open and index the sources args[0..n). Progress goes to stderr when
- * it is a terminal and `quiet` is 0. */
+/* Parse, open and index the sources args[0..n), with each VM's SHA-256 when
+ * `digests` is set. Progress goes to stderr when it is a terminal and
+ * `quiet` is 0. */
 int cli_rack_load(struct cli_rack *rack, char **args, unsigned n, unsigned threads,
-		  int quiet, vms_err *err);
+		  int quiet, int digests, vms_err *err);
 void cli_rack_free(struct cli_rack *rack);
 
 /* Add the rack's VMs and sharing summary to a planning problem. */

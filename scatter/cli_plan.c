@@ -127,7 +127,7 @@ static int build_problem(const struct plan_args *a, vmsplan_problem **out, vms_e
 				vms_err_set(err, r, "%s: %s", a->sharing, perr.msg);
 		}
 	} else {
-		r = cli_rack_load(&rack, a->srcs, (unsigned)a->nsrcs, a->threads, a->quiet, err);
+		r = cli_rack_load(&rack, a->srcs, (unsigned)a->nsrcs, a->threads, a->quiet, 0, err);
 		if (r == 0)
 			r = cli_add_rack(p, &rack, err);
 	}

@@ -199,7 +199,7 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 	printf("\nthe source sent %.1f MiB (multicast %.1f once, unicast %.1f, control %.1f): %.1f%% of sending\n"
 	       "every image whole (%.1f MiB)\n", mib(sent), mib(tot->multicast_bytes), mib(tot->unicast_bytes),
 	       mib(tot->control_bytes), 100.0 * (double)sent / (double)tot->image_bytes, mib(tot->image_bytes));
-	printf("time: %.1f s digests, connections and page maps, %.1f s multicast, %.1f s unicast and verification\n",
+	printf("time: %.1f s connections and page maps, %.1f s multicast, %.1f s unicast and verification\n",
 	       tot->seconds_prepare, tot->seconds_multicast, tot->seconds_unicast);
 	if (tot->contents_resent)
 		printf("%llu pages lost in multicast were re-sent by unicast\n",
@@ -295,7 +295,7 @@ int cli_send(int argc, char **argv)
 	uint64_t *groups = NULL;
 	kvm_mem **mems = NULL;
 	struct sc_send_stats st[VMSPLAN_MAX_TARGETS], tot;
-	int r = cli_rack_load(&rack, argv + optind, (unsigned)(argc - optind), threads, quiet, &err);
+	int r = cli_rack_load(&rack, argv + optind, (unsigned)(argc - optind), threads, quiet, 1, &err);
 	if (r < 0)
 		goto out;
 	r = vmsplan_problem_new(&p, &perr);

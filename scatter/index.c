@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include <openssl/evp.h>
 #include <xxhash.h>
 #if defined(__x86_64__) && defined(HAVE_XXH_DISPATCH)
 /* libxxhash picks the widest vector unit (AVX2, AVX-512) at run time */
@@ -30,10 +31,14 @@ struct vm {
 	kvm_mem *mem;
 	uint64_t pages;
 	uint32_t *map;        /* content id per page */
+	int has_digest;
+	uint8_t digest[32];   /* SHA-256 of the memory, when digests are on */
 };
 
 struct sc_index {
 	unsigned nvms, added, threads, words;
+	int digests;                  /* take a SHA-256 per VM while indexing */
+	EVP_MD_CTX *md;               /* the digest of the VM being added */
 	struct vm *vms;
 	struct content *contents;     /* [0] unused (zero page) */
 	uint64_t *holders;            /* words per content */
@@ -77,7 +82,21 @@ void sc_index_free(sc_index *ix)
 	free(ix->contents);
 	free(ix->holders);
 	free(ix->table);
+	EVP_MD_CTX_free(ix->md);
 	free(ix);
+}
+
+void sc_index_set_digests(sc_index *ix, int on)
+{
+	ix->digests = on;
+}
+
+int sc_index_vm_digest(const sc_index *ix, unsigned vm, uint8_t out[32])
+{
+	if (vm >= ix->added || !ix->vms[vm].has_digest)
+		return -ENODATA;
+	memcpy(out, ix->vms[vm].digest, 32);
+	return 0;
 }
 
 /* ---- the content table ------------------------------------------------------- */
@@ -164,6 +183,8 @@ static int insert_chunk(sc_index *ix, unsigned vm, uint64_t first, size_t n,
 			vms_err *err)
 {
 	struct vm *v = &ix->vms[vm];
+	if (ix->md && EVP_DigestUpdate(ix->md, chunk, n * KVM_PAGE_SIZE) != 1)
+		return vms_err_set(err, -EIO, "SHA-256 failed");
 	for (size_t p = 0; p < n; p++) {
 		const uint8_t *page = chunk + p * KVM_PAGE_SIZE;
 		if (p + 4 < n && !zero[p + 4])     /* hide the table's cache miss */
@@ -422,10 +443,19 @@ int sc_index_add(sc_index *ix, const char *name, kvm_mem *mem,
 	v->mem = mem;
 	v->pages = pages;
 	ix->added++;
+	if (ix->digests) {
+		if (!ix->md && !(ix->md = EVP_MD_CTX_new()))
+			return vms_err_set(err, -ENOMEM, "out of memory");
+		if (EVP_DigestInit_ex(ix->md, EVP_sha256(), NULL) != 1)
+			return vms_err_set(err, -EIO, "SHA-256 failed to start");
+	}
 	int r = ix->threads == 1 ? index_inline(ix, vm, progress, ctx, err)
 				 : index_threaded(ix, vm, progress, ctx, err);
 	if (r < 0)
 		return vms_err_prefix(err, r, "indexing %s", name);
+	unsigned dlen = 32;
+	if (ix->md && EVP_DigestFinal_ex(ix->md, v->digest, &dlen) == 1)
+		v->has_digest = 1;
 	if (ix->added == ix->nvms)
 		for (unsigned i = 0; i < ix->nvms; i++)
 			ix->vms[i].mem = NULL;

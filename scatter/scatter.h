@@ -61,6 +61,12 @@ typedef void (*sc_progress_fn)(void *ctx, unsigned vm, uint64_t done, uint64_t t
 int sc_index_add(sc_index *ix, const char *name, kvm_mem *mem,
 		 sc_progress_fn progress, void *ctx, vms_err *err);
 
+/* Also take each VM's SHA-256 while indexing it (the sender needs it; the
+ * pages are read once either way). Call before the first sc_index_add(). */
+void sc_index_set_digests(sc_index *ix, int on);
+/* The SHA-256 of VM `vm`'s memory as indexed; -ENODATA if digests were off. */
+int sc_index_vm_digest(const sc_index *ix, unsigned vm, uint8_t out[32]);
+
 unsigned sc_index_vms(const sc_index *ix);
 const char *sc_index_vm_name(const sc_index *ix, unsigned vm);
 uint64_t sc_index_vm_pages(const sc_index *ix, unsigned vm);
@@ -128,7 +134,8 @@ void sc_summary_free(sc_summary *s);
  * maps, multicasts every content two or more targets need once per
  * multicast group (PGM) in the given order, unicasts the rest and whatever a
  * receiver still lacks, and succeeds only when every receiver has written
- * every image with the source's SHA-256. */
+ * every image with the source's SHA-256 (the index must have been built with
+ * sc_index_set_digests()). */
 
 struct sc_target {
 	char name[SC_NAME_MAX];
@@ -151,7 +158,7 @@ struct sc_send_stats {
 	uint64_t contents_multicast, contents_unicast, contents_resent;
 	uint64_t image_bytes;        /* the images themselves, for comparison */
 	double seconds;
-	/* total only: digests, connections and page maps; multicast groups;
+	/* total only: connections and page maps; multicast groups;
 	 * unicast, re-sends and the receivers' verification */
 	double seconds_prepare, seconds_multicast, seconds_unicast;
 };

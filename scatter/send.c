@@ -1,6 +1,6 @@
 /* send.c - the sender: scatter indexed images to their receivers (see
  * scatter.h and doc/PROTOCOL.md). Phases, in order:
- *   1. digest every source image (SHA-256), connect, HELLO/WELCOME;
+ *   1. connect, HELLO/WELCOME (the images' SHA-256 come from the index);
  *   2. VM and MAP messages to each receiver, MAPS_END;
  *   3. every multicast group in the planned order: MCAST_JOIN to its
  *      members, the group's contents over PGM, MCAST_END, GROUP_DONE;
@@ -52,13 +52,6 @@ struct sender {
 	double rate_next;             /* token bucket for unicast: next free time */
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int peer_err(const struct peer *p, vms_err *err, int code, const char *what)
 {
 	char ip[INET_ADDRSTRLEN];
@@ -75,7 +68,7 @@ static int peer_flush(struct sender *s, struct peer *p, int unicast, vms_err *er
 	const uint8_t *d = p->out.data;
 	size_t n = p->out.len;
 	if (unicast && s->o->rate) {              /* pace unicast at the rate */
-		double t = now_s();
+		double t = vms_now();
 		if (s->rate_next > t)
 			usleep((useconds_t)((s->rate_next - t) * 1e6));
 		s->rate_next = (s->rate_next > t ? s->rate_next : t) + (double)n / (double)s->o->rate;
@@ -97,7 +90,7 @@ static int peer_flush(struct sender *s, struct peer *p, int unicast, vms_err *er
  * 0 on timeout; an ERROR message from the receiver becomes the error. */
 static int peer_next(struct peer *p, int timeout_ms, uint8_t *type, vms_cur *pl, vms_err *err)
 {
-	double deadline = now_s() + timeout_ms / 1000.0;
+	double deadline = vms_now() + timeout_ms / 1000.0;
 	for (;;) {
 		int r = vms_frames_next(&p->in, type, pl);
 		if (r < 0)
@@ -112,7 +105,7 @@ static int peer_next(struct peer *p, int timeout_ms, uint8_t *type, vms_cur *pl,
 			}
 			return 1;
 		}
-		int left = (int)((deadline - now_s()) * 1000);
+		int left = (int)((deadline - vms_now()) * 1000);
 		struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
 		if (poll(&pfd, 1, left > 0 ? left : 0) <= 0) {
 			if (left <= 0)
@@ -181,33 +174,7 @@ static int connect_peer(struct peer *p, vms_err *err)
 	return 0;
 }
 
-/* ---- phase 1: digests and greetings --------------------------------------------- */
-
-static int digest_vm(kvm_mem *m, uint8_t *out, vms_err *err)
-{
-	enum { CHUNK = 256 };
-	uint64_t pages = kvm_mem_pages(m);
-	uint8_t *buf = malloc(CHUNK * KVM_PAGE_SIZE);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int r = 0;
-	if (!buf || !ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		r = vms_err_set(err, -ENOMEM, "SHA-256: cannot start");
-		goto out;
-	}
-	for (uint64_t p = 0; p < pages && r == 0; p += CHUNK) {
-		size_t n = pages - p < CHUNK ? (size_t)(pages - p) : CHUNK;
-		r = kvm_mem_read(m, p, n, buf, err);
-		if (r == 0)
-			EVP_DigestUpdate(ctx, buf, n * KVM_PAGE_SIZE);
-	}
-	unsigned len = 32;
-	if (r == 0)
-		EVP_DigestFinal_ex(ctx, out, &len);
-out:
-	EVP_MD_CTX_free(ctx);
-	free(buf);
-	return r;
-}
+/* ---- phase 1: greetings --------------------------------------------- */
 
 static int greet(struct sender *s, struct peer *p, uint64_t session, vms_err *err)
 {
@@ -318,7 +285,7 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 	 * no page) keep coming until every member has heard one. */
 	static const uint8_t hello[4] = { 0, 0, 0, 0 };
 	uint64_t joining = members;
-	double join_deadline = now_s() + s->o->timeout_ms / 1000.0;
+	double join_deadline = vms_now() + s->o->timeout_ms / 1000.0;
 	while (r == 0 && joining) {
 		r = vms_mcast_send(mc, hello, sizeof(hello), s->o->timeout_ms, err);
 		for (unsigned t = 0; t < s->npeers && r == 0; t++) {
@@ -335,19 +302,19 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 				joining &= ~(1ull << t);
 			}
 		}
-		if (r == 0 && joining && now_s() > join_deadline) {
+		if (r == 0 && joining && vms_now() > join_deadline) {
 			vms_err_set(err, -ETIMEDOUT, "never heard multicast group %zu (is multicast routed?)", g);
 			r = peer_err(&s->peers[__builtin_ctzll(joining)], err, -ETIMEDOUT, NULL);
 		}
 	}
-	double t0 = now_s(), shown = 0;
+	double t0 = vms_now(), shown = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		msg[0] = (uint8_t)(ids[i] >> 24), msg[1] = (uint8_t)(ids[i] >> 16);
 		msg[2] = (uint8_t)(ids[i] >> 8), msg[3] = (uint8_t)ids[i];
 		r = read_content(s, ids[i], msg + 4, err);
 		if (r == 0)
 			r = vms_mcast_send(mc, msg, sizeof(msg), s->o->timeout_ms, err);
-		double t = now_s();
+		double t = vms_now();
 		if (s->o->progress && (t - shown > 0.5 || i + 1 == n)) {
 			double rate = (double)(i + 1) * sizeof(msg) / (t - t0 + 1e-9);
 			fprintf(stderr, "\r\033[Kmulticast group %zu/%zu: %zu/%zu pages, %.1f MB/s, ETA %.0f s",
@@ -367,7 +334,7 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 		}
 	/* keep answering NAKs until every member reports */
 	uint64_t waiting = members;
-	double deadline = now_s() + s->o->timeout_ms / 1000.0;
+	double deadline = vms_now() + s->o->timeout_ms / 1000.0;
 	while (r == 0 && waiting) {
 		vms_mcast_service(mc, 20, err);
 		for (unsigned t = 0; t < s->npeers && r == 0; t++) {
@@ -384,7 +351,7 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 				waiting &= ~(1ull << t);
 			}
 		}
-		if (r == 0 && waiting && now_s() > deadline) {
+		if (r == 0 && waiting && vms_now() > deadline) {
 			unsigned t = (unsigned)__builtin_ctzll(waiting);
 			vms_err_set(err, -ETIMEDOUT, "did not confirm multicast group %zu", g);
 			r = peer_err(&s->peers[t], err, -ETIMEDOUT, NULL);
@@ -401,14 +368,14 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
 {
 	uint8_t page[KVM_PAGE_SIZE];
 	int r = 0;
-	double t0 = now_s(), shown = 0;
+	double t0 = vms_now(), shown = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		r = read_content(s, ids[i], page, err);
 		if (r == 0)
 			r = vms_msg_content_put(&p->out, ids[i], page);
 		if (r == 0 && (p->out.len >= (256u << 10) || i + 1 == n))
 			r = peer_flush(s, p, 1, err);
-		double t = now_s();
+		double t = vms_now();
 		if (s->o->progress && (t - shown > 0.5 || i + 1 == n)) {
 			double rate = (double)(i + 1) * KVM_PAGE_SIZE / (t - t0 + 1e-9);
 			fprintf(stderr, "\r\033[K%s to %s: %zu/%zu pages, %.1f MB/s, ETA %.0f s",
@@ -538,7 +505,7 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 	uint32_t *gids = NULL, *grouped = NULL;
 	uint64_t *set_of = NULL;
 	int r = 0;
-	double t0 = now_s();
+	double t0 = vms_now();
 
 	if (ntargets == 0 || ntargets > 64)
 		return vms_err_set(err, -EINVAL, "1..64 targets are needed");
@@ -626,8 +593,10 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 
 	/* phase 1 */
 	for (unsigned v = 0; v < nvms && r == 0; v++)
-		r = digest_vm(mems[v], s.digest[v], err);
-	uint64_t session = ((uint64_t)getpid() << 32) ^ (uint64_t)(now_s() * 1e6);
+		if (sc_index_vm_digest(ix, v, s.digest[v]) < 0)
+			r = vms_err_set(err, -EINVAL, "the index of %s has no digest (sc_index_set_digests)",
+					sc_index_vm_name(ix, v));
+	uint64_t session = ((uint64_t)getpid() << 32) ^ (uint64_t)(vms_now() * 1e6);
 	for (unsigned t = 0; t < ntargets && r == 0; t++) {
 		r = connect_peer(&s.peers[t], err);
 		if (r == 0)
@@ -636,7 +605,7 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 	/* phase 2 */
 	for (unsigned t = 0; t < ntargets && r == 0; t++)
 		r = send_maps(&s, &s.peers[t], err);
-	double t1 = now_s();
+	double t1 = vms_now();
 	total->seconds_prepare = t1 - t0;
 	/* phase 3 */
 	for (size_t g = 0; g < ngroups && r == 0; g++)
@@ -644,7 +613,7 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 			r = multicast_group(&s, g, ngroups, groups[g], grouped + gidx[g], gcount[g], err);
 	if (o->progress && ngroups)
 		fprintf(stderr, "\r\033[K");
-	double t2 = now_s();
+	double t2 = vms_now();
 	total->seconds_multicast = t2 - t1;
 	/* phase 4: every receiver gets its unicast contents and END first, so
 	 * each verifies its images while the next one is being sent to */
@@ -652,7 +621,7 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 		r = unicast_peer(&s, &s.peers[t], err);
 	for (unsigned t = 0; t < ntargets && r == 0; t++)
 		r = finish_peer(&s, &s.peers[t], err);
-	total->seconds_unicast = now_s() - t2;
+	total->seconds_unicast = vms_now() - t2;
 	if (o->progress)
 		fprintf(stderr, "\r\033[K");
 out:
@@ -667,13 +636,13 @@ out:
 			close(p->fd);
 		total->unicast_bytes += p->st->unicast_bytes;
 		total->control_bytes += p->st->control_bytes;
-		p->st->seconds = now_s() - t0;
+		p->st->seconds = vms_now() - t0;
 		vms_frames_free(&p->in);
 		vms_wbuf_free(&p->out);
 		free(p->vms);
 		free(p->unicast);
 	}
-	total->seconds = now_s() - t0;
+	total->seconds = vms_now() - t0;
 	free(s.peers);
 	free(s.digest);
 	free(set_of);

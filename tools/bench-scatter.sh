@@ -116,7 +116,7 @@ print(f"  {'':22} {'targets rx MiB':>15} {'source tx MiB':>14} {'seconds':>8} {'
 print(f"  {'vmscatter send':22} {vrx / M:15.1f} {vtx / M:14.1f} {vt:8.2f} {vtx * 8 / vt / 1e6:8.0f}")
 print(f"  {'TCP, each image whole':22} {brx / M:15.1f} {btx / M:14.1f} {bt:8.2f} {btx * 8 / bt / 1e6:8.0f}")
 ph = send["total"]["phases"]
-print(f"  vmscatter phases: {ph['prepare']:.1f} s digests+maps, {ph['multicast']:.1f} s multicast, "
+print(f"  vmscatter phases: {ph['prepare']:.1f} s connect+maps, {ph['multicast']:.1f} s multicast, "
       f"{ph['unicast_and_verify']:.1f} s unicast+verify (both sides fsync the images)")
 print(f"  vmscatter / TCP: targets receive {vrx / brx:.3f}x, source sends {vtx / btx:.3f}x, "
       f"time {vt / bt:.3f}x; targets receive {vrx / lower:.3f}x the lower bound; "

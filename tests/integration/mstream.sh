@@ -26,13 +26,7 @@ sleep 2
 # slow enough that dirtied pages are sent again, fast enough to converge
 $QMP "$tmp/vm1.qmp" migrate-set-parameters '{"max-bandwidth": 33554432, "downtime-limit": 500}' > /dev/null &&
 	$QMP "$tmp/vm1.qmp" migrate "{\"uri\": \"exec:cat > $tmp/stream.bin\"}" > /dev/null
-status=""
-for _ in $(seq 1 120); do
-	status=$($QMP "$tmp/vm1.qmp" query-migrate | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",""))')
-	[ "$status" = completed ] || [ "$status" = failed ] && break
-	sleep 0.5
-done
-[ "$status" = completed ]
+$QMP "$tmp/vm1.qmp" wait-migration 60 > /dev/null
 ok $? "QEMU migrated into a file ($(stat -c %s "$tmp/stream.bin" 2>/dev/null) bytes)"
 
 "$V" dump "$tmp/vm1.qmp" "$tmp/source.img"

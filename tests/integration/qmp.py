@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """qmp.py - run one QMP command for a test: qmp.py SOCKET COMMAND [JSON-ARGS].
-Prints the "return" value as JSON; exits 1 on a QMP error."""
+Prints the "return" value as JSON; exits 1 on a QMP error.
+`qmp.py SOCKET wait-migration [SECONDS]` polls query-migrate until the
+migration completed (exit 0) or failed / timed out (exit 1, default 60 s)."""
 import json
 import socket
 import sys
+import time
 
 
 def main():
@@ -15,6 +18,21 @@ def main():
     f.write('{"execute":"qmp_capabilities"}\n')
     f.flush()
     json.loads(f.readline())
+    if sys.argv[2] == "wait-migration":
+        deadline = time.time() + (float(sys.argv[3]) if len(sys.argv) > 3 else 60)
+        status = ""
+        while time.time() < deadline:
+            f.write('{"execute":"query-migrate"}\n')
+            f.flush()
+            msg = json.loads(f.readline())
+            while "event" in msg:
+                msg = json.loads(f.readline())
+            status = msg.get("return", {}).get("status", "")
+            if status in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.5)
+        print(status)
+        return 0 if status == "completed" else 1
     req = {"execute": sys.argv[2]}
     if len(sys.argv) > 3:
         req["arguments"] = json.loads(sys.argv[3])

@@ -39,13 +39,7 @@ ok $? "the target QEMU waits for the migration"
 
 $QMP "$tmp/state/vm1/qmp.sock" migrate-incoming "{\"uri\": \"tcp:127.0.0.1:$port\"}" > /dev/null &&
 	$QMP "$tmp/src/vm1.qmp" migrate "{\"uri\": \"tcp:127.0.0.1:$port\"}" > /dev/null
-status=""
-for _ in $(seq 1 120); do
-	status=$($QMP "$tmp/src/vm1.qmp" query-migrate | python3 -c 'import json,sys; print(json.load(sys.stdin).get("status",""))')
-	[ "$status" = completed ] || [ "$status" = failed ] && break
-	sleep 0.5
-done
-[ "$status" = completed ]
+$QMP "$tmp/src/vm1.qmp" wait-migration 60 > /dev/null
 ok $? "stock migration into the target completed"
 
 last=$(grep -o 'vmscatter-counter [0-9]*' "$tmp/src/vm1.serial" | tail -n 1 | cut -d' ' -f2)

@@ -18,32 +18,10 @@
 #include <cmocka.h>
 
 #include "scatter/index_int.h"
+#include "test_tmp.h"
 #include "tools/synth/synth.h"
 
 #define PAGE 4096u
-
-/* Every file the tests write lives under this directory, created by the
- * group setup and removed by the group teardown, which cmocka runs even
- * when a test fails. */
-static char test_root[] = "/tmp/vms-test-index.XXXXXX";
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	return remove(path);
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return mkdtemp(test_root) ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	return nftw(test_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 struct rack {
 	char dir[128];
@@ -410,5 +388,5 @@ int main(void)
 		cmocka_unit_test(test_hash_collisions),
 		cmocka_unit_test(test_bad_sources),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, test_tmp_setup, test_tmp_teardown);
 }

@@ -18,26 +18,7 @@
 #include "planner/plan.h"
 #include "scatter/scatter.h"
 #include "tools/synth/synth.h"
-
-static char root[] = "/tmp/vms-test-plan.XXXXXX";
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st; (void)flag; (void)ftw;
-	return remove(path);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	return mkdtemp(root) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	return nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+#include "test_tmp.h"
 
 static void test_prediction_matches_index(void **state)
 {
@@ -49,14 +30,14 @@ static void test_prediction_matches_index(void **state)
 	sp.pages = 900;
 	sp.pool = 700;
 	vms_err e = { 0 };
-	assert_int_equal(synth_write_rack(&sp, root, &e), 0);
+	assert_int_equal(synth_write_rack(&sp, test_root, &e), 0);
 
 	kvm_mem *mem[N];
 	sc_index *ix = NULL;
 	assert_int_equal(sc_index_new(N, 2, &ix, &e), 0);
 	for (unsigned v = 0; v < N; v++) {
 		char path[128], name[16];
-		snprintf(path, sizeof(path), "%s/vm%u.img", root, v + 1);
+		snprintf(path, sizeof(path), "%s/vm%u.img", test_root, v + 1);
 		snprintf(name, sizeof(name), "vm%u", v + 1);
 		assert_int_equal(kvm_mem_open(path, &mem[v], &e), 0);
 		assert_int_equal(sc_index_add(ix, name, mem[v], NULL, NULL, &e), 0);
@@ -138,5 +119,5 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prediction_matches_index),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, test_tmp_setup, test_tmp_teardown);
 }
