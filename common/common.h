@@ -127,7 +127,15 @@ enum vms_msg_type {
 	VMS_MSG_HELLO = 1, VMS_MSG_WELCOME, VMS_MSG_VM, VMS_MSG_MAP, VMS_MSG_MAPS_END,
 	VMS_MSG_MCAST_JOIN, VMS_MSG_JOINED, VMS_MSG_MCAST_END, VMS_MSG_GROUP_DONE,
 	VMS_MSG_MISSING, VMS_MSG_CONTENT, VMS_MSG_END, VMS_MSG_DONE, VMS_MSG_ERROR,
+	/* live migration (doc/PROTOCOL.md, "Live sessions") */
+	VMS_MSG_LIVE, VMS_MSG_STREAM, VMS_MSG_READY, VMS_MSG_SDATA, VMS_MSG_SREF,
+	VMS_MSG_SEND, VMS_MSG_LOADED, VMS_MSG_VERIFY, VMS_MSG_DIGESTS, VMS_MSG_COMMIT,
+	VMS_MSG_RUNNING, VMS_MSG_LIVE_END, VMS_MSG_FIX,
 };
+#define VMS_WIRE_ARGS_MAX 4096u         /* arguments in a STREAM message */
+#define VMS_WIRE_ARG_MAX 8192u          /* bytes of one argument, with its NUL */
+#define VMS_WIRE_SREF_HDR_MAX 264u      /* a page record's header: be64 [+ u8 len + name], 8..264 */
+#define VMS_WIRE_DIGESTS_MAX 65536u     /* page digests in one DIGESTS message */
 
 /* Framing: vms_frame_begin() writes the length placeholder and the type into
  * `b` (which may already hold earlier frames); the payload follows; then
@@ -181,6 +189,27 @@ int vms_msg_content_put(vms_wbuf *b, uint32_t id, const void *page);
 /* ERROR: the text is copied, NUL-terminated, into text[VMS_WIRE_ERROR_MAX + 1]. */
 int vms_msg_error_get(vms_cur *c, char *text);
 int vms_msg_error_put(vms_wbuf *b, const char *text);
+
+/* STREAM (first message of a live stream connection): argv[0..argc) point
+ * into `store` (NUL-terminated copies) after a get; the caller frees *store. */
+struct vms_msg_stream { uint64_t session; uint32_t vm; uint16_t argc; char **argv; };
+int vms_msg_stream_get(vms_cur *c, struct vms_msg_stream *m, char **store);
+int vms_msg_stream_put(vms_wbuf *b, const struct vms_msg_stream *m);
+/* SDATA: migration stream bytes passed through; *data points into the payload. */
+int vms_msg_sdata_get(vms_cur *c, const uint8_t **data, size_t *len);
+int vms_msg_sdata_put(vms_wbuf *b, const void *data, size_t len);
+/* SREF: a page record whose 4096 bytes the receiver holds already. */
+struct vms_msg_sref { uint32_t vm; uint64_t page; uint8_t sha256[32]; const uint8_t *hdr; size_t hdr_len; };
+int vms_msg_sref_get(vms_cur *c, struct vms_msg_sref *m);
+int vms_msg_sref_put(vms_wbuf *b, const struct vms_msg_sref *m);
+/* DIGESTS: SHA-256 of pages [first, first+count); *sha points into the payload. */
+struct vms_msg_digests { uint8_t last; uint64_t first; uint32_t count; const uint8_t *sha; };
+int vms_msg_digests_get(vms_cur *c, struct vms_msg_digests *m);
+int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m);
+
+/* FIX: a page of the target's RAM to overwrite; *page points into the payload. */
+int vms_msg_fix_get(vms_cur *c, uint64_t *pageno, const uint8_t **page);
+int vms_msg_fix_put(vms_wbuf *b, uint64_t pageno, const void *page);
 
 /* Decode a whole payload with the decoder of its type (MAP including every
  * run and id): 0 if it is well formed, -EBADMSG if not or if the type is

@@ -365,6 +365,154 @@ bad:
 	return -EBADMSG;
 }
 
+/* ---- live sessions --------------------------------------------------------------- */
+
+int vms_msg_stream_put(vms_wbuf *b, const struct vms_msg_stream *m)
+{
+	size_t start;
+	int r = vms_frame_begin(b, VMS_MSG_STREAM, &start);
+	if (r == 0)
+		r = vms_wbuf_be64(b, m->session);
+	if (r == 0)
+		r = vms_wbuf_be32(b, m->vm);
+	if (r == 0)
+		r = m->argc >= 1 && m->argc <= VMS_WIRE_ARGS_MAX ? vms_wbuf_be16(b, m->argc) : -EINVAL;
+	for (unsigned i = 0; i < m->argc && r == 0; i++) {
+		size_t n = strlen(m->argv[i]);
+		r = n >= 1 && n < VMS_WIRE_ARG_MAX ? vms_wbuf_be16(b, (uint16_t)n) : -EINVAL;
+		if (r == 0)
+			r = vms_wbuf_bytes(b, m->argv[i], n);
+	}
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_stream_get(vms_cur *c, struct vms_msg_stream *m, char **store)
+{
+	*store = NULL;
+	if (vms_cur_be64(c, &m->session) < 0 || vms_cur_be32(c, &m->vm) < 0 ||
+	    m->vm >= VMS_WIRE_VMS_MAX || vms_cur_be16(c, &m->argc) < 0 ||
+	    m->argc < 1 || m->argc > VMS_WIRE_ARGS_MAX)
+		return -EBADMSG;
+	/* the strings and the pointer array share one allocation */
+	size_t ptrs = ((size_t)m->argc + 1) * sizeof(char *);
+	char *mem = malloc(ptrs + vms_cur_left(c) + m->argc);
+	if (!mem)
+		return -ENOMEM;
+	char **argv = (char **)(void *)mem, *at = mem + ptrs;
+	for (unsigned i = 0; i < m->argc; i++) {
+		uint16_t n;
+		const uint8_t *p;
+		if (vms_cur_be16(c, &n) < 0 || n < 1 || n >= VMS_WIRE_ARG_MAX ||
+		    vms_cur_bytes(c, n, &p) < 0 || memchr(p, '\0', n)) {
+			free(mem);
+			return -EBADMSG;
+		}
+		memcpy(at, p, n);
+		at[n] = '\0';
+		argv[i] = at;
+		at += n + 1;
+	}
+	argv[m->argc] = NULL;
+	if (vms_cur_end(c) < 0) {
+		free(mem);
+		return -EBADMSG;
+	}
+	m->argv = argv;
+	*store = mem;
+	return 0;
+}
+
+int vms_msg_sdata_put(vms_wbuf *b, const void *data, size_t len)
+{
+	size_t start;
+	if (len == 0)
+		return -EINVAL;
+	int r = vms_frame_begin(b, VMS_MSG_SDATA, &start);
+	if (r == 0)
+		r = vms_wbuf_bytes(b, data, len);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_sdata_get(vms_cur *c, const uint8_t **data, size_t *len)
+{
+	*len = vms_cur_left(c);
+	return *len == 0 || vms_cur_bytes(c, *len, data) < 0 ? -EBADMSG : 0;
+}
+
+int vms_msg_sref_put(vms_wbuf *b, const struct vms_msg_sref *m)
+{
+	size_t start;
+	if (m->hdr_len < 8 || m->hdr_len > VMS_WIRE_SREF_HDR_MAX)
+		return -EINVAL;
+	int r = vms_frame_begin(b, VMS_MSG_SREF, &start);
+	if (r == 0)
+		r = vms_wbuf_be32(b, m->vm);
+	if (r == 0)
+		r = vms_wbuf_be64(b, m->page);
+	if (r == 0)
+		r = vms_wbuf_bytes(b, m->sha256, 32);
+	if (r == 0)
+		r = vms_wbuf_bytes(b, m->hdr, m->hdr_len);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_sref_get(vms_cur *c, struct vms_msg_sref *m)
+{
+	const uint8_t *sha;
+	if (vms_cur_be32(c, &m->vm) < 0 || m->vm >= VMS_WIRE_VMS_MAX || vms_cur_be64(c, &m->page) < 0 ||
+	    vms_cur_bytes(c, 32, &sha) < 0)
+		return -EBADMSG;
+	memcpy(m->sha256, sha, 32);
+	m->hdr_len = vms_cur_left(c);
+	if (m->hdr_len < 8 || m->hdr_len > VMS_WIRE_SREF_HDR_MAX)
+		return -EBADMSG;
+	return vms_cur_bytes(c, m->hdr_len, &m->hdr) < 0 ? -EBADMSG : 0;
+}
+
+int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m)
+{
+	size_t start;
+	if (m->count > VMS_WIRE_DIGESTS_MAX)
+		return -EINVAL;
+	int r = vms_frame_begin(b, VMS_MSG_DIGESTS, &start);
+	if (r == 0)
+		r = vms_wbuf_u8(b, m->last);
+	if (r == 0)
+		r = vms_wbuf_be64(b, m->first);
+	if (r == 0)
+		r = vms_wbuf_be32(b, m->count);
+	if (r == 0)
+		r = vms_wbuf_bytes(b, m->sha, (size_t)m->count * 32);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_digests_get(vms_cur *c, struct vms_msg_digests *m)
+{
+	if (vms_cur_u8(c, &m->last) < 0 || m->last > 1 || vms_cur_be64(c, &m->first) < 0 ||
+	    vms_cur_be32(c, &m->count) < 0 || m->count > VMS_WIRE_DIGESTS_MAX ||
+	    vms_cur_bytes(c, (size_t)m->count * 32, &m->sha) < 0)
+		return -EBADMSG;
+	return vms_cur_end(c);
+}
+
+int vms_msg_fix_put(vms_wbuf *b, uint64_t pageno, const void *page)
+{
+	size_t start;
+	int r = vms_frame_begin(b, VMS_MSG_FIX, &start);
+	if (r == 0)
+		r = vms_wbuf_be64(b, pageno);
+	if (r == 0)
+		r = vms_wbuf_bytes(b, page, VMS_WIRE_PAGE);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_fix_get(vms_cur *c, uint64_t *pageno, const uint8_t **page)
+{
+	if (vms_cur_be64(c, pageno) < 0 || vms_cur_bytes(c, VMS_WIRE_PAGE, page) < 0)
+		return -EBADMSG;
+	return vms_cur_end(c);
+}
+
 int vms_msg_check(uint8_t type, vms_cur *p)
 {
 	struct vms_msg_hello h;
@@ -388,6 +536,32 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	case VMS_MSG_MAPS_END: case VMS_MSG_END: return vms_msg_empty_get(p);
 	case VMS_MSG_CONTENT: return vms_msg_content_get(p, &u, &page);
 	case VMS_MSG_ERROR: return vms_msg_error_get(p, text);
+	case VMS_MSG_LIVE: case VMS_MSG_READY: case VMS_MSG_SEND: case VMS_MSG_LOADED:
+	case VMS_MSG_VERIFY: case VMS_MSG_COMMIT: case VMS_MSG_RUNNING: case VMS_MSG_LIVE_END:
+		return vms_msg_empty_get(p);
+	case VMS_MSG_STREAM: {
+		struct vms_msg_stream m;
+		char *store;
+		int r = vms_msg_stream_get(p, &m, &store);
+		free(store);
+		return r < 0 ? -EBADMSG : 0;
+	}
+	case VMS_MSG_SDATA: {
+		size_t len;
+		return vms_msg_sdata_get(p, &page, &len);
+	}
+	case VMS_MSG_SREF: {
+		struct vms_msg_sref m;
+		return vms_msg_sref_get(p, &m);
+	}
+	case VMS_MSG_DIGESTS: {
+		struct vms_msg_digests m;
+		return vms_msg_digests_get(p, &m);
+	}
+	case VMS_MSG_FIX: {
+		uint64_t pg;
+		return vms_msg_fix_get(p, &pg, &page);
+	}
 	case VMS_MSG_MAP:
 		if (vms_msg_map_get(p, &vm, &first) < 0)
 			return -EBADMSG;

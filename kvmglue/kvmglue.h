@@ -43,6 +43,10 @@ int kvm_qmp_connect(const char *path, int timeout_ms, kvm_qmp **out, vms_err *er
  * A QMP error reply becomes -EREMOTEIO with QEMU's description. */
 int kvm_qmp_call(kvm_qmp *q, const char *cmd, json_t *args, json_t **ret, vms_err *err);
 
+/* The same, passing `fd` along with the command (SCM_RIGHTS), as "getfd"
+ * needs; fd < 0 passes none. */
+int kvm_qmp_call_fd(kvm_qmp *q, const char *cmd, json_t *args, int fd, json_t **ret, vms_err *err);
+
 /* Run a human monitor command; *out is a malloc()ed NUL-terminated copy of
  * its text output (caller frees). */
 int kvm_qmp_hmp(kvm_qmp *q, const char *cmdline, char **out, vms_err *err);
@@ -124,6 +128,11 @@ int kvm_mem_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err);
 int kvm_mem_view(kvm_mem *m, uint64_t page, size_t n, void *scratch,
 		 const uint8_t **pages, vms_err *err);
 
+/* Write pages [page, page+n) of a QEMU's guest RAM from buf (process_vm_writev;
+ * for a stopped guest only - the receiver repairs a loaded, paused target).
+ * Images are read-only: -EROFS. */
+int kvm_mem_write(kvm_mem *m, uint64_t page, size_t n, const void *buf, vms_err *err);
+
 /* For a QEMU source: its pid and the RAM blocks it reads (in page order);
  * NULL / 0 for an image. Valid until kvm_mem_close(). */
 pid_t kvm_mem_pid(const kvm_mem *m);
@@ -153,6 +162,38 @@ int kvm_target_argv(char *const *src, size_t n, const char *state_dir, const cha
 void kvm_argv_free(char **argv);
 /* The argv of a running process (/proc/PID/cmdline), same ownership. */
 int kvm_proc_argv(pid_t pid, char ***out, size_t *outn, vms_err *err);
+
+/* ---- migration over an fd (QMP) ------------------------------------------------
+ * Both ends turn off the capabilities that change the stream's format
+ * (xbzrle, compress, multifd, postcopy-ram), so a proxy can read every page. */
+struct kvm_migrate_info {
+	char status[32];          /* query-migrate "status" */
+	int64_t downtime_ms, total_ms;
+	char error[256];
+};
+
+/* Source: raise max-bandwidth, hand QEMU `fd` (getfd) and start "migrate" to
+ * it. QEMU writes the stream into fd; the caller reads the other end. */
+int kvm_migrate_out_fd(kvm_qmp *q, int fd, uint64_t max_bandwidth, vms_err *err);
+/* Target (started with -incoming defer): read the stream from `fd`. */
+int kvm_migrate_in_fd(kvm_qmp *q, int fd, vms_err *err);
+int kvm_migrate_query(kvm_qmp *q, struct kvm_migrate_info *mi, vms_err *err);
+/* Poll query-migrate until "completed" (0), "failed"/"cancelled" (-EIO,
+ * QEMU's reason in the message) or the timeout (-ETIMEDOUT). */
+int kvm_migrate_wait(kvm_qmp *q, int timeout_ms, struct kvm_migrate_info *mi, vms_err *err);
+/* query-status: "running", "paused", "inmigrate", "postmigrate", ... */
+int kvm_runstate(kvm_qmp *q, char *state, size_t len, vms_err *err);
+/* A command without arguments whose return value does not matter
+ * ("cont", "stop", "quit", "migrate_cancel"). */
+int kvm_qmp_simple(kvm_qmp *q, const char *cmd, vms_err *err);
+
+/* Start the target QEMU from `argv` (kvm_target_argv) in its own session,
+ * output in DIR/qemu.log, and connect to DIR/qmp.sock (waiting up to
+ * timeout_ms). On failure the process is gone. */
+int kvm_target_start(char *const *argv, const char *dir, int timeout_ms, pid_t *pid,
+		     kvm_qmp **qmp, vms_err *err);
+/* SIGKILL and reap a target started by kvm_target_start (pid <= 0: no-op). */
+void kvm_target_kill(pid_t pid);
 
 /* ---- the QEMU 7.2 migration stream (precopy, no multifd/xbzrle/compress) ----
  * An incremental parser: feed it bytes as they come from QEMU, take items

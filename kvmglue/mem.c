@@ -88,30 +88,40 @@ static int image_open(kvm_mem *m, vms_err *err)
 /* ---- running QEMU ------------------------------------------------------------ */
 
 /* Translate pages [page, page+n) into iovecs over the blocks' host ranges. */
-static int qemu_view(kvm_mem *m, uint64_t page, size_t n, void *buf,
-		     const uint8_t **pages, vms_err *err)
+static int remote_iov(const kvm_mem *m, uint64_t page, size_t n, struct iovec *remote, size_t *nr,
+		      vms_err *err)
 {
-	struct iovec local = { buf, n * KVM_PAGE_SIZE }, remote[8];
-	size_t nr = 0;
 	uint64_t first = page, left = n, base = 0;
+	*nr = 0;
 	for (size_t b = 0; b < m->nblocks && left > 0; b++) {
 		uint64_t bpages = m->blocks[b].used / KVM_PAGE_SIZE;
 		if (first < base + bpages) {
 			uint64_t in = first - base, take = bpages - in;
 			if (take > left)
 				take = left;
-			if (nr == sizeof(remote) / sizeof(remote[0]))
-				return vms_err_set(err, -EINVAL, "read spans too many RAM blocks");
-			remote[nr].iov_base = (void *)(uintptr_t)(m->blocks[b].host + in * KVM_PAGE_SIZE);
-			remote[nr].iov_len = take * KVM_PAGE_SIZE;
-			nr++;
+			if (*nr == 8)
+				return vms_err_set(err, -EINVAL, "access spans too many RAM blocks");
+			remote[*nr].iov_base = (void *)(uintptr_t)(m->blocks[b].host + in * KVM_PAGE_SIZE);
+			remote[*nr].iov_len = take * KVM_PAGE_SIZE;
+			(*nr)++;
 			first += take;
 			left -= take;
 		}
 		base += bpages;
 	}
 	if (left > 0)
-		return vms_err_set(err, -ERANGE, "%s: read past the end of guest RAM", m->path);
+		return vms_err_set(err, -ERANGE, "%s: access past the end of guest RAM", m->path);
+	return 0;
+}
+
+static int qemu_view(kvm_mem *m, uint64_t page, size_t n, void *buf,
+		     const uint8_t **pages, vms_err *err)
+{
+	struct iovec local = { buf, n * KVM_PAGE_SIZE }, remote[8];
+	size_t nr;
+	int r = remote_iov(m, page, n, remote, &nr, err);
+	if (r < 0)
+		return r;
 	ssize_t got = process_vm_readv(m->pid, &local, 1, remote, nr, 0);
 	if (got < 0 && errno == ESRCH)
 		return vms_err_set(err, -ESRCH, "%s: QEMU process %d is gone", m->path, (int)m->pid);
@@ -314,6 +324,27 @@ int kvm_mem_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err)
 	if (r == 0 && p != buf)
 		memcpy(buf, p, n * KVM_PAGE_SIZE);
 	return r;
+}
+
+int kvm_mem_write(kvm_mem *m, uint64_t page, size_t n, const void *buf, vms_err *err)
+{
+	struct iovec local = { (void *)buf, n * KVM_PAGE_SIZE }, remote[8];
+	size_t nr;
+	if (m->ops != &qemu_ops)
+		return vms_err_set(err, -EROFS, "%s: memory images are read-only", m->path);
+	if (page > m->pages || n > m->pages - page)
+		return vms_err_set(err, -ERANGE, "%s: pages %llu+%zu out of range", m->path,
+				   (unsigned long long)page, n);
+	int r = remote_iov(m, page, n, remote, &nr, err);
+	if (r < 0)
+		return r;
+	ssize_t put = process_vm_writev(m->pid, &local, 1, remote, nr, 0);
+	if (put < 0)
+		return vms_err_set(err, -errno, "%s: writing guest RAM of pid %d: %s", m->path,
+				   (int)m->pid, strerror(errno));
+	if ((size_t)put != local.iov_len)
+		return vms_err_set(err, -EIO, "%s: short write to guest RAM", m->path);
+	return 0;
 }
 
 pid_t kvm_mem_pid(const kvm_mem *m)

@@ -75,7 +75,34 @@ static int read_msg(kvm_qmp *q, int timeout_ms, json_t **msg, vms_err *err)
 	}
 }
 
+/* Send the first byte of `text` with `fd` attached (SCM_RIGHTS), the way
+ * QEMU's getfd expects it, then the rest. */
+static int write_with_fd(int sock, const char *text, size_t len, int fd)
+{
+	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+	struct iovec iov = { (void *)text, 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	ssize_t w;
+	do
+		w = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		return -errno;
+	return vms_write_all(sock, text + 1, len - 1);
+}
+
 int kvm_qmp_call(kvm_qmp *q, const char *cmd, json_t *args, json_t **ret, vms_err *err)
+{
+	return kvm_qmp_call_fd(q, cmd, args, -1, ret, err);
+}
+
+int kvm_qmp_call_fd(kvm_qmp *q, const char *cmd, json_t *args, int fd, json_t **ret, vms_err *err)
 {
 	uint64_t id = q->next_id++;
 	json_t *req = json_pack("{s:s, s:I}", "execute", cmd, "id", (json_int_t)id);
@@ -88,7 +115,7 @@ int kvm_qmp_call(kvm_qmp *q, const char *cmd, json_t *args, json_t **ret, vms_er
 	if (!text)
 		return vms_err_set(err, -ENOMEM, "out of memory");
 	size_t tlen = strlen(text);
-	int r = vms_write_all(q->fd, text, tlen);
+	int r = fd >= 0 ? write_with_fd(q->fd, text, tlen, fd) : vms_write_all(q->fd, text, tlen);
 	if (r == 0)
 		r = vms_write_all(q->fd, "\n", 1);
 	free(text);

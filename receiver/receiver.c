@@ -16,19 +16,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
-#include "receiver.h"
+#include "receiver_int.h"
 
 #define MSG_MAX_PAGES_TOTAL (1ull << 34)     /* 64 TiB per session */
 #define GROUP_QUIET_MS 3000                 /* no multicast progress: report */
 #define MCAST_MSG (4 + VMS_WIRE_PAGE)
 
-enum state { ST_HELLO, ST_VMS, ST_DATA, ST_DONE };
+enum state { ST_HELLO, ST_VMS, ST_DATA, ST_LIVE, ST_DONE };
+#define STREAMS_MAX 1024                    /* live stream children per session */
 
 struct rvm {
 	char name[VMS_WIRE_NAME_MAX];
@@ -44,6 +47,11 @@ struct loc { uint32_t id, vm, page; };
 struct session {
 	const struct rc_options *o;
 	int fd;
+	int lfd;                     /* the listening socket: live streams arrive there */
+	uint64_t id;                 /* the sender's session number */
+	int live;                    /* LIVE: images are seeds for live streams */
+	pid_t kids[STREAMS_MAX];     /* one child per live stream */
+	unsigned nkids, kids_failed;
 	uint32_t local_ip;
 	enum state st;
 	vms_frames in;
@@ -252,7 +260,7 @@ static int finish(struct session *s, vms_err *err)
 {
 	size_t start;
 	int r = 0;
-	for (unsigned v = 0; v < s->nvms; v++) {
+	for (unsigned v = 0; v < s->nvms && !s->live; v++) {
 		struct rvm *vm = &s->vms[v];
 		uint8_t d[32];
 		r = image_digest(vm->tmp, vm->fd, d, err);
@@ -264,7 +272,7 @@ static int finish(struct session *s, vms_err *err)
 		if (fsync(vm->fd) < 0)
 			return vms_err_set(err, -errno, "%s: fsync: %s", vm->tmp, strerror(errno));
 	}
-	for (unsigned v = 0; v < s->nvms; v++) {
+	for (unsigned v = 0; v < s->nvms && !s->live; v++) {
 		struct rvm *vm = &s->vms[v];
 		if (rename(vm->tmp, vm->final) < 0)
 			return vms_err_set(err, -errno, "%s: %s", vm->final, strerror(errno));
@@ -283,7 +291,10 @@ static int finish(struct session *s, vms_err *err)
 		r = vms_frame_end(&s->out, start);
 	if (r < 0)
 		return vms_err_set(err, r, "out of memory");
-	s->st = ST_DONE;
+	/* a live session goes on: its seeds stay (as temporary files) for the streams */
+	s->st = s->live ? ST_LIVE : ST_DONE;
+	if (s->live)
+		logf_(s, "seeds of %u VMs in place; waiting for the migration streams", s->nvms);
 	return flush_out(s, err);
 }
 
@@ -405,10 +416,21 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 			return bad(err, "HELLO");
 		snprintf(w.name, sizeof(w.name), "%s", s->o->name);
 		logf_(s, "session %016llx from the sender, as target %s", (unsigned long long)h.session, h.target);
+		s->id = h.session;
 		s->st = ST_VMS;
 		r = vms_msg_welcome_put(&s->out, &w);
 		return r < 0 ? vms_err_set(err, r, "out of memory") : flush_out(s, err);
 	}
+	case VMS_MSG_LIVE:
+		if (s->st != ST_VMS || s->nvms || s->live || vms_msg_empty_get(p) < 0)
+			return bad(err, "LIVE");
+		s->live = 1;
+		return 0;
+	case VMS_MSG_LIVE_END:
+		if (s->st != ST_LIVE || vms_msg_empty_get(p) < 0)
+			return bad(err, "LIVE_END");
+		s->st = ST_DONE;
+		return 0;
 	case VMS_MSG_VM:
 		return on_vm(s, p, err);
 	case VMS_MSG_MAP:
@@ -470,8 +492,27 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 
 /* ---- a session ----------------------------------------------------------------------- */
 
+/* Reap finished stream children; with `wait`, all of them. */
+static void reap_kids(struct session *s, int wait)
+{
+	for (unsigned i = 0; i < s->nkids;) {
+		int status;
+		pid_t r = waitpid(s->kids[i], &status, wait ? 0 : WNOHANG);
+		if (r == 0 || (r < 0 && errno == EINTR)) {
+			i++;
+			continue;
+		}
+		if (r > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+			s->kids_failed++;
+		s->kids[i] = s->kids[--s->nkids];
+	}
+}
+
 static void session_free(struct session *s)
 {
+	for (unsigned i = 0; i < s->nkids; i++)
+		kill(s->kids[i], SIGTERM);       /* each rolls its target back */
+	reap_kids(s, 1);
 	for (unsigned v = 0; v < s->nvms; v++) {
 		if (s->vms[v].fd >= 0)
 			close(s->vms[v].fd);
@@ -491,6 +532,50 @@ static void session_free(struct session *s)
 		close(s->fd);
 }
 
+/* A live stream connection: serve it in a child process, which dies with
+ * the receiver (its target QEMU then fails to load and exits). */
+static int accept_stream(struct session *s, vms_err *err)
+{
+	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : vms_err_set(err, -errno, "accept: %s", strerror(errno));
+	if (s->nkids == STREAMS_MAX) {
+		close(fd);
+		return vms_err_set(err, -EMFILE, "more than %u live streams in one session", STREAMS_MAX);
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fd);
+		return vms_err_set(err, -errno, "fork: %s", strerror(errno));
+	}
+	if (pid > 0) {
+		close(fd);
+		s->kids[s->nkids++] = pid;
+		return 0;
+	}
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGTERM, SIG_DFL);
+	close(s->fd);
+	close(s->lfd);
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct rc_seed *seeds = calloc(s->nvms ? s->nvms : 1, sizeof(*seeds));
+	if (!seeds)
+		_exit(1);
+	for (unsigned v = 0; v < s->nvms; v++) {
+		memcpy(seeds[v].name, s->vms[v].name, sizeof(seeds[v].name));
+		seeds[v].fd = s->vms[v].fd;
+		seeds[v].pages = s->vms[v].pages;
+	}
+	struct rc_stream_ctx c = {
+		.receiver = s->o->name, .state_dir = s->o->state_dir ? s->o->state_dir : s->o->out_dir,
+		.qemu_bin = s->o->qemu_bin, .session = s->id, .quiet = s->o->quiet,
+		.idle_ms = s->o->idle_ms, .seeds = seeds, .nseeds = s->nvms,
+	};
+	vms_err e = { 0 };
+	_exit(rc_stream(&c, fd, &e) == 0 ? 0 : 1);
+}
+
 static int run_session(struct session *s, vms_err *err)
 {
 	uint8_t buf[1 << 16];
@@ -499,6 +584,11 @@ static int run_session(struct session *s, vms_err *err)
 	while (s->st != ST_DONE) {
 		struct pollfd fds[5] = { { .fd = s->fd, .events = POLLIN } };
 		int n = 1, wait = 1000;
+		if (s->st == ST_LIVE) {
+			fds[n++] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+			reap_kids(s, 0);
+			s->last_msg = vms_now_ms();  /* the streams are the traffic now */
+		}
 		if (s->mc) {
 			int more = 4;
 			r = mcast_drain(s, &wait, err);
@@ -518,6 +608,8 @@ static int run_session(struct session *s, vms_err *err)
 		}
 		if (poll(fds, (nfds_t)n, wait) < 0 && errno != EINTR)
 			return vms_err_set(err, -errno, "poll: %s", strerror(errno));
+		if (s->st == ST_LIVE && (fds[1].revents & POLLIN) && (r = accept_stream(s, err)) < 0)
+			return r;
 		if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			if (vms_now_ms() - s->last_msg > s->o->idle_ms && !s->mc)
 				return vms_err_set(err, -ETIMEDOUT, "the sender said nothing for %d s", s->o->idle_ms / 1000);
@@ -543,6 +635,9 @@ static int run_session(struct session *s, vms_err *err)
 		if (r < 0)
 			return vms_err_set(err, r, "bad frame from the sender (length out of range)");
 	}
+	reap_kids(s, 1);                     /* LIVE_END: every stream has ended */
+	if (s->kids_failed)
+		return vms_err_set(err, -EIO, "%u live streams were rolled back", s->kids_failed);
 	return 0;
 }
 
@@ -611,7 +706,7 @@ int rc_serve(const struct rc_options *o, vms_err *err)
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		getsockname(fd, (struct sockaddr *)&local, &llen);
-		struct session s = { .o = o, .fd = fd, .local_ip = ntohl(local.sin_addr.s_addr) };
+		struct session s = { .o = o, .fd = fd, .lfd = lfd, .local_ip = ntohl(local.sin_addr.s_addr) };
 		vms_err serr = { 0 };
 		r = run_session(&s, &serr);
 		if (r < 0) {

@@ -20,7 +20,8 @@ struct rc_options {
 	uint32_t listen_ip;          /* host byte order; 0 = any */
 	uint16_t port;
 	const char *out_dir;
-	const char *state_dir;       /* NULL: out_dir */
+	const char *state_dir;       /* live targets' files; NULL: out_dir */
+	const char *qemu_bin;        /* live targets: NULL runs the source's argv[0] */
 	const char *name;            /* this receiver's name (WELCOME) */
 	int once;                    /* return after one session */
 	int quiet;                   /* no log lines */

@@ -16,7 +16,8 @@
 static const char send_usage[] =
 	"Usage: vmscatter send --target NAME=HOST:PORT[:SLOTS] ... [--plan FILE | --strategy S]\n"
 	"                      [--rate BITS/S] [--mcast-if ADDR] [--mcast-port PORT]\n"
-	"                      [--timeout SEC] [--json] [--threads N] [--quiet] SRC...\n"
+	"                      [--timeout SEC] [--json] [--threads N] [--quiet]\n"
+	"                      [--live [--verify] [--parallel N] [--keep-source]] SRC...\n"
 	"\n"
 	"Index the memory images SRC, place them on the targets (greedy by default,\n"
 	"or the `vmscatter plan --json` output in FILE), and send them: contents\n"
@@ -33,11 +34,26 @@ static const char send_usage[] =
 	"                     one the connections to the receivers use)\n"
 	"  --mcast-port PORT  first UDP port for multicast groups (default 7500)\n"
 	"  --timeout SEC      for every answer from a receiver (default 60)\n"
-	"  --json             print the summary as JSON\n";
+	"  --json             print the summary as JSON\n"
+	"\n"
+	"Live (every SRC a running QEMU's QMP socket; receivers with --state-dir):\n"
+	"  --live             seed the targets with the guests' memory while they run,\n"
+	"                     then migrate each QEMU through the sender (pages the\n"
+	"                     target holds go as references) into a target QEMU its\n"
+	"                     receiver starts; the guests resume there only when every\n"
+	"                     VM has loaded, else every VM rolls back to its source\n"
+	"  --verify           before resuming, compare every page of each target with\n"
+	"                     its paused source (SHA-256); pages QEMU failed to send\n"
+	"                     are repaired from the source and compared again; what\n"
+	"                     still differs rolls back\n"
+	"  --no-repair        with --verify: any difference rolls back\n"
+	"  --parallel N       at most N VMs stream at once (default: all)\n"
+	"  --keep-source      leave the sources paused instead of quitting them\n"
+	"  --max-bandwidth B/S QEMU's own migration limit (default 10G; K M G)\n";
 
 static const char receive_usage[] =
-	"Usage: vmscatter receive --listen ADDR:PORT --out DIR [--state-dir DIR]\n"
-	"                         [--name NAME] [--once] [--idle-timeout SEC] [--quiet]\n"
+	"Usage: vmscatter receive --listen ADDR:PORT (--out DIR | --state-dir DIR)\n"
+	"                         [--qemu BIN] [--name NAME] [--once] [--idle-timeout SEC] [--quiet]\n"
 	"\n"
 	"Serve one sender session at a time: receive the VMs placed here and write\n"
 	"DIR/NAME.img once each is complete and verified (SHA-256). A session that\n"
@@ -45,7 +61,10 @@ static const char receive_usage[] =
 	"\n"
 	"  --listen ADDR:PORT  where senders connect (ADDR 0.0.0.0 for any)\n"
 	"  --out DIR           where the images go (must exist)\n"
-	"  --state-dir DIR     working state (default: DIR)\n"
+	"  --state-dir DIR     live migrations: seeds, and one DIR/NAME/ per target QEMU\n"
+	"                      with its QMP socket (qmp.sock), log and files (default:\n"
+	"                      the --out DIR; either is enough for live sessions)\n"
+	"  --qemu BIN          run BIN as the target QEMU (default: the source's argv[0])\n"
 	"  --name NAME         this receiver's name in logs (default: the host name)\n"
 	"  --once              exit after one session (0 if it succeeded)\n"
 	"  --idle-timeout SEC  drop a sender silent for this long (default 120)\n";
@@ -206,6 +225,141 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 		       (unsigned long long)tot->contents_resent);
 }
 
+/* ---- live ----------------------------------------------------------------------- */
+
+static volatile int live_stop;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	live_stop = 1;
+}
+
+static void print_live(const struct cli_rack *rack, const struct sc_target *tg, unsigned nt,
+		       const unsigned *target_of, const struct sc_send_stats *seed,
+		       const struct sc_live_stats *ls, double seconds, int json)
+{
+	uint64_t mem = seed->image_bytes, stream = 0, qemu = 0;
+	for (unsigned v = 0; v < rack->n; v++) {
+		stream += ls[v].wire_bytes;
+		qemu += ls[v].stream_bytes;
+	}
+	uint64_t seeded = seed->multicast_bytes + seed->unicast_bytes + seed->control_bytes;
+	if (json) {
+		json_t *root = json_object(), *vms = json_array();
+		for (unsigned v = 0; v < rack->n; v++) {
+			const struct sc_live_stats *s = &ls[v];
+			json_array_append_new(vms, json_pack(
+				"{s:s, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:f, s:b}",
+				"name", rack->srcs[v].name, "target", tg[target_of[v]].name,
+				"memory_bytes", (json_int_t)(kvm_mem_pages(rack->srcs[v].mem) * KVM_PAGE_SIZE),
+				"pages", "zero", (json_int_t)s->zero_pages, "referenced", (json_int_t)s->ref_pages,
+				"unicast", (json_int_t)s->whole_pages, "dirty", (json_int_t)s->dirty_pages,
+				"total", (json_int_t)(s->zero_pages + s->ref_pages + s->whole_pages + s->dirty_pages),
+				"bytes", "zero", (json_int_t)s->zero_bytes, "referenced", (json_int_t)s->ref_bytes,
+				"unicast", (json_int_t)s->whole_bytes, "dirty", (json_int_t)s->dirty_bytes,
+				"other", (json_int_t)s->other_bytes,
+				"stream_bytes", (json_int_t)s->stream_bytes, "sent_bytes", (json_int_t)s->wire_bytes,
+				"downtime_ms", (json_int_t)s->downtime_ms, "qemu_ms", (json_int_t)s->qemu_ms,
+				"seconds", s->seconds, "verified", s->verified));
+			json_object_set_new(json_array_get(vms, v), "repaired_pages", json_integer((json_int_t)s->repaired_pages));
+		}
+		json_object_set_new(root, "vms", vms);
+		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
+			"memory_bytes", (json_int_t)mem, "seed_multicast_bytes", (json_int_t)seed->multicast_bytes,
+			"seed_unicast_bytes", (json_int_t)(seed->unicast_bytes + seed->control_bytes),
+			"stream_bytes", (json_int_t)stream, "qemu_stream_bytes", (json_int_t)qemu,
+			"sent_bytes", (json_int_t)(seeded + stream),
+			"ratio_to_memory", (double)(seeded + stream) / (double)mem, "seconds", seconds));
+		(void)nt;
+		json_dumpf(root, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		json_decref(root);
+		return;
+	}
+	printf("migrated %u running VMs (%.1f MiB of memory) to %u targets in %.1f s; every guest resumed on its target\n\n",
+	       rack->n, mib(mem), nt, seconds);
+	printf("%-12s %-10s %8s %8s %8s %8s %10s %10s %9s %7s\n", "VM", "target", "zero", "refs", "unicast",
+	       "dirty", "QEMU MiB", "sent MiB", "downtime", "verify");
+	for (unsigned v = 0; v < rack->n; v++) {
+		const struct sc_live_stats *s = &ls[v];
+		printf("%-12s %-10s %8llu %8llu %8llu %8llu %10.1f %10.1f %7lldms %7s\n", rack->srcs[v].name,
+		       tg[target_of[v]].name, (unsigned long long)s->zero_pages, (unsigned long long)s->ref_pages,
+		       (unsigned long long)s->whole_pages, (unsigned long long)s->dirty_pages, mib(s->stream_bytes),
+		       mib(s->wire_bytes), (long long)s->downtime_ms, s->verified ? "ok" : "-");
+	}
+	printf("\n(pages of QEMU's stream: zero records, references to seeds, sent whole the first time,\n"
+	       "sent again after the guest dirtied them)\n");
+	uint64_t repaired = 0;
+	for (unsigned v = 0; v < rack->n; v++)
+		repaired += ls[v].repaired_pages;
+	if (repaired)
+		printf("--verify found %llu pages that QEMU's migration missed (the guest wrote them, QEMU did not\n"
+		       "send them again); they were repaired from the paused sources before the guests resumed\n",
+		       (unsigned long long)repaired);
+	printf("the source sent %.1f MiB: seeds %.1f (multicast %.1f once, unicast and control %.1f) + streams %.1f\n"
+	       "= %.1f%% of the VMs' memory (%.1f MiB); QEMU's own streams were %.1f MiB\n",
+	       mib(seeded + stream), mib(seeded), mib(seed->multicast_bytes),
+	       mib(seed->unicast_bytes + seed->control_bytes), mib(stream),
+	       100.0 * (double)(seeded + stream) / (double)mem, mib(mem), mib(qemu));
+}
+
+static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_target *tg, unsigned nt,
+		     const unsigned *target_of, const uint64_t *groups, size_t ng, struct sc_send_opts *so,
+		     struct sc_live_opts *lo, int json, int quiet, vms_err *err)
+{
+	struct sc_send_stats st[VMSPLAN_MAX_TARGETS], tot;
+	int ctrl[VMSPLAN_MAX_TARGETS];
+	uint64_t session = 0;
+	uint8_t *stale = calloc((size_t)sc_index_contents(rack->ix) + 1, 1);
+	struct sc_live_stats *ls = calloc(rack->n, sizeof(*ls));
+	const char **qmp = calloc(rack->n, sizeof(*qmp));
+	double t0 = vms_now();
+	int r = 0;
+	if (!stale || !ls || !qmp) {
+		r = vms_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (unsigned t = 0; t < nt; t++)
+		ctrl[t] = -1;
+	for (unsigned v = 0; v < rack->n; v++)
+		qmp[v] = rack->srcs[v].path;
+	so->live = 1;
+	so->stale = stale;
+	so->session = &session;
+	so->keep_fds = ctrl;
+	if (!quiet)
+		fprintf(stderr, "vmscatter send: seeding the targets while the guests run\n");
+	if ((r = sc_send(rack->ix, mems, tg, nt, target_of, groups, ng, so, st, &tot, err)) < 0)
+		goto out;
+	size_t nstale = 0;
+	for (uint32_t c = 1; c <= sc_index_contents(rack->ix); c++)
+		nstale += stale[c];
+	if (!quiet)
+		fprintf(stderr, "vmscatter send: seeds in place in %.1f s (%zu contents changed meanwhile); migrating\n",
+			vms_now() - t0, nstale);
+	live_stop = 0;
+	lo->stop = &live_stop;
+	struct sigaction sa = { .sa_handler = on_sigint }, old_int, old_term;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	r = sc_live(rack->ix, mems, qmp, tg, nt, target_of, session, ctrl, stale, lo, ls, err);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	if (r < 0)
+		vms_err_prefix(err, r, "rolled back, every guest runs on its source");
+	else
+		print_live(rack, tg, nt, target_of, &tot, ls, vms_now() - t0, json);
+out:
+	for (unsigned t = 0; t < nt; t++)
+		if (ctrl[t] >= 0)
+			close(ctrl[t]);
+	free(stale);
+	free(ls);
+	free(qmp);
+	return r;
+}
+
 int cli_send(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -214,9 +368,15 @@ int cli_send(int argc, char **argv)
 		{ "mcast-if", required_argument, NULL, 'i' }, { "mcast-port", required_argument, NULL, 'P' },
 		{ "timeout", required_argument, NULL, 'T' }, { "json", no_argument, NULL, 'j' },
 		{ "threads", required_argument, NULL, 'n' }, { "quiet", no_argument, NULL, 'q' },
+		{ "live", no_argument, NULL, 'L' }, { "verify", no_argument, NULL, 'V' },
+		{ "parallel", required_argument, NULL, 'N' }, { "keep-source", no_argument, NULL, 'K' },
+		{ "max-bandwidth", required_argument, NULL, 'B' }, { "no-repair", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct sc_target tg[VMSPLAN_MAX_TARGETS];
+	struct sc_live_opts lo = { .max_bandwidth = 10000000000ull, .repair = 1 };
+	int no_repair = 0;
+	int live = 0;
 	unsigned nt = 0, threads = cli_default_threads(), slots[VMSPLAN_MAX_TARGETS];
 	const char *plan_file = NULL;
 	struct vmsplan_options po;
@@ -275,6 +435,20 @@ int cli_send(int argc, char **argv)
 				return cli_usage_error("send", "%s", err.msg);
 			break;
 		case 'q': quiet = 1; break;
+		case 'L': live = 1; break;
+		case 'V': lo.verify = 1; break;
+		case 'R': no_repair = 1; lo.repair = 0; break;
+		case 'K': lo.keep_source = 1; break;
+		case 'N':
+			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 4096)
+				return cli_usage_error("send", "--parallel must be 1..4096");
+			lo.parallel = (unsigned)v;
+			break;
+		case 'B':
+			if (parse_rate(optarg, &v) < 0)
+				return cli_usage_error("send", "--max-bandwidth must be bytes/s such as 1G, not '%s'", optarg);
+			lo.max_bandwidth = v;
+			break;
 		case 'h': fputs(send_usage, stdout); return 0;
 		default: return cli_usage_error("send", "unknown option");
 		}
@@ -285,6 +459,10 @@ int cli_send(int argc, char **argv)
 		return cli_usage_error("send", "no memory source given");
 	if (plan_file && have_strategy)
 		return cli_usage_error("send", "give --plan or --strategy, not both");
+	if (!live && (lo.verify || lo.parallel || lo.keep_source))
+		return cli_usage_error("send", "--verify, --parallel and --keep-source need --live");
+	if (no_repair && !lo.verify)
+		return cli_usage_error("send", "--no-repair needs --verify");
 	so.progress = !quiet && isatty(2);
 
 	struct cli_rack rack = { 0 };
@@ -295,9 +473,14 @@ int cli_send(int argc, char **argv)
 	uint64_t *groups = NULL;
 	kvm_mem **mems = NULL;
 	struct sc_send_stats st[VMSPLAN_MAX_TARGETS], tot;
-	int r = cli_rack_load(&rack, argv + optind, (unsigned)(argc - optind), threads, quiet, 1, &err);
+	int r = cli_rack_load(&rack, argv + optind, (unsigned)(argc - optind), threads, quiet, !live, &err);
 	if (r < 0)
 		goto out;
+	for (unsigned i = 0; i < rack.n && live; i++)
+		if (strcmp(kvm_mem_kind(rack.srcs[i].mem), "qemu") != 0) {
+			r = vms_err_set(&err, -EINVAL, "--live: %s is not a running QEMU's QMP socket", rack.srcs[i].path);
+			goto out;
+		}
 	r = vmsplan_problem_new(&p, &perr);
 	if (r == 0)
 		r = cli_add_rack(p, &rack, &err);
@@ -333,6 +516,11 @@ int cli_send(int argc, char **argv)
 		groups[g] = vmsplan_plan_group_targets(plan, g);
 	if (!quiet)
 		fprintf(stderr, "vmscatter send: %u VMs to %u targets, %zu multicast groups\n", rack.n, nt, ng);
+	if (live) {
+		r = live_send(&rack, mems, tg, nt, target_of, groups, ng, &so, &lo, json, quiet, &err);
+		status = r == 0 && fflush(stdout) == 0 ? 0 : 1;
+		goto out;
+	}
 	r = sc_send(rack.ix, mems, tg, nt, target_of, groups, ng, &so, st, &tot, &err);
 	if (r == 0) {
 		print_summary(&rack, tg, nt, target_of, st, &tot, json);
@@ -357,7 +545,7 @@ int cli_receive(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 's' }, { "name", required_argument, NULL, 'n' },
 		{ "once", no_argument, NULL, '1' }, { "idle-timeout", required_argument, NULL, 'i' },
 		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "qemu", required_argument, NULL, 'Q' }, { NULL, 0, NULL, 0 },
 	};
 	struct rc_options o = { .idle_ms = 120000 };
 	char host[VMS_WIRE_NAME_MAX] = "receiver";
@@ -375,6 +563,7 @@ int cli_receive(int argc, char **argv)
 			break;
 		case 'o': o.out_dir = optarg; break;
 		case 's': o.state_dir = optarg; break;
+		case 'Q': o.qemu_bin = optarg; break;
 		case 'n':
 			if (vms_strlcpy_n(host, sizeof(host), optarg, strlen(optarg)) < 0)
 				return cli_usage_error("receive", "--name: at most %u characters", VMS_WIRE_NAME_MAX - 1);
@@ -390,8 +579,10 @@ int cli_receive(int argc, char **argv)
 		default: return cli_usage_error("receive", "unknown option");
 		}
 	}
+	if (!o.out_dir)
+		o.out_dir = o.state_dir;
 	if (!have_listen || !o.out_dir)
-		return cli_usage_error("receive", "--listen and --out are required");
+		return cli_usage_error("receive", "--listen and --out (or --state-dir) are required");
 	if (optind != argc)
 		return cli_usage_error("receive", "unexpected argument '%s'", argv[optind]);
 	if (strcmp(host, "receiver") == 0) {

@@ -530,3 +530,29 @@ int sc_index_stats(const sc_index *ix, struct sc_vm_stats *vm, struct sc_rack_st
 	free(multi);
 	return 0;
 }
+
+/* ---- lookups by content (live streams) ------------------------------------------ */
+
+static XXH128_hash_t hash_of(const sc_index *ix, const uint8_t *page)
+{
+	XXH128_hash_t h = page_hash(page);
+	if (ix->test_mask)
+		h = (XXH128_hash_t){ .low64 = h.low64 & ix->test_mask };
+	return h;
+}
+
+int sc_index_content_is(const sc_index *ix, uint32_t cid, const uint8_t *page)
+{
+	return cid >= 1 && cid <= ix->ncontents && XXH128_isEqual(ix->contents[cid].hash, hash_of(ix, page));
+}
+
+uint32_t sc_index_find(const sc_index *ix, const uint8_t *page)
+{
+	if (ix->ncontents == 0 || is_zero_page(page))
+		return SC_ZERO_CONTENT;
+	XXH128_hash_t h = hash_of(ix, page);
+	for (uint64_t i = h.low64 & ix->tmask; ix->table[i]; i = (i + 1) & ix->tmask)
+		if (XXH128_isEqual(ix->contents[ix->table[i]].hash, h))
+			return ix->table[i];
+	return SC_ZERO_CONTENT;
+}

@@ -81,6 +81,13 @@ void sc_index_content_where(const sc_index *ix, uint32_t cid, unsigned *vm, uint
 /* Holder bitmap of content `cid`: sc_index_holder_words() words, bit
  * (vm % 64) of word (vm / 64). Valid until the next sc_index_add/free. */
 const uint64_t *sc_index_holders(const sc_index *ix, uint32_t cid);
+
+/* By hash only - a candidate, never a proof of identity (live streams send
+ * its SHA-256 along and the receiver checks the bytes it holds):
+ * the content whose hash `page` has (SC_ZERO_CONTENT if none, or if the page
+ * is all zero), and whether `page` hashes like content cid. */
+uint32_t sc_index_find(const sc_index *ix, const uint8_t *page);
+int sc_index_content_is(const sc_index *ix, uint32_t cid, const uint8_t *page);
 unsigned sc_index_holder_words(const sc_index *ix);
 
 /* ---- statistics (all counts in pages) ------------------------------------- */
@@ -149,6 +156,11 @@ struct sc_send_opts {
 	uint16_t mcast_port;         /* first UDP port for the groups */
 	int timeout_ms;              /* for each receiver answer */
 	int progress;                /* progress lines on stderr */
+	/* live sources (sc_live): the images are seeds, not checked whole */
+	int live;
+	uint8_t *stale;              /* [content id]: set when a seed read differed from the index */
+	uint64_t *session;           /* out: the session number */
+	int *keep_fds;               /* out, per target: the open connections (caller closes) */
 };
 
 struct sc_send_stats {
@@ -171,5 +183,44 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 	    unsigned ntargets, const unsigned *target_of, const uint64_t *groups, size_t ngroups,
 	    const struct sc_send_opts *o, struct sc_send_stats *per_target,
 	    struct sc_send_stats *total, vms_err *err);
+
+/* ---- live migration ------------------------------------------------------------
+ * sc_live() runs after sc_send() seeded live sources (opts.live, with
+ * keep_fds, session and stale): every VM migrates from its source QEMU
+ * through the sender to a target QEMU its receiver starts; the guests resume
+ * on the targets only when every VM has loaded, else every VM rolls back
+ * (sources running, targets removed). Never both running, never neither. */
+
+struct sc_live_opts {
+	uint64_t max_bandwidth;      /* bytes/s for QEMU's migration (its own limit) */
+	unsigned parallel;           /* VMs streaming at once; 0 = all */
+	int verify;                  /* compare every page of each target with its source */
+	int repair;                  /* with verify: re-send pages that differ, compare again */
+	int keep_source;             /* leave committed sources paused instead of quitting them */
+	int timeout_ms;              /* whole live phase; <= 0: none */
+	volatile int *stop;          /* set (e.g. by SIGINT) to roll back */
+};
+
+struct sc_live_stats {
+	/* pages and wire bytes of QEMU's stream, by what became of them */
+	uint64_t zero_pages, zero_bytes;     /* zero records, passed through */
+	uint64_t ref_pages, ref_bytes;       /* referred to a seed (SREF) */
+	uint64_t whole_pages, whole_bytes;   /* first sending of a page, whole */
+	uint64_t dirty_pages, dirty_bytes;   /* pages QEMU sent again, whole */
+	uint64_t other_bytes;                /* headers, device state */
+	uint64_t stream_bytes;               /* what QEMU wrote */
+	uint64_t wire_bytes;                 /* what the sender sent on the stream connection */
+	int64_t downtime_ms, qemu_ms;        /* QEMU's own figures (query-migrate) */
+	double seconds;
+	uint64_t repaired_pages, repair_bytes; /* --verify: pages QEMU missed, re-sent */
+	int verified, committed;
+};
+
+/* qmp[v]: VM v's source QMP socket; ctrl[t]: sc_send's kept connections
+ * (sc_live sends LIVE_END on them but does not close them). */
+int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
+	    const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
+	    uint64_t session, const int *ctrl, const uint8_t *stale, const struct sc_live_opts *o,
+	    struct sc_live_stats *per_vm, vms_err *err);
 
 #endif

@@ -198,7 +198,7 @@ static int greet(struct sender *s, struct peer *p, uint64_t session, vms_err *er
 
 static int send_maps(struct sender *s, struct peer *p, vms_err *err)
 {
-	int r = 0;
+	int r = s->o->live ? vms_msg_empty_put(&p->out, VMS_MSG_LIVE) : 0;
 	for (unsigned k = 0; k < p->nvms && r == 0; k++) {
 		unsigned vm = p->vms[k];
 		uint64_t pages = sc_index_vm_pages(s->ix, vm);
@@ -251,7 +251,13 @@ static int read_content(struct sender *s, uint32_t cid, uint8_t *page, vms_err *
 	unsigned vm;
 	uint64_t pg;
 	sc_index_content_where(s->ix, cid, &vm, &pg);
-	return kvm_mem_read(s->mems[vm], pg, 1, page, err);
+	int r = kvm_mem_read(s->mems[vm], pg, 1, page, err);
+	/* a running guest may have changed the page since it was indexed: the
+	 * receivers then hold other bytes under this id, and live streams must
+	 * not refer to it */
+	if (r == 0 && s->o->stale && !sc_index_content_is(s->ix, cid, page))
+		s->o->stale[cid] = 1;
+	return r;
 }
 
 static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t members,
@@ -592,11 +598,13 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 			grouped[gidx[group_of[c]] + gfill[group_of[c]]++] = c;
 
 	/* phase 1 */
-	for (unsigned v = 0; v < nvms && r == 0; v++)
+	for (unsigned v = 0; v < nvms && r == 0 && !o->live; v++)
 		if (sc_index_vm_digest(ix, v, s.digest[v]) < 0)
 			r = vms_err_set(err, -EINVAL, "the index of %s has no digest (sc_index_set_digests)",
 					sc_index_vm_name(ix, v));
 	uint64_t session = ((uint64_t)getpid() << 32) ^ (uint64_t)(vms_now() * 1e6);
+	if (o->session)
+		*o->session = session;
 	for (unsigned t = 0; t < ntargets && r == 0; t++) {
 		r = connect_peer(&s.peers[t], err);
 		if (r == 0)
@@ -631,6 +639,10 @@ out:
 			vms_wbuf_reset(&p->out);
 			if (vms_msg_error_put(&p->out, "the sender stopped: another target failed") == 0)
 				send(p->fd, p->out.data, p->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+		if (r == 0 && o->keep_fds) {          /* live: the sessions go on */
+			o->keep_fds[t] = p->fd;
+			p->fd = -1;
 		}
 		if (p->fd >= 0)
 			close(p->fd);

@@ -39,7 +39,7 @@ done
 case "$cmd" in
 start)
 	[[ "$count" =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ] || die "--count must be a positive integer"
-	[[ "$mem" =~ ^[0-9]+$ ]] && [ "$mem" -ge 64 ] || die "--mem must be at least 64 (MiB)"
+	[[ "$mem" =~ ^[0-9]+$ ]] && [ "$mem" -ge 128 ] || die "--mem must be at least 128 (MiB): the Debian kernel does not boot in less"
 	command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 not found (tools/install-deps.sh)"
 	g=$("$here/mkguest.sh")
 	mkdir -p "$dir"

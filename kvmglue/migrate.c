@@ -1,0 +1,180 @@
+/* migrate.c - QEMU migration over an fd, through QMP, and the target QEMU
+ * process (see kvmglue.h). The QMP sequence is the one in
+ * ../shared/notes/qemu-migration.md: capabilities that would make the
+ * stream unreadable off, getfd with SCM_RIGHTS, migrate / migrate-incoming
+ * "fd:NAME", query-migrate until a final status. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kvmglue.h"
+
+#define FD_NAME "vmscatter"
+
+/* Capabilities that change the stream's format, all off: a third program
+ * must be able to read every page. */
+static const char *const stream_caps[] = { "xbzrle", "compress", "multifd", "postcopy-ram" };
+
+static int call0(kvm_qmp *q, const char *cmd, json_t *args, int fd, vms_err *err)
+{
+	json_t *ret = NULL;
+	int r = kvm_qmp_call_fd(q, cmd, args, fd, &ret, err);
+	json_decref(args);
+	json_decref(ret);
+	return r;
+}
+
+static int caps_off(kvm_qmp *q, vms_err *err)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; list && i < sizeof(stream_caps) / sizeof(stream_caps[0]); i++)
+		json_array_append_new(list, json_pack("{s:s, s:b}", "capability", stream_caps[i], "state", 0));
+	json_t *args = list ? json_pack("{s:o}", "capabilities", list) : NULL;
+	if (!args)
+		return vms_err_set(err, -ENOMEM, "out of memory");
+	return call0(q, "migrate-set-capabilities", args, -1, err);
+}
+
+int kvm_migrate_out_fd(kvm_qmp *q, int fd, uint64_t max_bandwidth, vms_err *err)
+{
+	int r = caps_off(q, err);
+	if (r == 0)
+		r = call0(q, "migrate-set-parameters",
+			  json_pack("{s:I}", "max-bandwidth", (json_int_t)max_bandwidth), -1, err);
+	if (r == 0)
+		r = call0(q, "getfd", json_pack("{s:s}", "fdname", FD_NAME), fd, err);
+	if (r == 0)
+		r = call0(q, "migrate", json_pack("{s:s}", "uri", "fd:" FD_NAME), -1, err);
+	return r;
+}
+
+int kvm_migrate_in_fd(kvm_qmp *q, int fd, vms_err *err)
+{
+	int r = caps_off(q, err);
+	if (r == 0)
+		r = call0(q, "getfd", json_pack("{s:s}", "fdname", FD_NAME), fd, err);
+	if (r == 0)
+		r = call0(q, "migrate-incoming", json_pack("{s:s}", "uri", "fd:" FD_NAME), -1, err);
+	return r;
+}
+
+int kvm_migrate_query(kvm_qmp *q, struct kvm_migrate_info *mi, vms_err *err)
+{
+	json_t *ret = NULL;
+	int r = kvm_qmp_call(q, "query-migrate", NULL, &ret, err);
+	if (r < 0)
+		return r;
+	memset(mi, 0, sizeof(*mi));
+	const char *st = json_string_value(json_object_get(ret, "status"));
+	snprintf(mi->status, sizeof(mi->status), "%s", st ? st : "none");
+	json_t *v;
+	if (json_is_integer(v = json_object_get(ret, "downtime")))
+		mi->downtime_ms = json_integer_value(v);
+	if (json_is_integer(v = json_object_get(ret, "total-time")))
+		mi->total_ms = json_integer_value(v);
+	const char *e = json_string_value(json_object_get(ret, "error-desc"));
+	snprintf(mi->error, sizeof(mi->error), "%s", e ? e : "");
+	json_decref(ret);
+	return 0;
+}
+
+int kvm_migrate_wait(kvm_qmp *q, int timeout_ms, struct kvm_migrate_info *mi, vms_err *err)
+{
+	int64_t end = vms_now_ms() + timeout_ms;
+	for (;;) {
+		int r = kvm_migrate_query(q, mi, err);
+		if (r < 0)
+			return r;
+		if (!strcmp(mi->status, "completed"))
+			return 0;
+		if (!strcmp(mi->status, "failed") || !strcmp(mi->status, "cancelled"))
+			return vms_err_set(err, -EIO, "migration %s%s%s", mi->status,
+					   mi->error[0] ? ": " : "", mi->error);
+		if (vms_now_ms() > end)
+			return vms_err_set(err, -ETIMEDOUT, "migration still '%s' after %d s", mi->status,
+					   timeout_ms / 1000);
+		usleep(20000);
+	}
+}
+
+int kvm_runstate(kvm_qmp *q, char *state, size_t len, vms_err *err)
+{
+	json_t *ret = NULL;
+	int r = kvm_qmp_call(q, "query-status", NULL, &ret, err);
+	if (r < 0)
+		return r;
+	const char *s = json_string_value(json_object_get(ret, "status"));
+	snprintf(state, len, "%s", s ? s : "unknown");
+	json_decref(ret);
+	return 0;
+}
+
+int kvm_qmp_simple(kvm_qmp *q, const char *cmd, vms_err *err)
+{
+	return call0(q, cmd, NULL, -1, err);
+}
+
+/* ---- the target QEMU process ------------------------------------------------- */
+
+int kvm_target_start(char *const *argv, const char *dir, int timeout_ms, pid_t *pid_out,
+		     kvm_qmp **qmp, vms_err *err)
+{
+	char log[4200], sock[4200];
+	if (snprintf(log, sizeof(log), "%s/qemu.log", dir) >= (int)sizeof(log) ||
+	    snprintf(sock, sizeof(sock), "%s/qmp.sock", dir) >= (int)sizeof(sock))
+		return vms_err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return vms_err_set(err, -errno, "%s: %s", dir, strerror(errno));
+	unlink(sock);
+	pid_t pid = fork();
+	if (pid < 0)
+		return vms_err_set(err, -errno, "fork: %s", strerror(errno));
+	if (pid == 0) {
+		/* its own session: the target outlives the receiver once committed */
+		setsid();
+		int nul = open("/dev/null", O_RDONLY), lf = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (nul >= 0)
+			dup2(nul, 0);
+		if (lf >= 0) {
+			dup2(lf, 1);
+			dup2(lf, 2);
+		}
+		execvp(argv[0], argv);
+		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	*pid_out = pid;
+	int64_t end = vms_now_ms() + timeout_ms;
+	for (;;) {
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			*pid_out = 0;
+			return vms_err_set(err, -ECHILD, "the target QEMU exited at once (see %s)", log);
+		}
+		if (access(sock, F_OK) == 0 && kvm_qmp_connect(sock, 5000, qmp, NULL) == 0)
+			return 0;
+		if (vms_now_ms() > end) {
+			kvm_target_kill(pid);
+			*pid_out = 0;
+			return vms_err_set(err, -ETIMEDOUT, "the target QEMU opened no QMP socket at %s within %d s",
+					   sock, timeout_ms / 1000);
+		}
+		usleep(20000);
+	}
+}
+
+void kvm_target_kill(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}

@@ -1,0 +1,328 @@
+/* stream.c - one VM's live migration on the receiver (doc/PROTOCOL.md, "Live
+ * sessions"), run in a child process of the session so several VMs load at
+ * once. It starts the target QEMU (waiting with -incoming defer), rebuilds
+ * QEMU's stream from what the sender forwards (SREF pages come out of the
+ * seed images, checked by SHA-256), and resumes the guest only on COMMIT.
+ * Anything else before COMMIT - a bad message, a lost sender, a reference
+ * that does not match, a target that fails to load - removes the target:
+ * its QEMU is killed and its directory emptied. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "receiver_int.h"
+
+#define START_MS 30000          /* target QEMU: up to its QMP socket */
+#define LOAD_MS 120000          /* end of stream -> target reports completed */
+#define VERIFY_CHUNK 256u       /* pages read at once for --verify */
+
+struct stream {
+	const struct rc_stream_ctx *c;
+	int fd;                      /* the sender */
+	int mig;                     /* our end of the target's migration socket */
+	vms_frames in;
+	vms_wbuf out;
+	char name[VMS_WIRE_NAME_MAX];
+	char dir[4200];
+	pid_t qemu;
+	kvm_qmp *q;
+	kvm_mem *tmem;               /* the target's guest RAM, from the first VERIFY on */
+	int committed;
+	uint64_t refs, bytes, fixed;
+};
+
+static void slog(const struct stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void slog(const struct stream *s, const char *fmt, ...)
+{
+	if (s->c->quiet)
+		return;
+	/* one write per line: several streams log at once */
+	char line[1200];
+	va_list ap;
+	int n = snprintf(line, sizeof(line), "vmscatter receive[%s]: %s: ", s->c->receiver,
+			 s->name[0] ? s->name : "stream");
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(line) - 1)
+		n += vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	vms_write_all(2, line, (size_t)n);
+}
+
+static int send_out(struct stream *s, int r, vms_err *err)
+{
+	if (r < 0)
+		return vms_err_set(err, r, "out of memory");
+	r = vms_write_all(s->fd, s->out.data, s->out.len);
+	vms_wbuf_reset(&s->out);
+	return r < 0 ? vms_err_set(err, r, "sending to the sender: %s", strerror(-r)) : 0;
+}
+
+/* Next frame from the sender; 0 with *type set, or an error. */
+static int next_frame(struct stream *s, int timeout_ms, uint8_t *type, vms_cur *p, vms_err *err)
+{
+	uint8_t buf[1 << 16];
+	int64_t end = vms_now_ms() + timeout_ms;
+	for (;;) {
+		int r = vms_frames_next(&s->in, type, p);
+		if (r == 1)
+			return 0;
+		if (r < 0)
+			return vms_err_set(err, r, "bad frame from the sender");
+		int left = (int)(end - vms_now_ms());
+		struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+		if (left <= 0 || (poll(&pfd, 1, left) < 0 && errno != EINTR))
+			return vms_err_set(err, -ETIMEDOUT, "the sender said nothing for %d s", timeout_ms / 1000);
+		if (!pfd.revents)
+			continue;
+		ssize_t got = recv(s->fd, buf, sizeof(buf), 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return vms_err_set(err, -ECONNRESET, "the sender went away");
+		if ((r = vms_frames_feed(&s->in, buf, (size_t)got)) < 0)
+			return vms_err_set(err, r, "out of memory");
+	}
+}
+
+static void remove_target(struct stream *s)
+{
+	kvm_qmp_close(s->q);
+	s->q = NULL;
+	kvm_target_kill(s->qemu);
+	s->qemu = 0;
+	DIR *d = s->dir[0] ? opendir(s->dir) : NULL;
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char path[4500];
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    snprintf(path, sizeof(path), "%s/%s", s->dir, e->d_name) < (int)sizeof(path))
+			unlink(path);
+	}
+	if (d) {
+		closedir(d);
+		rmdir(s->dir);
+	}
+}
+
+static int sha256(const void *p, size_t n, uint8_t out[32])
+{
+	unsigned len = 32;
+	return EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
+}
+
+/* STREAM: start the target QEMU from the source's command line. */
+static int start_target(struct stream *s, vms_cur *p, vms_err *err)
+{
+	struct vms_msg_stream m;
+	char *store = NULL, **argv = NULL;
+	size_t argc = 0;
+	int r = vms_msg_stream_get(p, &m, &store);
+	if (r < 0) {
+		r = vms_err_set(err, r, "malformed STREAM message");
+		goto out;
+	}
+	if (m.session != s->c->session || m.vm >= s->c->nseeds) {
+		r = vms_err_set(err, -EBADMSG, "STREAM for another session or an unknown VM");
+		goto out;
+	}
+	memcpy(s->name, s->c->seeds[m.vm].name, sizeof(s->name));
+	snprintf(s->dir, sizeof(s->dir), "%s/%s", s->c->state_dir, s->name);
+	r = kvm_target_argv(m.argv, m.argc, s->c->state_dir, s->name, &argv, &argc, err);
+	if (r < 0)
+		goto out;
+	if (s->c->qemu_bin) {
+		char *bin = strdup(s->c->qemu_bin);
+		if (!bin) {
+			r = vms_err_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		free(argv[0]);
+		argv[0] = bin;
+	}
+	r = kvm_target_start(argv, s->dir, START_MS, &s->qemu, &s->q, err);
+	if (r < 0)
+		goto out;
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		r = vms_err_set(err, -errno, "socketpair: %s", strerror(errno));
+		goto out;
+	}
+	r = kvm_migrate_in_fd(s->q, sv[1], err);
+	close(sv[1]);
+	s->mig = sv[0];
+	if (r < 0)
+		goto out;
+	slog(s, "target QEMU %d waits for the stream in %s", (int)s->qemu, s->dir);
+	r = send_out(s, vms_msg_empty_put(&s->out, VMS_MSG_READY), err);
+out:
+	kvm_argv_free(argv);
+	free(store);
+	return r;
+}
+
+static int to_target(struct stream *s, const void *p, size_t n, vms_err *err)
+{
+	int r = vms_write_all(s->mig, p, n);
+	s->bytes += n;
+	return r < 0 ? vms_err_set(err, r, "the target QEMU stopped reading its stream (see %s/qemu.log)",
+				   s->dir) : 0;
+}
+
+/* SREF: the page comes from a seed, and must be the content the sender saw. */
+static int on_ref(struct stream *s, vms_cur *p, vms_err *err)
+{
+	struct vms_msg_sref m;
+	uint8_t page[VMS_WIRE_PAGE], d[32];
+	if (vms_msg_sref_get(p, &m) < 0 || m.vm >= s->c->nseeds || m.page >= s->c->seeds[m.vm].pages)
+		return vms_err_set(err, -EBADMSG, "malformed SREF message");
+	ssize_t got = pread(s->c->seeds[m.vm].fd, page, sizeof(page), (off_t)(m.page * VMS_WIRE_PAGE));
+	if (got != (ssize_t)sizeof(page))
+		return vms_err_set(err, -EIO, "seed of %s: cannot read page %llu", s->c->seeds[m.vm].name,
+				   (unsigned long long)m.page);
+	if (sha256(page, sizeof(page), d) < 0 || memcmp(d, m.sha256, 32) != 0)
+		return vms_err_set(err, -EIO, "page %llu of the seed of %s is not the content the sender refers to (SHA-256)",
+				   (unsigned long long)m.page, s->c->seeds[m.vm].name);
+	s->refs++;
+	int r = to_target(s, m.hdr, m.hdr_len, err);
+	return r < 0 ? r : to_target(s, page, sizeof(page), err);
+}
+
+/* VERIFY: the SHA-256 of every guest RAM page of the loaded target. */
+static int send_digests(struct stream *s, vms_err *err)
+{
+	char sock[4300];
+	uint8_t *buf = malloc(VERIFY_CHUNK * KVM_PAGE_SIZE), *sha = malloc(VERIFY_CHUNK * 32);
+	int r = 0;
+	snprintf(sock, sizeof(sock), "%s/qmp.sock", s->dir);
+	kvm_qmp_close(s->q);               /* QEMU serves one QMP client at a time */
+	s->q = NULL;
+	if (!buf || !sha) {
+		r = vms_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (!s->tmem && (r = kvm_mem_open(sock, &s->tmem, err)) < 0)
+		goto out;
+	kvm_mem *mem = s->tmem;
+	uint64_t pages = kvm_mem_pages(mem);
+	for (uint64_t first = 0; first < pages && r == 0; first += VERIFY_CHUNK) {
+		size_t n = pages - first < VERIFY_CHUNK ? (size_t)(pages - first) : VERIFY_CHUNK;
+		if ((r = kvm_mem_read(mem, first, n, buf, err)) < 0)
+			break;
+		for (size_t i = 0; i < n && r == 0; i++)
+			r = sha256(buf + i * KVM_PAGE_SIZE, KVM_PAGE_SIZE, sha + i * 32);
+		struct vms_msg_digests m = { first + n == pages, first, (uint32_t)n, sha };
+		if (r == 0)
+			r = send_out(s, vms_msg_digests_put(&s->out, &m), err);
+	}
+	if (r == 0)
+		r = kvm_qmp_connect(sock, 5000, &s->q, err);
+out:
+	free(buf);
+	free(sha);
+	return r;
+}
+
+static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_err *err)
+{
+	const uint8_t *data;
+	size_t len;
+	struct kvm_migrate_info mi;
+	char text[VMS_WIRE_ERROR_MAX + 1];
+	int r;
+	switch (type) {
+	case VMS_MSG_SDATA:
+		if (s->mig < 0 || vms_msg_sdata_get(p, &data, &len) < 0)
+			return vms_err_set(err, -EBADMSG, "misplaced or malformed SDATA message");
+		return to_target(s, data, len, err);
+	case VMS_MSG_SREF:
+		if (s->mig < 0)
+			return vms_err_set(err, -EBADMSG, "misplaced SREF message");
+		return on_ref(s, p, err);
+	case VMS_MSG_SEND:
+		if (s->mig < 0 || vms_msg_empty_get(p) < 0)
+			return vms_err_set(err, -EBADMSG, "misplaced or malformed SEND message");
+		shutdown(s->mig, SHUT_WR);
+		if ((r = kvm_migrate_wait(s->q, LOAD_MS, &mi, err)) < 0)
+			return vms_err_prefix(err, r, "the target QEMU did not load the stream (see %s/qemu.log)", s->dir);
+		close(s->mig);
+		s->mig = -2;                 /* loaded: no more stream */
+		slog(s, "loaded: %llu bytes of stream, %llu pages from seeds", (unsigned long long)s->bytes,
+		     (unsigned long long)s->refs);
+		return send_out(s, vms_msg_empty_put(&s->out, VMS_MSG_LOADED), err);
+	case VMS_MSG_VERIFY:
+		if (s->mig != -2 || vms_msg_empty_get(p) < 0)
+			return vms_err_set(err, -EBADMSG, "misplaced VERIFY message");
+		return send_digests(s, err);
+	case VMS_MSG_FIX: {
+		uint64_t pg;
+		if (!s->tmem || s->q == NULL || vms_msg_fix_get(p, &pg, &data) < 0)
+			return vms_err_set(err, -EBADMSG, "misplaced or malformed FIX message");
+		s->fixed++;
+		return kvm_mem_write(s->tmem, pg, 1, data, err);
+	}
+	case VMS_MSG_COMMIT:
+		if (s->mig != -2 || vms_msg_empty_get(p) < 0)
+			return vms_err_set(err, -EBADMSG, "misplaced COMMIT message");
+		if ((r = kvm_qmp_simple(s->q, "cont", err)) < 0)
+			return r;
+		s->committed = 1;
+		*done = 1;
+		if (s->fixed)
+			slog(s, "%llu pages the source changed but QEMU did not send were repaired from it",
+			     (unsigned long long)s->fixed);
+		slog(s, "committed: the guest runs here (QEMU %d)", (int)s->qemu);
+		return send_out(s, vms_msg_empty_put(&s->out, VMS_MSG_RUNNING), err);
+	case VMS_MSG_ERROR:
+		if (vms_msg_error_get(p, text) < 0)
+			return vms_err_set(err, -EBADMSG, "malformed ERROR message");
+		return vms_err_set(err, -ECONNABORTED, "the sender rolled back: %s", text);
+	default:
+		return vms_err_set(err, -EBADMSG, "unexpected message type %u in a stream", type);
+	}
+}
+
+int rc_stream(const struct rc_stream_ctx *c, int fd, vms_err *err)
+{
+	struct stream s = { .c = c, .fd = fd, .mig = -1 };
+	uint8_t type;
+	vms_cur p;
+	int r = next_frame(&s, c->idle_ms, &type, &p, err), done = 0;
+	if (r == 0 && type != VMS_MSG_STREAM)
+		r = vms_err_set(err, -EBADMSG, "a stream connection must start with STREAM");
+	if (r == 0)
+		r = start_target(&s, &p, err);
+	while (r == 0 && !done) {
+		r = next_frame(&s, c->idle_ms, &type, &p, err);
+		if (r == 0)
+			r = on_frame(&s, type, &p, &done, err);
+	}
+	if (r < 0) {
+		slog(&s, "rolled back: %s", err ? err->msg : "error");
+		vms_wbuf_reset(&s.out);
+		if (vms_msg_error_put(&s.out, err ? err->msg : "receiver error") == 0)
+			vms_write_all(fd, s.out.data, s.out.len);
+		if (!s.committed)
+			remove_target(&s);
+	}
+	if (s.mig >= 0)
+		close(s.mig);
+	kvm_mem_close(s.tmem);
+	kvm_qmp_close(s.q);
+	vms_frames_free(&s.in);
+	vms_wbuf_free(&s.out);
+	return r;
+}

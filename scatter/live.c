@@ -1,0 +1,602 @@
+/* live.c - the sender's live phase (see scatter.h, doc/PROTOCOL.md "Live
+ * sessions"). After sc_send() has seeded every target, one thread per VM:
+ *   1. opens a stream connection to the VM's receiver (STREAM with the
+ *      source's command line), which starts the target QEMU (READY);
+ *   2. has the source QEMU migrate into a socket pair (fd: URI) and reads
+ *      QEMU's stream only as fast as it can forward it (back-pressure), page
+ *      by page: zero pages and device state pass through, a page whose
+ *      content the target holds in a seed becomes a reference (SREF, with
+ *      its SHA-256), any other page goes whole;
+ *   3. waits for the target to load (LOADED), optionally compares every
+ *      page of the target with the paused source (VERIFY, DIGESTS).
+ * The main thread commits only when every VM has loaded: the targets resume
+ * (COMMIT, RUNNING) and the sources quit. Any failure before that - a
+ * receiver or target QEMU gone, a timeout, a bad reference, Ctrl-C - rolls
+ * every VM back: migrations cancelled, sources resumed, targets removed. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "scatter.h"
+
+#define READ_CHUNK (256u << 10)
+#define FLUSH_AT (256u << 10)
+#define READY_MS 60000
+#define LOADED_MS 120000
+#define SOURCE_DONE_MS 60000
+#define VERIFY_CHUNK 256u
+#define REPAIR_MAX 65536u           /* pages --verify may repair per VM */
+
+enum job_state { JOB_WAITING, JOB_STREAMING, JOB_LOADED, JOB_FAILED, JOB_DONE };
+enum decision { UNDECIDED, COMMIT, ROLLBACK };
+
+struct loc { uint32_t vm, page; };      /* vm = session index + 1; 0 = none */
+
+struct live;
+
+struct job {
+	struct live *lv;
+	unsigned v, k, t;                 /* index VM, session VM, target */
+	pthread_t tid;
+	int started;
+	enum job_state state;
+	int fd;                           /* stream connection */
+	vms_frames in;
+	vms_wbuf out;
+	kvm_qmp *q;                       /* the source's QMP */
+	int mig;                          /* our end of the source's migration socket */
+	uint8_t *seen[KVM_MS_BLOCKS_MAX]; /* pages already streamed, per block */
+	struct sc_live_stats *st;
+	vms_err err;
+};
+
+struct live {
+	const sc_index *ix;
+	kvm_mem *const *mems;
+	const char *const *qmp;
+	const struct sc_target *targets;
+	const uint8_t *stale;
+	const struct sc_live_opts *o;
+	uint64_t session;
+	struct loc **loc;                 /* per target, per content id */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum decision decision;
+	int abort;                        /* stop streaming now */
+};
+
+/* ---- helpers ------------------------------------------------------------------- */
+
+static void set_state(struct job *j, enum job_state s)
+{
+	pthread_mutex_lock(&j->lv->lock);
+	j->state = s;
+	pthread_cond_broadcast(&j->lv->cond);
+	pthread_mutex_unlock(&j->lv->lock);
+}
+
+static int aborted(struct live *lv)
+{
+	pthread_mutex_lock(&lv->lock);
+	int a = lv->abort;
+	pthread_mutex_unlock(&lv->lock);
+	return a;
+}
+
+static int flush(struct job *j, vms_err *err)
+{
+	if (j->out.len == 0)
+		return 0;
+	int r = vms_write_all(j->fd, j->out.data, j->out.len);
+	j->st->wire_bytes += j->out.len;
+	vms_wbuf_reset(&j->out);
+	return r < 0 ? vms_err_set(err, r, "connection to the receiver lost: %s", strerror(-r)) : 0;
+}
+
+/* Wait for one frame from the receiver; an ERROR from it becomes the error. */
+static int expect(struct job *j, uint8_t want, const char *name, int timeout_ms, vms_cur *p, vms_err *err)
+{
+	uint8_t buf[1 << 16], type;
+	int64_t end = vms_now_ms() + timeout_ms;
+	for (;;) {
+		int r = vms_frames_next(&j->in, &type, p);
+		if (r < 0)
+			return vms_err_set(err, r, "bad frame from the receiver");
+		if (r == 1) {
+			char text[VMS_WIRE_ERROR_MAX + 1];
+			if (type == VMS_MSG_ERROR && vms_msg_error_get(p, text) == 0)
+				return vms_err_set(err, -ECONNABORTED, "the receiver failed: %s", text);
+			if (type != want)
+				return vms_err_set(err, -EPROTO, "expected %s, got message type %u", name, type);
+			return 0;
+		}
+		int left = (int)(end - vms_now_ms());
+		if (left <= 0)
+			return vms_err_set(err, -ETIMEDOUT, "no %s from the receiver within %d s", name,
+					   timeout_ms / 1000);
+		if (aborted(j->lv))
+			return vms_err_set(err, -ECANCELED, "stopped while waiting for %s", name);
+		struct pollfd pfd = { .fd = j->fd, .events = POLLIN };
+		if (poll(&pfd, 1, left < 200 ? left : 200) <= 0)
+			continue;
+		ssize_t got = recv(j->fd, buf, sizeof(buf), 0);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			return vms_err_set(err, -ECONNRESET, "the receiver went away");
+		if ((r = vms_frames_feed(&j->in, buf, (size_t)got)) < 0)
+			return vms_err_set(err, r, "out of memory");
+	}
+}
+
+static int connect_to(const struct sc_target *t, vms_err *err)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(t->port),
+				  .sin_addr.s_addr = htonl(t->ip) };
+	if (fd < 0)
+		return vms_err_set(err, -errno, "socket: %s", strerror(errno));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return vms_err_set(err, -e, "connect to target %s: %s", t->name, strerror(e));
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static void sha256(const void *p, size_t n, uint8_t out[32])
+{
+	unsigned len = 32;
+	EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
+}
+
+/* ---- one VM: stream ------------------------------------------------------------------ */
+
+static int open_stream(struct job *j, vms_err *err)
+{
+	struct live *lv = j->lv;
+	char **argv = NULL;
+	size_t argc = 0;
+	vms_cur p;
+	int r = kvm_proc_argv(kvm_mem_pid(lv->mems[j->v]), &argv, &argc, err);
+	if (r < 0)
+		return r;
+	if ((j->fd = connect_to(&lv->targets[j->t], err)) < 0) {
+		kvm_argv_free(argv);
+		return j->fd;
+	}
+	struct vms_msg_stream m = { lv->session, j->k, (uint16_t)argc, argv };
+	r = argc <= VMS_WIRE_ARGS_MAX ? vms_msg_stream_put(&j->out, &m) : -E2BIG;
+	kvm_argv_free(argv);
+	if (r < 0)
+		return vms_err_set(err, r, "the source's command line does not fit a STREAM message");
+	if ((r = flush(j, err)) < 0 || (r = expect(j, VMS_MSG_READY, "READY", READY_MS, &p, err)) < 0)
+		return r;
+	return 0;
+}
+
+/* Forward one parsed item: raw bytes go into the pending SDATA frame, a
+ * referable page becomes an SREF. */
+static int forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_err *err)
+{
+	struct live *lv = j->lv;
+	struct sc_live_stats *st = j->st;
+	if (it->kind == KVM_MS_PAGE) {
+		uint64_t pg = it->offset / KVM_PAGE_SIZE;
+		uint8_t **seen = &j->seen[it->block];
+		if (!*seen) {
+			*seen = calloc(kvm_ms_block_size(ms, it->block) / KVM_PAGE_SIZE / 8 + 1, 1);
+			if (!*seen)
+				return vms_err_set(err, -ENOMEM, "out of memory");
+		}
+		int again = ((*seen)[pg / 8] >> (pg % 8)) & 1;
+		(*seen)[pg / 8] |= (uint8_t)(1u << (pg % 8));
+		uint32_t c = sc_index_find(lv->ix, it->data);
+		const struct loc *l = c && !lv->stale[c] ? &lv->loc[j->t][c] : NULL;
+		if (l && l->vm) {
+			struct vms_msg_sref m = { l->vm - 1, l->page, { 0 }, it->raw,
+						  (size_t)(it->data - it->raw) };
+			sha256(it->data, KVM_PAGE_SIZE, m.sha256);
+			size_t before = j->out.len;
+			int r = vms_msg_sref_put(&j->out, &m);
+			if (r < 0)
+				return vms_err_set(err, r, "cannot build an SREF message");
+			st->ref_pages++;
+			st->ref_bytes += j->out.len - before;
+			return 0;
+		}
+		if (again) {
+			st->dirty_pages++;
+			st->dirty_bytes += it->raw_len;
+		} else {
+			st->whole_pages++;
+			st->whole_bytes += it->raw_len;
+		}
+	} else if (it->kind == KVM_MS_ZERO) {
+		st->zero_pages++;
+		st->zero_bytes += it->raw_len;
+	} else {
+		st->other_bytes += it->raw_len;
+	}
+	int r = vms_msg_sdata_put(&j->out, it->raw, it->raw_len);
+	return r < 0 ? vms_err_set(err, r, "cannot build an SDATA message") : 0;
+}
+
+/* Read the source's stream and forward it, until QEMU closes it. */
+static int pump(struct job *j, vms_err *err)
+{
+	kvm_ms *ms = NULL;
+	uint8_t *buf = malloc(READ_CHUNK);
+	int r = kvm_ms_new(&ms, err);
+	if (r == 0 && !buf)
+		r = vms_err_set(err, -ENOMEM, "out of memory");
+	while (r == 0) {
+		if (aborted(j->lv)) {
+			r = vms_err_set(err, -ECANCELED, "stopped");
+			break;
+		}
+		struct pollfd pfd[2] = { { .fd = j->mig, .events = POLLIN }, { .fd = j->fd, .events = POLLIN } };
+		if (poll(pfd, 2, 200) <= 0)
+			continue;
+		if (pfd[1].revents) {                  /* the receiver speaks only to fail */
+			vms_cur p;
+			r = expect(j, VMS_MSG_LOADED, "nothing", 1, &p, err);
+			if (r == 0)
+				r = vms_err_set(err, -EPROTO, "the receiver reported a load before the end of the stream");
+			break;
+		}
+		ssize_t got = read(j->mig, buf, READ_CHUNK);
+		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (got < 0) {
+			r = vms_err_set(err, -errno, "reading the source's stream: %s", strerror(errno));
+			break;
+		}
+		if (got == 0)
+			break;
+		j->st->stream_bytes += (uint64_t)got;
+		if ((r = kvm_ms_feed(ms, buf, (size_t)got, err)) < 0)
+			break;
+		struct kvm_ms_item it;
+		while ((r = kvm_ms_next(ms, &it, err)) == 1) {
+			if ((r = forward(j, ms, &it, err)) < 0)
+				break;
+			if (j->out.len >= FLUSH_AT && (r = flush(j, err)) < 0)
+				break;
+		}
+		if (r < 0)
+			r = vms_err_prefix(err, r, "the source's migration stream");
+	}
+	if (r == 0)
+		r = flush(j, err);
+	kvm_ms_free(ms);
+	free(buf);
+	return r;
+}
+
+/* One VERIFY round: the target's page digests against the paused source's.
+ * The pages that differ go into bad[] (up to `cap`; *nbad counts them all). */
+static int compare(struct job *j, uint64_t *bad, size_t cap, uint64_t *nbad, vms_err *err)
+{
+	kvm_mem *mem = j->lv->mems[j->v];
+	uint64_t pages = kvm_mem_pages(mem), next = 0;
+	uint8_t *buf = malloc(VERIFY_CHUNK * KVM_PAGE_SIZE), d[32];
+	int r = buf ? vms_msg_empty_put(&j->out, VMS_MSG_VERIFY) : -ENOMEM;
+	*nbad = 0;
+	if (r < 0) {
+		free(buf);
+		return vms_err_set(err, r, "out of memory");
+	}
+	for (int last = 0; r == 0 && !last;) {
+		vms_cur p;
+		struct vms_msg_digests m;
+		if ((r = flush(j, err)) < 0 || (r = expect(j, VMS_MSG_DIGESTS, "DIGESTS", LOADED_MS, &p, err)) < 0)
+			break;
+		if (vms_msg_digests_get(&p, &m) < 0 || m.first != next || m.count > VERIFY_CHUNK ||
+		    m.count > pages - next || (m.last && m.first + m.count != pages)) {
+			r = vms_err_set(err, -EPROTO, "the target's digests do not cover its memory as the source's (%llu pages)",
+					(unsigned long long)pages);
+			break;
+		}
+		if ((r = kvm_mem_read(mem, m.first, m.count, buf, err)) < 0)
+			break;
+		for (uint32_t i = 0; i < m.count; i++) {
+			sha256(buf + (size_t)i * KVM_PAGE_SIZE, KVM_PAGE_SIZE, d);
+			if (memcmp(d, m.sha + (size_t)i * 32, 32) == 0)
+				continue;
+			if (*nbad < cap)
+				bad[*nbad] = m.first + i;
+			++*nbad;
+		}
+		next += m.count;
+		last = m.last;
+	}
+	free(buf);
+	return r;
+}
+
+/* --verify: compare every page of the loaded target with the paused source.
+ * With repair, pages that differ (QEMU's dirty tracking missed a write: seen
+ * with TCG even between two stock QEMUs) are sent again from the source and
+ * the comparison is repeated; what still differs fails the VM. */
+static int verify(struct job *j, vms_err *err)
+{
+	uint64_t nbad = 0, pages = kvm_mem_pages(j->lv->mems[j->v]);
+	uint64_t *bad = malloc(REPAIR_MAX * sizeof(*bad));
+	uint8_t page[KVM_PAGE_SIZE];
+	int r = bad ? compare(j, bad, REPAIR_MAX, &nbad, err) : vms_err_set(err, -ENOMEM, "out of memory");
+	if (r == 0 && nbad && j->lv->o->repair && nbad <= REPAIR_MAX) {
+		for (uint64_t i = 0; i < nbad && r == 0; i++) {
+			r = kvm_mem_read(j->lv->mems[j->v], bad[i], 1, page, err);
+			if (r == 0 && (r = vms_msg_fix_put(&j->out, bad[i], page)) < 0)
+				vms_err_set(err, r, "out of memory");
+		}
+		j->st->repaired_pages = nbad;
+		j->st->repair_bytes = j->out.len;
+		if (r == 0)
+			r = compare(j, bad, REPAIR_MAX, &nbad, err);
+	}
+	if (r == 0 && nbad)
+		r = vms_err_set(err, -EIO, "--verify: %llu of %llu pages of the target differ from the source%s (first: page %llu)",
+				(unsigned long long)nbad, (unsigned long long)pages,
+				j->st->repaired_pages ? " after repair" : "", (unsigned long long)bad[0]);
+	if (r == 0)
+		j->st->verified = 1;
+	free(bad);
+	return r;
+}
+
+static int migrate(struct job *j, vms_err *err)
+{
+	struct live *lv = j->lv;
+	struct kvm_migrate_info mi;
+	vms_cur p;
+	int sv[2] = { -1, -1 };
+	int r = open_stream(j, err);
+	if (r < 0)
+		return r;
+	if ((r = kvm_qmp_connect(lv->qmp[j->v], 5000, &j->q, err)) < 0)
+		return r;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return vms_err_set(err, -errno, "socketpair: %s", strerror(errno));
+	j->mig = sv[0];
+	r = kvm_migrate_out_fd(j->q, sv[1], lv->o->max_bandwidth, err);
+	close(sv[1]);
+	if (r < 0)
+		return r;
+	set_state(j, JOB_STREAMING);
+	if ((r = pump(j, err)) < 0)
+		return r;
+	if ((r = kvm_migrate_wait(j->q, SOURCE_DONE_MS, &mi, err)) < 0)
+		return vms_err_prefix(err, r, "the source QEMU");
+	j->st->downtime_ms = mi.downtime_ms;
+	j->st->qemu_ms = mi.total_ms;
+	if ((r = vms_msg_empty_put(&j->out, VMS_MSG_SEND)) < 0 || (r = flush(j, err)) < 0 ||
+	    (r = expect(j, VMS_MSG_LOADED, "LOADED", LOADED_MS, &p, err)) < 0)
+		return r;
+	return lv->o->verify ? verify(j, err) : 0;
+}
+
+/* Put the source back as it was: cancel its migration, resume its guest. */
+static void roll_back_source(struct job *j)
+{
+	struct kvm_migrate_info mi;
+	char state[32];
+	if (!j->q && kvm_qmp_connect(j->lv->qmp[j->v], 5000, &j->q, NULL) < 0)
+		return;
+	if (kvm_migrate_query(j->q, &mi, NULL) == 0 && (!strcmp(mi.status, "active") ||
+	    !strcmp(mi.status, "setup") || !strcmp(mi.status, "device") || !strcmp(mi.status, "pre-switchover"))) {
+		kvm_qmp_simple(j->q, "migrate_cancel", NULL);
+		for (int i = 0; i < 250 && kvm_migrate_query(j->q, &mi, NULL) == 0 &&
+		     strcmp(mi.status, "cancelled") && strcmp(mi.status, "failed") && strcmp(mi.status, "completed"); i++)
+			usleep(20000);
+	}
+	if (kvm_runstate(j->q, state, sizeof(state), NULL) == 0 && strcmp(state, "running"))
+		kvm_qmp_simple(j->q, "cont", NULL);
+}
+
+static int commit(struct job *j, vms_err *err)
+{
+	vms_cur p;
+	int r = vms_msg_empty_put(&j->out, VMS_MSG_COMMIT);
+	if (r == 0)
+		r = flush(j, err);
+	if (r == 0)
+		r = expect(j, VMS_MSG_RUNNING, "RUNNING", LOADED_MS, &p, err);
+	if (r < 0)
+		return vms_err_prefix(err, r, "commit (the source stays paused; check the target)");
+	j->st->committed = 1;
+	if (!j->lv->o->keep_source) {
+		pid_t pid = kvm_qmp_pid(j->q);
+		kvm_qmp_simple(j->q, "quit", NULL);
+		for (int i = 0; i < 250 && kill(pid, 0) == 0; i++)
+			usleep(20000);
+	}
+	return 0;
+}
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+	struct live *lv = j->lv;
+	double t0 = vms_now();
+	int r = migrate(j, &j->err);
+	set_state(j, r < 0 ? JOB_FAILED : JOB_LOADED);
+	pthread_mutex_lock(&lv->lock);
+	while (lv->decision == UNDECIDED)
+		pthread_cond_wait(&lv->cond, &lv->lock);
+	enum decision d = lv->decision;
+	pthread_mutex_unlock(&lv->lock);
+	if (d == COMMIT && r == 0) {
+		r = commit(j, &j->err);
+	} else {
+		if (j->fd >= 0) {
+			vms_wbuf_reset(&j->out);
+			if (vms_msg_error_put(&j->out, r < 0 ? j->err.msg : "another VM failed: rolling back") == 0)
+				send(j->fd, j->out.data, j->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(j->fd);
+			j->fd = -1;
+		}
+		if (j->mig >= 0) {
+			close(j->mig);
+			j->mig = -1;
+		}
+		roll_back_source(j);
+		if (r == 0)
+			r = -ECANCELED;
+	}
+	j->st->seconds = vms_now() - t0;
+	if (r < 0 && !j->err.msg[0])
+		vms_err_set(&j->err, r, "rolled back");
+	set_state(j, r < 0 ? JOB_FAILED : JOB_DONE);
+	return NULL;
+}
+
+/* ---- the rack ---------------------------------------------------------------------- */
+
+static int build_locations(struct live *lv, unsigned ntargets, const unsigned *target_of, unsigned *session_k,
+			   vms_err *err)
+{
+	unsigned nvms = sc_index_vms(lv->ix), next[64] = { 0 };
+	uint32_t ncont = sc_index_contents(lv->ix);
+	lv->loc = calloc(ntargets, sizeof(*lv->loc));
+	if (!lv->loc)
+		return vms_err_set(err, -ENOMEM, "out of memory");
+	for (unsigned t = 0; t < ntargets; t++)
+		if (!(lv->loc[t] = calloc((size_t)ncont + 1, sizeof(struct loc))))
+			return vms_err_set(err, -ENOMEM, "out of memory");
+	/* session indexes follow index order per target, as in sc_send() */
+	for (unsigned v = 0; v < nvms; v++) {
+		unsigned t = target_of[v], k = next[t]++;
+		session_k[v] = k;
+		uint64_t pages = sc_index_vm_pages(lv->ix, v);
+		for (uint64_t pg = 0; pg < pages && pg <= UINT32_MAX; pg++) {
+			uint32_t c = sc_index_page(lv->ix, v, pg);
+			if (c && !lv->loc[t][c].vm)
+				lv->loc[t][c] = (struct loc){ k + 1, (uint32_t)pg };
+		}
+	}
+	return 0;
+}
+
+/* A control connection that speaks or closes during the live phase means
+ * its receiver failed. */
+static int watch_controls(const int *ctrl, unsigned n, const struct sc_target *targets, vms_err *err)
+{
+	struct pollfd pfd[64];
+	for (unsigned t = 0; t < n; t++)
+		pfd[t] = (struct pollfd){ .fd = ctrl[t], .events = POLLIN };
+	if (poll(pfd, n, 0) <= 0)
+		return 0;
+	for (unsigned t = 0; t < n; t++)
+		if (pfd[t].revents)
+			return vms_err_set(err, -ECONNRESET, "target %s: the receiver stopped", targets[t].name);
+	return 0;
+}
+
+int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
+	    const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
+	    uint64_t session, const int *ctrl, const uint8_t *stale, const struct sc_live_opts *o,
+	    struct sc_live_stats *per_vm, vms_err *err)
+{
+	unsigned nvms = sc_index_vms(ix), *session_k = calloc(nvms, sizeof(unsigned));
+	struct live lv = { .ix = ix, .mems = mems, .qmp = qmp, .targets = targets, .stale = stale,
+			   .o = o, .session = session };
+	struct job *jobs = calloc(nvms, sizeof(*jobs));
+	unsigned parallel = o->parallel ? o->parallel : nvms, started = 0;
+	int r = 0;
+	pthread_mutex_init(&lv.lock, NULL);
+	pthread_cond_init(&lv.cond, NULL);
+	memset(per_vm, 0, nvms * sizeof(*per_vm));
+	if (!jobs || !session_k) {
+		r = vms_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = build_locations(&lv, ntargets, target_of, session_k, err)) < 0)
+		goto out;
+	for (unsigned v = 0; v < nvms; v++)
+		jobs[v] = (struct job){ .lv = &lv, .v = v, .k = session_k[v], .t = target_of[v], .fd = -1,
+					.mig = -1, .st = &per_vm[v] };
+	int64_t deadline = o->timeout_ms > 0 ? vms_now_ms() + o->timeout_ms : INT64_MAX;
+	for (;;) {
+		unsigned active = 0, loaded = 0, failed = 0;
+		pthread_mutex_lock(&lv.lock);
+		for (unsigned v = 0; v < started; v++) {
+			active += jobs[v].state == JOB_WAITING || jobs[v].state == JOB_STREAMING;
+			loaded += jobs[v].state == JOB_LOADED;
+			if (jobs[v].state == JOB_FAILED && !failed++ && r == 0)
+				r = vms_err_set(err, -EIO, "%s: %s", sc_index_vm_name(ix, v), jobs[v].err.msg);
+		}
+		pthread_mutex_unlock(&lv.lock);
+		if (r == 0 && o->stop && *o->stop)
+			r = vms_err_set(err, -EINTR, "interrupted");
+		if (r == 0)
+			r = watch_controls(ctrl, ntargets, targets, err);
+		if (r == 0 && vms_now_ms() > deadline)
+			r = vms_err_set(err, -ETIMEDOUT, "the live migration took longer than %d s", o->timeout_ms / 1000);
+		if (r < 0 || loaded == nvms)
+			break;
+		while (r == 0 && active < parallel && started < nvms) {
+			struct job *j = &jobs[started];
+			if (pthread_create(&j->tid, NULL, job_main, j) != 0) {
+				r = vms_err_set(err, -EAGAIN, "cannot start a thread");
+				break;
+			}
+			j->started = 1;
+			started++;
+			active++;
+		}
+		if (r < 0)
+			break;
+		usleep(50000);
+	}
+out:
+	pthread_mutex_lock(&lv.lock);
+	lv.decision = r == 0 ? COMMIT : ROLLBACK;
+	lv.abort = r < 0;
+	pthread_cond_broadcast(&lv.cond);
+	pthread_mutex_unlock(&lv.lock);
+	for (unsigned v = 0; jobs && v < nvms; v++) {
+		struct job *j = &jobs[v];
+		if (j->started)
+			pthread_join(j->tid, NULL);
+		if (r == 0 && j->state == JOB_FAILED)   /* commit failed: say which */
+			r = vms_err_set(err, -EIO, "%s: %s", sc_index_vm_name(ix, v), j->err.msg);
+		if (j->fd >= 0)
+			close(j->fd);
+		if (j->mig >= 0)
+			close(j->mig);
+		kvm_qmp_close(j->q);
+		vms_frames_free(&j->in);
+		vms_wbuf_free(&j->out);
+		for (unsigned b = 0; b < KVM_MS_BLOCKS_MAX; b++)
+			free(j->seen[b]);
+	}
+	for (unsigned t = 0; t < ntargets; t++) {   /* LIVE_END: the sessions end */
+		vms_wbuf b = { 0 };
+		if (vms_msg_empty_put(&b, VMS_MSG_LIVE_END) == 0)
+			vms_write_all(ctrl[t], b.data, b.len);
+		vms_wbuf_free(&b);
+	}
+	for (unsigned t = 0; lv.loc && t < ntargets; t++)
+		free(lv.loc[t]);
+	free(lv.loc);
+	free(jobs);
+	free(session_k);
+	pthread_cond_destroy(&lv.cond);
+	pthread_mutex_destroy(&lv.lock);
+	return r;
+}

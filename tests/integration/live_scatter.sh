@@ -1,0 +1,178 @@
+#!/bin/bash
+# live_scatter.sh - `vmscatter send --live` on a testbed of network namespaces:
+# 4 real guests that keep dirtying memory migrate to 2 targets whose
+# receivers start the target QEMUs. Checked: --verify passes, every guest
+# goes on counting on its target from where its source stopped, every source
+# QEMU is gone; the same with 5% loss on a target link; and rollbacks - a
+# receiver killed, a target QEMU killed, both mid-migration - leave every
+# guest running and counting on its source, with no target QEMU left.
+. "$(dirname "$0")/tap.sh"
+[ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
+command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
+
+plan 21
+tb=vl$$
+tb=${tb:0:8}
+tmp=$(mktemp -d /tmp/vms-live.XXXXXX)
+T="$top_srcdir/tools/testbed.sh"
+G="$top_srcdir/tools/guests.sh"
+V=$VMSCATTER
+at_exit "rm -rf '$tmp'"
+at_exit "'$T' down $tb"
+at_exit "'$G' stop --dir '$tmp/g'"
+at_exit "for f in '$tmp'/state*/*/qemu.pid; do [ -f \"\$f\" ] && kill -9 \$(cat \"\$f\") 2>/dev/null; done; true"
+
+counter() {   # counter FILE first|last: a guest's console counter
+	grep -ao 'vmscatter-counter [0-9]*' "$1" 2>/dev/null | { if [ "$2" = first ]; then head -n 1; else tail -n 1; fi; } |
+		cut -d' ' -f2
+}
+targets_left() { pgrep -f -- "-incoming defer" > /dev/null; }
+
+# boot 4 guests (128 MiB, 2000 dirtied pages/s) in the source namespace
+boot() {
+	"$G" stop --dir "$tmp/g"
+	"$G" start --dir "$tmp/g" --count 4 --mem 128 --dirty 2000 --netns $tb-src && "$G" wait --dir "$tmp/g"
+}
+start_receivers() {
+	for i in 1 2; do
+		rm -rf "$tmp/state$i"
+		mkdir -p "$tmp/state$i"
+		ip netns exec $tb-t$i "$V" receive --listen 0.0.0.0:7000 --state-dir "$tmp/state$i" --name t$i --once \
+			> "$tmp/recv$i.log" 2>&1 &
+		echo $! > "$tmp/recv$i.pid"
+	done
+	sleep 0.5
+}
+send_live() {
+	ip netns exec $tb-src "$V" send --live --timeout 60 --target t1=10.77.0.11:7000:2 \
+		--target t2=10.77.0.12:7000:2 "$@" "$tmp"/g/vm{1,2,3,4}.qmp
+}
+# every source guest still runs and counts, and no target QEMU is left
+sources_alive() {
+	local before=() i
+	for i in 1 2 3 4; do before[i]=$(counter "$tmp/g/vm$i.serial" last); done
+	sleep 2.5
+	for i in 1 2 3 4; do
+		local now
+		now=$(counter "$tmp/g/vm$i.serial" last)
+		[ -n "$now" ] && [ "$now" -gt "${before[i]:-0}" ] || { diag "vm$i: counter ${before[i]} -> $now"; return 1; }
+	done
+	! targets_left || { diag "a target QEMU is left: $(pgrep -af -- '-incoming defer')"; return 1; }
+}
+# every guest counts on its target, on from where its source stopped
+moved() {
+	local i
+	sleep 2.5
+	for i in 1 2 3 4; do
+		local s f last first now
+		s=$(ls "$tmp"/state*/vm$i/vm$i.serial 2>/dev/null | head -n 1)
+		[ -n "$s" ] || { diag "vm$i has no target console"; return 1; }
+		last=$(counter "$tmp/g/vm$i.serial" last)
+		first=$(counter "$s" first)
+		now=$(counter "$s" last)
+		[ -n "$last" ] && [ -n "$first" ] && [ "$first" -ge "$last" ] && [ "$first" -le $((last + 2)) ] &&
+			[ "$now" -gt "$first" ] || { diag "vm$i: source stopped at $last, target $first -> $now"; return 1; }
+	done
+	for i in 1 2 3 4; do
+		[ -f "$tmp/g/vm$i.pid" ] && kill -0 "$(cat "$tmp/g/vm$i.pid")" 2>/dev/null &&
+			{ diag "source vm$i still runs"; return 1; }
+	done
+	return 0
+}
+stop_targets() {
+	for f in "$tmp"/state*/*/qemu.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+	wait 2>/dev/null
+	return 0
+}
+
+"$T" up $tb --targets 2 > /dev/null && boot
+ok $? "testbed with 2 targets, 4 guests counting in the source namespace"
+
+# --- rollback: a receiver killed during the migration --------------------------
+start_receivers
+send_live > "$tmp/kill-recv.out" 2> "$tmp/kill-recv.err" &
+spid=$!
+until grep -q "migrating" "$tmp/kill-recv.err" 2>/dev/null || ! kill -0 $spid 2>/dev/null; do sleep 0.05; done
+sleep 0.3
+kill -9 "$(cat "$tmp/recv2.pid")"
+wait $spid
+rc=$?
+[ $rc -ne 0 ] && grep -q "rolled back, every guest runs on its source" "$tmp/kill-recv.err"
+ok $? "receiver killed mid-migration: send fails and says it rolled back (exit $rc)"
+grep -q "t2\|receiver" "$tmp/kill-recv.err"
+ok $? "the error names what failed: $(tail -n 1 "$tmp/kill-recv.err")"
+sources_alive
+ok $? "every source guest still runs and counts; no target QEMU left"
+wait 2>/dev/null
+
+# --- rollback: a target QEMU killed before the commit -------------------------------
+start_receivers
+send_live > "$tmp/kill-qemu.out" 2> "$tmp/kill-qemu.err" &
+spid=$!
+until pgrep -f -- "$tmp/state1/vm.*incoming defer" > /dev/null || ! kill -0 $spid 2>/dev/null; do sleep 0.05; done
+sleep 0.5
+pkill -9 -f -- "$tmp/state1/vm.*incoming defer"
+wait $spid
+rc=$?
+[ $rc -ne 0 ] && grep -q "rolled back" "$tmp/kill-qemu.err"
+ok $? "target QEMU killed mid-migration: send fails and rolls back (exit $rc)"
+sources_alive
+ok $? "every source guest still runs and counts; no target QEMU left"
+wait 2>/dev/null
+[ -z "$(ls -A "$tmp/state1" "$tmp/state2" 2>/dev/null | grep -v '^/\|^$' | grep -v '^\.vm')" ]
+ok $? "the targets' state directories hold nothing after the rollback"
+
+# --- success: --verify, 4 guests to 2 targets ----------------------------------
+start_receivers
+send_live --verify --json > "$tmp/ok.json" 2> "$tmp/ok.err" || { cat "$tmp/ok.err" "$tmp"/recv?.log >&2; false; }
+ok $? "live scatter with --verify succeeds"
+python3 - "$tmp/ok.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+vms = d["vms"]
+assert len(vms) == 4, vms
+assert all(v["verified"] for v in vms), "a VM was not verified"
+assert {v["target"] for v in vms} == {"t1", "t2"}, "both targets used"
+for v in vms:
+    p = v["pages"]
+    assert p["total"] >= v["memory_bytes"] // 4096, v   # every page went once at least
+    assert p["referenced"] > 0 and p["zero"] > 0, v
+    assert v["downtime_ms"] > 0, v
+t = d["total"]
+assert t["sent_bytes"] < t["qemu_stream_bytes"], "sent more than QEMU's own streams"
+print("# repaired pages per VM (QEMU missed them):", [v["repaired_pages"] for v in vms], file=sys.stderr)
+EOF
+ok $? "report: every VM verified, both targets, pages referenced to seeds, less sent than QEMU's streams"
+moved
+ok $? "every guest counts on its target from where its source stopped; sources gone"
+wait "$(cat "$tmp/recv1.pid")" && wait "$(cat "$tmp/recv2.pid")"
+ok $? "receivers end their sessions with success"
+[ -z "$(ls -a "$tmp/state1" "$tmp/state2" | grep '\.part-')" ]
+ok $? "no seed is left behind"
+stop_targets
+
+# --- success with 5% loss on t2's link --------------------------------------------
+"$T" down $tb && "$T" up $tb --targets 2 --loss t2:5 > /dev/null && boot
+ok $? "testbed again, 5% loss on t2's link, 4 fresh guests"
+start_receivers
+send_live --verify --json > "$tmp/loss.json" 2> "$tmp/loss.err" || { cat "$tmp/loss.err" "$tmp"/recv?.log >&2; false; }
+ok $? "live scatter with loss and --verify succeeds"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all(v["verified"] for v in d["vms"])' "$tmp/loss.json"
+ok $? "every VM verified"
+moved
+ok $? "every guest counts on its target; sources gone"
+stop_targets
+
+# --- bad input ---------------------------------------------------------------------
+truncate -s 8192 "$tmp/x.img"
+check "--live with an image" expect_fail 1 "is not a running QEMU's QMP socket" \
+	"$V" send --live --quiet --target t1=127.0.0.1:1 "$tmp/x.img"
+check "--verify without --live" expect_fail 2 "need --live" \
+	"$V" send --verify --target t1=127.0.0.1:1 x.img
+check "--parallel 0" expect_fail 2 "--parallel must be" \
+	"$V" send --live --parallel 0 --target t1=127.0.0.1:1 x.img
+check "receive without --out or --state-dir" expect_fail 2 "or --state-dir. are required" \
+	"$V" receive --listen 127.0.0.1:7001
+
+"$T" down $tb && ! ip netns list | grep -q "^$tb-"
+ok $? "testbed removed"

@@ -1,0 +1,119 @@
+#!/bin/bash
+# bench-live.sh - `vmscatter send --live` against stock QEMU live migration
+# (each VM straight to its target over TCP, all at once, QEMU's own
+# max-bandwidth raised the same way), on one testbed in one run: bytes the
+# targets received and the source sent (interface counters), wall time and
+# QEMU's downtime per VM. Both sides get fresh guests booted the same way;
+# stock migration uses the placement vmscatter chose.
+#
+#   tools/bench-live.sh [--guests N] [--mem MIB] [--targets M] [--rate 1gbit] [--dirty PAGES/S]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+guests=4 mem=256 targets=2 rate=1gbit dirty=1000
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--guests) guests=$2; shift 2 ;;
+	--mem) mem=$2; shift 2 ;;
+	--targets) targets=$2; shift 2 ;;
+	--rate) rate=$2; shift 2 ;;
+	--dirty) dirty=$2; shift 2 ;;
+	*) echo "bench-live: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+build=$("$top/tools/build.sh")
+V=$build/vmscatter
+Q="python3 $top/tests/integration/qmp.py"
+T="$top/tools/testbed.sh"
+G="$top/tools/guests.sh"
+tb=bl$$
+tb=${tb:0:8}
+dir=$(mktemp -d /tmp/vms-bench-live.XXXXXX)
+cleanup() {
+	"$T" down "$tb" 2>/dev/null || true
+	"$G" stop --dir "$dir/g" 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+rx_sum() { "$T" counters "$tb" | awk '$1 != "src" {s += $2} END {printf "%.0f\n", s}'; }
+tx_src() { "$T" counters "$tb" | awk '$1 == "src" {printf "%.0f\n", $3}'; }
+now() { date +%s.%N; }
+boot() {
+	"$G" stop --dir "$dir/g" 2>/dev/null || true
+	"$G" start --dir "$dir/g" --count "$guests" --mem "$mem" --dirty "$dirty" --netns "$tb-src"
+	"$G" wait --dir "$dir/g" --timeout 300
+	sleep 3
+}
+end_targets() {   # the target QEMUs of one side, before the other side runs
+	for f in "$dir"/s*/*/qemu.pid "$dir"/stock/*/qemu.pid; do
+		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true
+	done
+	sleep 0.5
+}
+
+"$T" up "$tb" --targets "$targets" --rate "$rate" > /dev/null
+slots=$(( (guests + targets - 1) / targets ))
+qmps=()
+for i in $(seq 1 "$guests"); do qmps+=("$dir/g/vm$i.qmp"); done
+
+# --- vmscatter --live ----------------------------------------------------------
+echo "==> vmscatter --live: $guests guests of $mem MiB dirtying $dirty pages/s, $targets targets, $rate" >&2
+boot
+tspec=()
+for t in $(seq 1 "$targets"); do
+	mkdir -p "$dir/s$t"
+	ip netns exec "$tb-t$t" "$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" &
+	tspec+=(--target "t$t=10.77.0.$((10 + t)):7000:$slots")
+done
+sleep 0.5
+rx0=$(rx_sum) tx0=$(tx_src) t0=$(now)
+ip netns exec "$tb-src" "$V" send --quiet --live --json --rate 900M "${tspec[@]}" "${qmps[@]}" > "$dir/live.json"
+t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
+wait
+live_rx=$((rx1 - rx0)) live_tx=$((tx1 - tx0)) live_t=$(echo "$t1 - $t0" | bc -l)
+end_targets
+
+# --- stock QEMU migration, same placement -------------------------------------
+echo "==> stock QEMU migration, same guests and placement" >&2
+boot
+mkdir -p "$dir/stock"
+placement=$(python3 -c 'import json,sys; print(" ".join(v["target"][1:] for v in json.load(open(sys.argv[1]))["vms"]))' "$dir/live.json")
+read -r -a tof <<< "$placement"
+for i in $(seq 1 "$guests"); do
+	t=${tof[$((i - 1))]}
+	"$V" target-argv -0 --state-dir "$dir/stock" "$dir/g/vm$i.qmp" > "$dir/argv$i"
+	mkdir -p "$dir/stock/vm$i"
+	readarray -d '' -t argv < "$dir/argv$i"
+	ip netns exec "$tb-t$t" "${argv[@]}" > "$dir/stock/vm$i/qemu.log" 2>&1 &
+	echo $! > "$dir/stock/vm$i/qemu.pid"
+done
+for i in $(seq 1 "$guests"); do
+	for _ in $(seq 100); do [ -S "$dir/stock/vm$i/qmp.sock" ] && break; sleep 0.1; done
+	$Q "$dir/stock/vm$i/qmp.sock" migrate-incoming "{\"uri\": \"tcp:0.0.0.0:$((7100 + i))\"}" > /dev/null
+	$Q "$dir/g/vm$i.qmp" migrate-set-parameters '{"max-bandwidth": 10000000000}' > /dev/null
+done
+rx0=$(rx_sum) tx0=$(tx_src) t0=$(now)
+for i in $(seq 1 "$guests"); do
+	t=${tof[$((i - 1))]}
+	$Q "$dir/g/vm$i.qmp" migrate "{\"uri\": \"tcp:10.77.0.$((10 + t)):$((7100 + i))\"}" > /dev/null
+done
+for i in $(seq 1 "$guests"); do $Q "$dir/g/vm$i.qmp" wait-migration 600 > /dev/null; done
+t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
+stock_rx=$((rx1 - rx0)) stock_tx=$((tx1 - tx0)) stock_t=$(echo "$t1 - $t0" | bc -l)
+stock_down=()
+for i in $(seq 1 "$guests"); do
+	stock_down+=("$($Q "$dir/g/vm$i.qmp" query-migrate | python3 -c 'import json,sys; print(json.load(sys.stdin).get("downtime", -1))')")
+	$Q "$dir/stock/vm$i/qmp.sock" cont > /dev/null
+	$Q "$dir/g/vm$i.qmp" quit > /dev/null || true
+done
+end_targets
+
+# --- the table ----------------------------------------------------------------------
+mib() { echo "$1 / 1048576" | bc -l; }
+echo
+printf 'rack: %d guests x %d MiB (dirtying %d pages/s), %d targets, links %s\n' "$guests" "$mem" "$dirty" "$targets" "$rate"
+printf '%-22s %14s %14s %10s %s\n' "" "targets rx MiB" "source tx MiB" "seconds" "downtime ms per VM"
+live_down=$(python3 -c 'import json,sys; print(" ".join(str(v["downtime_ms"]) for v in json.load(open(sys.argv[1]))["vms"]))' "$dir/live.json")
+printf '%-22s %14.1f %14.1f %10.2f %s\n' "stock QEMU (TCP)" "$(mib "$stock_rx")" "$(mib "$stock_tx")" "$stock_t" "${stock_down[*]}"
+printf '%-22s %14.1f %14.1f %10.2f %s\n' "vmscatter --live" "$(mib "$live_rx")" "$(mib "$live_tx")" "$live_t" "$live_down"
+printf '%-22s %14.3f %14.3f %10.3f\n' "ratio vmscatter/stock" "$(echo "$live_rx / $stock_rx" | bc -l)" \
+	"$(echo "$live_tx / $stock_tx" | bc -l)" "$(echo "$live_t / $stock_t" | bc -l)"
