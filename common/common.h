@@ -152,6 +152,10 @@ typedef struct vms_frames {
 } vms_frames;
 
 int vms_frames_feed(vms_frames *f, const void *p, size_t n);
+/* Wait up to timeout_ms for bytes on socket fd and feed what came: 1 when
+ * bytes were fed, 0 on timeout (or EINTR), -ECONNRESET when the peer closed,
+ * another negative errno on error. */
+int vms_frames_recv(vms_frames *f, int fd, int timeout_ms);
 int vms_frames_next(vms_frames *f, uint8_t *type, vms_cur *payload);
 void vms_frames_free(vms_frames *f);
 

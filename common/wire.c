@@ -2,7 +2,9 @@
  * reads through the cursor and ends with an end check; doc/PROTOCOL.md has
  * the tables these functions implement. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 
 #include "common.h"
@@ -56,6 +58,24 @@ int vms_frames_feed(vms_frames *f, const void *p, size_t n)
 	memcpy(f->buf + f->len, p, n);
 	f->len += n;
 	return 0;
+}
+
+int vms_frames_recv(vms_frames *f, int fd, int timeout_ms)
+{
+	uint8_t buf[1 << 16];
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	int pr = poll(&pfd, 1, timeout_ms);
+	if (pr < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (pr == 0)
+		return 0;
+	ssize_t got = recv(fd, buf, sizeof(buf), 0);
+	if (got < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+	if (got == 0)
+		return -ECONNRESET;
+	int r = vms_frames_feed(f, buf, (size_t)got);
+	return r < 0 ? r : 1;
 }
 
 int vms_frames_next(vms_frames *f, uint8_t *type, vms_cur *payload)

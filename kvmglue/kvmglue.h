@@ -189,9 +189,17 @@ int kvm_qmp_simple(kvm_qmp *q, const char *cmd, vms_err *err);
 
 /* Start the target QEMU from `argv` (kvm_target_argv) in its own session,
  * output in DIR/qemu.log, and connect to DIR/qmp.sock (waiting up to
- * timeout_ms). On failure the process is gone. */
+ * timeout_ms). On failure the process is gone. *guard is the target's
+ * guard: until kvm_target_release(guard, 1), the target QEMU is killed as
+ * soon as the caller's process ends, however it ends. */
 int kvm_target_start(char *const *argv, const char *dir, int timeout_ms, pid_t *pid,
-		     kvm_qmp **qmp, vms_err *err);
+		     int *guard, kvm_qmp **qmp, vms_err *err);
+/* Attach to a target QEMU someone else started, waiting with -incoming defer
+ * and its QMP at DIR/qmp.sock; it gets a guard like a started one. */
+int kvm_target_attach(const char *dir, pid_t *pid, int *guard, kvm_qmp **qmp, vms_err *err);
+/* Commit (1): the target outlives its starter. Or (0) just close the guard:
+ * the guard kills the target. */
+void kvm_target_release(int guard, int commit);
 /* SIGKILL and reap a target started by kvm_target_start (pid <= 0: no-op). */
 void kvm_target_kill(pid_t pid);
 

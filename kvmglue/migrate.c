@@ -123,8 +123,53 @@ int kvm_qmp_simple(kvm_qmp *q, const char *cmd, vms_err *err)
 
 /* ---- the target QEMU process ------------------------------------------------- */
 
+/* A guard: a small process that kills `qemu` unless it reads "c" (commit)
+ * from the pipe before the pipe closes. Whatever ends its creator - a
+ * rollback, SIGKILL, the receiver dying - closes the pipe. Returns the
+ * write end. */
+static int start_guard(pid_t qemu, vms_err *err)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return vms_err_set(err, -errno, "pipe: %s", strerror(errno));
+	pid_t g = fork();
+	if (g < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return vms_err_set(err, -e, "fork: %s", strerror(e));
+	}
+	if (g == 0) {
+		/* hold nothing of the creator's (its sockets must close when it dies) */
+		if (dup2(p[0], 3) < 0)
+			_exit(1);
+		close_range(4, ~0u, 0);
+		signal(SIGTERM, SIG_IGN);
+		signal(SIGINT, SIG_IGN);
+		char c = 0;
+		ssize_t n;
+		do
+			n = read(3, &c, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1 || c != 'c')
+			kill(qemu, SIGKILL);
+		_exit(0);
+	}
+	close(p[0]);
+	return p[1];
+}
+
+void kvm_target_release(int guard, int commit)
+{
+	if (guard < 0)
+		return;
+	if (commit && write(guard, "c", 1) != 1)
+		return;                        /* the guard is gone: nothing to keep */
+	close(guard);
+}
+
 int kvm_target_start(char *const *argv, const char *dir, int timeout_ms, pid_t *pid_out,
-		     kvm_qmp **qmp, vms_err *err)
+		     int *guard, kvm_qmp **qmp, vms_err *err)
 {
 	char log[4200], sock[4200];
 	if (snprintf(log, sizeof(log), "%s/qemu.log", dir) >= (int)sizeof(log) ||
@@ -151,23 +196,56 @@ int kvm_target_start(char *const *argv, const char *dir, int timeout_ms, pid_t *
 		_exit(127);
 	}
 	*pid_out = pid;
+	if ((*guard = start_guard(pid, err)) < 0) {
+		kvm_target_kill(pid);
+		*pid_out = 0;
+		return *guard;
+	}
 	int64_t end = vms_now_ms() + timeout_ms;
 	for (;;) {
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			*pid_out = 0;
+			kvm_target_release(*guard, 0);
+			*guard = -1;
 			return vms_err_set(err, -ECHILD, "the target QEMU exited at once (see %s)", log);
 		}
 		if (access(sock, F_OK) == 0 && kvm_qmp_connect(sock, 5000, qmp, NULL) == 0)
 			return 0;
 		if (vms_now_ms() > end) {
 			kvm_target_kill(pid);
+			kvm_target_release(*guard, 0);
+			*guard = -1;
 			*pid_out = 0;
 			return vms_err_set(err, -ETIMEDOUT, "the target QEMU opened no QMP socket at %s within %d s",
 					   sock, timeout_ms / 1000);
 		}
 		usleep(20000);
 	}
+}
+
+int kvm_target_attach(const char *dir, pid_t *pid_out, int *guard, kvm_qmp **qmp, vms_err *err)
+{
+	char sock[4200], state[32];
+	if (snprintf(sock, sizeof(sock), "%s/qmp.sock", dir) >= (int)sizeof(sock))
+		return vms_err_set(err, -ENAMETOOLONG, "%s: path too long", dir);
+	int r = kvm_qmp_connect(sock, 5000, qmp, err);
+	if (r == 0)
+		r = kvm_runstate(*qmp, state, sizeof(state), err);
+	if (r == 0 && strcmp(state, "inmigrate") != 0)
+		r = vms_err_set(err, -EBUSY, "%s: the QEMU there is '%s', not waiting for a migration (-incoming defer)",
+				sock, state);
+	if (r == 0) {
+		*pid_out = kvm_qmp_pid(*qmp);
+		if ((*guard = start_guard(*pid_out, err)) < 0)
+			r = *guard;
+	}
+	if (r < 0) {
+		kvm_qmp_close(*qmp);
+		*qmp = NULL;
+		*pid_out = 0;
+	}
+	return r;
 }
 
 void kvm_target_kill(pid_t pid)

@@ -31,9 +31,11 @@ struct stream {
 	int mig;                     /* our end of the target's migration socket */
 	vms_frames in;
 	vms_wbuf out;
+	vms_wbuf raw;                /* stream bytes for the target */
 	char name[VMS_WIRE_NAME_MAX];
 	char dir[4200];
 	pid_t qemu;
+	int guard;                   /* kvm_target_start's: kills the target unless committed */
 	kvm_qmp *q;
 	kvm_mem *tmem;               /* the target's guest RAM, from the first VERIFY on */
 	int committed;
@@ -74,7 +76,6 @@ static int send_out(struct stream *s, int r, vms_err *err)
 /* Next frame from the sender; 0 with *type set, or an error. */
 static int next_frame(struct stream *s, int timeout_ms, uint8_t *type, vms_cur *p, vms_err *err)
 {
-	uint8_t buf[1 << 16];
 	int64_t end = vms_now_ms() + timeout_ms;
 	for (;;) {
 		int r = vms_frames_next(&s->in, type, p);
@@ -83,18 +84,13 @@ static int next_frame(struct stream *s, int timeout_ms, uint8_t *type, vms_cur *
 		if (r < 0)
 			return vms_err_set(err, r, "bad frame from the sender");
 		int left = (int)(end - vms_now_ms());
-		struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
-		if (left <= 0 || (poll(&pfd, 1, left) < 0 && errno != EINTR))
+		if (left <= 0)
 			return vms_err_set(err, -ETIMEDOUT, "the sender said nothing for %d s", timeout_ms / 1000);
-		if (!pfd.revents)
-			continue;
-		ssize_t got = recv(s->fd, buf, sizeof(buf), 0);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return vms_err_set(err, -ECONNRESET, "the sender went away");
-		if ((r = vms_frames_feed(&s->in, buf, (size_t)got)) < 0)
-			return vms_err_set(err, r, "out of memory");
+		r = vms_frames_recv(&s->in, s->fd, left);
+		if (r == -ECONNRESET)
+			return vms_err_set(err, r, "the sender went away");
+		if (r < 0)
+			return vms_err_set(err, r, "receiving from the sender: %s", strerror(-r));
 	}
 }
 
@@ -104,6 +100,8 @@ static void remove_target(struct stream *s)
 	s->q = NULL;
 	kvm_target_kill(s->qemu);
 	s->qemu = 0;
+	kvm_target_release(s->guard, 1);     /* already gone: nothing for the guard to do */
+	s->guard = -1;
 	DIR *d = s->dir[0] ? opendir(s->dir) : NULL;
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
@@ -128,7 +126,7 @@ static int sha256(const void *p, size_t n, uint8_t out[32])
 static int start_target(struct stream *s, vms_cur *p, vms_err *err)
 {
 	struct vms_msg_stream m;
-	char *store = NULL, **argv = NULL;
+	char *store = NULL, **argv = NULL, sock[4300];
 	size_t argc = 0;
 	int r = vms_msg_stream_get(p, &m, &store);
 	if (r < 0) {
@@ -153,9 +151,19 @@ static int start_target(struct stream *s, vms_cur *p, vms_err *err)
 		free(argv[0]);
 		argv[0] = bin;
 	}
-	r = kvm_target_start(argv, s->dir, START_MS, &s->qemu, &s->q, err);
-	if (r < 0)
-		goto out;
+	/* a target QEMU the admin started in DIR/NAME/ is used as it is */
+	snprintf(sock, sizeof(sock), "%s/qmp.sock", s->dir);
+	if (access(sock, F_OK) == 0) {
+		r = kvm_target_attach(s->dir, &s->qemu, &s->guard, &s->q, err);
+		if (r < 0)
+			goto out;
+		slog(s, "attached to the target QEMU %d that waits in %s", (int)s->qemu, s->dir);
+	} else {
+		r = kvm_target_start(argv, s->dir, START_MS, &s->qemu, &s->guard, &s->q, err);
+		if (r < 0)
+			goto out;
+		slog(s, "started the target QEMU %d in %s", (int)s->qemu, s->dir);
+	}
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		r = vms_err_set(err, -errno, "socketpair: %s", strerror(errno));
@@ -166,7 +174,6 @@ static int start_target(struct stream *s, vms_cur *p, vms_err *err)
 	s->mig = sv[0];
 	if (r < 0)
 		goto out;
-	slog(s, "target QEMU %d waits for the stream in %s", (int)s->qemu, s->dir);
 	r = send_out(s, vms_msg_empty_put(&s->out, VMS_MSG_READY), err);
 out:
 	kvm_argv_free(argv);
@@ -182,23 +189,24 @@ static int to_target(struct stream *s, const void *p, size_t n, vms_err *err)
 				   s->dir) : 0;
 }
 
-/* SREF: the page comes from a seed, and must be the content the sender saw. */
-static int on_ref(struct stream *s, vms_cur *p, vms_err *err)
+/* rc_seed_fn over the session's seed files. */
+static int read_seed(void *ctx, uint32_t vm, uint64_t page, uint8_t *out)
 {
-	struct vms_msg_sref m;
-	uint8_t page[VMS_WIRE_PAGE], d[32];
-	if (vms_msg_sref_get(p, &m) < 0 || m.vm >= s->c->nseeds || m.page >= s->c->seeds[m.vm].pages)
-		return vms_err_set(err, -EBADMSG, "malformed SREF message");
-	ssize_t got = pread(s->c->seeds[m.vm].fd, page, sizeof(page), (off_t)(m.page * VMS_WIRE_PAGE));
-	if (got != (ssize_t)sizeof(page))
-		return vms_err_set(err, -EIO, "seed of %s: cannot read page %llu", s->c->seeds[m.vm].name,
-				   (unsigned long long)m.page);
-	if (sha256(page, sizeof(page), d) < 0 || memcmp(d, m.sha256, 32) != 0)
-		return vms_err_set(err, -EIO, "page %llu of the seed of %s is not the content the sender refers to (SHA-256)",
-				   (unsigned long long)m.page, s->c->seeds[m.vm].name);
-	s->refs++;
-	int r = to_target(s, m.hdr, m.hdr_len, err);
-	return r < 0 ? r : to_target(s, page, sizeof(page), err);
+	const struct rc_stream_ctx *c = ctx;
+	if (vm >= c->nseeds || page >= c->seeds[vm].pages)
+		return -ERANGE;
+	ssize_t got = pread(c->seeds[vm].fd, out, VMS_WIRE_PAGE, (off_t)(page * VMS_WIRE_PAGE));
+	return got == (ssize_t)VMS_WIRE_PAGE ? 0 : -EIO;
+}
+
+/* SDATA, SREF: the stream bytes they stand for, to the target QEMU. */
+static int on_data(struct stream *s, uint8_t type, vms_cur *p, vms_err *err)
+{
+	vms_wbuf_reset(&s->raw);
+	int r = rc_apply(type, p, read_seed, (void *)s->c, &s->raw, err);
+	if (r == 0 && type == VMS_MSG_SREF)
+		s->refs++;
+	return r < 0 ? r : to_target(s, s->raw.data, s->raw.len, err);
 }
 
 /* VERIFY: the SHA-256 of every guest RAM page of the loaded target. */
@@ -239,19 +247,15 @@ out:
 static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_err *err)
 {
 	const uint8_t *data;
-	size_t len;
 	struct kvm_migrate_info mi;
 	char text[VMS_WIRE_ERROR_MAX + 1];
 	int r;
 	switch (type) {
 	case VMS_MSG_SDATA:
-		if (s->mig < 0 || vms_msg_sdata_get(p, &data, &len) < 0)
-			return vms_err_set(err, -EBADMSG, "misplaced or malformed SDATA message");
-		return to_target(s, data, len, err);
 	case VMS_MSG_SREF:
 		if (s->mig < 0)
-			return vms_err_set(err, -EBADMSG, "misplaced SREF message");
-		return on_ref(s, p, err);
+			return vms_err_set(err, -EBADMSG, "misplaced stream data");
+		return on_data(s, type, p, err);
 	case VMS_MSG_SEND:
 		if (s->mig < 0 || vms_msg_empty_get(p) < 0)
 			return vms_err_set(err, -EBADMSG, "misplaced or malformed SEND message");
@@ -279,6 +283,8 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 			return vms_err_set(err, -EBADMSG, "misplaced COMMIT message");
 		if ((r = kvm_qmp_simple(s->q, "cont", err)) < 0)
 			return r;
+		kvm_target_release(s->guard, 1);
+		s->guard = -1;
 		s->committed = 1;
 		*done = 1;
 		if (s->fixed)
@@ -297,7 +303,7 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 
 int rc_stream(const struct rc_stream_ctx *c, int fd, vms_err *err)
 {
-	struct stream s = { .c = c, .fd = fd, .mig = -1 };
+	struct stream s = { .c = c, .fd = fd, .mig = -1, .guard = -1 };
 	uint8_t type;
 	vms_cur p;
 	int r = next_frame(&s, c->idle_ms, &type, &p, err), done = 0;
@@ -322,7 +328,9 @@ int rc_stream(const struct rc_stream_ctx *c, int fd, vms_err *err)
 		close(s.mig);
 	kvm_mem_close(s.tmem);
 	kvm_qmp_close(s.q);
+	kvm_target_release(s.guard, 0);
 	vms_frames_free(&s.in);
 	vms_wbuf_free(&s.out);
+	vms_wbuf_free(&s.raw);
 	return r;
 }

@@ -108,7 +108,7 @@ static int flush(struct job *j, vms_err *err)
 /* Wait for one frame from the receiver; an ERROR from it becomes the error. */
 static int expect(struct job *j, uint8_t want, const char *name, int timeout_ms, vms_cur *p, vms_err *err)
 {
-	uint8_t buf[1 << 16], type;
+	uint8_t type;
 	int64_t end = vms_now_ms() + timeout_ms;
 	for (;;) {
 		int r = vms_frames_next(&j->in, &type, p);
@@ -128,16 +128,11 @@ static int expect(struct job *j, uint8_t want, const char *name, int timeout_ms,
 					   timeout_ms / 1000);
 		if (aborted(j->lv))
 			return vms_err_set(err, -ECANCELED, "stopped while waiting for %s", name);
-		struct pollfd pfd = { .fd = j->fd, .events = POLLIN };
-		if (poll(&pfd, 1, left < 200 ? left : 200) <= 0)
-			continue;
-		ssize_t got = recv(j->fd, buf, sizeof(buf), 0);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return vms_err_set(err, -ECONNRESET, "the receiver went away");
-		if ((r = vms_frames_feed(&j->in, buf, (size_t)got)) < 0)
-			return vms_err_set(err, r, "out of memory");
+		r = vms_frames_recv(&j->in, j->fd, left < 200 ? left : 200);
+		if (r == -ECONNRESET)
+			return vms_err_set(err, r, "the receiver went away");
+		if (r < 0)
+			return vms_err_set(err, r, "receiving from the receiver: %s", strerror(-r));
 	}
 }
 
@@ -188,12 +183,28 @@ static int open_stream(struct job *j, vms_err *err)
 	return 0;
 }
 
-/* Forward one parsed item: raw bytes go into the pending SDATA frame, a
- * referable page becomes an SREF. */
+/* sc_ref_fn: the first page on this job's target that held the content
+ * when it was indexed, unless the content changed while seeding. */
+static int seed_of(void *ctx, const uint8_t *page, uint32_t *seed_vm, uint64_t *seed_page)
+{
+	struct job *j = ctx;
+	uint32_t c = sc_index_find(j->lv->ix, page);
+	if (!c || j->lv->stale[c] || !j->lv->loc[j->t][c].vm)
+		return 0;
+	*seed_vm = j->lv->loc[j->t][c].vm - 1;
+	*seed_page = j->lv->loc[j->t][c].page;
+	return 1;
+}
+
+/* Forward one parsed item (sc_rewrite_item) and count it by class. */
 static int forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_err *err)
 {
-	struct live *lv = j->lv;
 	struct sc_live_stats *st = j->st;
+	size_t before = j->out.len;
+	int r = sc_rewrite_item(it, seed_of, j, &j->out);
+	if (r < 0)
+		return vms_err_set(err, r, "rewriting the stream: %s", strerror(-r));
+	size_t wire = j->out.len - before;
 	if (it->kind == KVM_MS_PAGE) {
 		uint64_t pg = it->offset / KVM_PAGE_SIZE;
 		uint8_t **seen = &j->seen[it->block];
@@ -204,35 +215,23 @@ static int forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_
 		}
 		int again = ((*seen)[pg / 8] >> (pg % 8)) & 1;
 		(*seen)[pg / 8] |= (uint8_t)(1u << (pg % 8));
-		uint32_t c = sc_index_find(lv->ix, it->data);
-		const struct loc *l = c && !lv->stale[c] ? &lv->loc[j->t][c] : NULL;
-		if (l && l->vm) {
-			struct vms_msg_sref m = { l->vm - 1, l->page, { 0 }, it->raw,
-						  (size_t)(it->data - it->raw) };
-			sha256(it->data, KVM_PAGE_SIZE, m.sha256);
-			size_t before = j->out.len;
-			int r = vms_msg_sref_put(&j->out, &m);
-			if (r < 0)
-				return vms_err_set(err, r, "cannot build an SREF message");
+		if (r == 1) {
 			st->ref_pages++;
-			st->ref_bytes += j->out.len - before;
-			return 0;
-		}
-		if (again) {
+			st->ref_bytes += wire;
+		} else if (again) {
 			st->dirty_pages++;
-			st->dirty_bytes += it->raw_len;
+			st->dirty_bytes += wire;
 		} else {
 			st->whole_pages++;
-			st->whole_bytes += it->raw_len;
+			st->whole_bytes += wire;
 		}
 	} else if (it->kind == KVM_MS_ZERO) {
 		st->zero_pages++;
-		st->zero_bytes += it->raw_len;
+		st->zero_bytes += wire;
 	} else {
-		st->other_bytes += it->raw_len;
+		st->other_bytes += wire;
 	}
-	int r = vms_msg_sdata_put(&j->out, it->raw, it->raw_len);
-	return r < 0 ? vms_err_set(err, r, "cannot build an SDATA message") : 0;
+	return 0;
 }
 
 /* Read the source's stream and forward it, until QEMU closes it. */

@@ -216,6 +216,13 @@ struct sc_live_stats {
 	int verified, committed;
 };
 
+/* The stream rewriter. ref() says whether a seed page on the target holds
+ * exactly `page` (1, with its session VM index and page number) or not (0).
+ * sc_rewrite_item() appends the item's frames to `out`: an SREF (returns 1)
+ * or the item's raw bytes as SDATA (returns 0); negative on error. */
+typedef int (*sc_ref_fn)(void *ctx, const uint8_t *page, uint32_t *seed_vm, uint64_t *seed_page);
+int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_wbuf *out);
+
 /* qmp[v]: VM v's source QMP socket; ctrl[t]: sc_send's kept connections
  * (sc_live sends LIVE_END on them but does not close them). */
 int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,

@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 command -v clang >/dev/null || { echo "fuzz: clang not installed (tools/install-deps.sh)" >&2; exit 1; }
-[ ${#names[@]} -gt 0 ] || names=(qemu_text summary wire mstream)
+[ ${#names[@]} -gt 0 ] || names=(qemu_text summary wire mstream rewrite)
 keep=1
 if [ -z "$out" ]; then
 	out=$(mktemp -d /tmp/vms-fuzz.XXXXXX)
@@ -35,6 +35,9 @@ for n in "${names[@]}"; do
 	qemu_text) srcs=("$top/kvmglue/procfmt.c" "${common[@]}"); libs=() ;;
 	mstream) srcs=("$top/kvmglue/mstream.c" "${common[@]}"); libs=() ;;
 	wire) srcs=("${common[@]}" "$top/common/wbuf.c" "$top/common/wire.c"); libs=() ;;
+	rewrite) srcs=("$top/kvmglue/mstream.c" "$top/scatter/rewrite.c" "$top/receiver/apply.c" "${common[@]}"
+		       "$top/common/wbuf.c" "$top/common/wire.c")
+		 libs=($(pkg-config --libs libcrypto)) ;;
 	summary) srcs=("$top"/planner/{problem,eval,order,strategies,ilp}.c)
 		 libs=($(pkg-config --libs jansson) -lglpk) ;;
 	*) echo "fuzz: unknown harness $n" >&2; exit 2 ;;

@@ -10,7 +10,7 @@
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 21
+plan 22
 tb=vl$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-live.XXXXXX)
@@ -26,7 +26,7 @@ counter() {   # counter FILE first|last: a guest's console counter
 	grep -ao 'vmscatter-counter [0-9]*' "$1" 2>/dev/null | { if [ "$2" = first ]; then head -n 1; else tail -n 1; fi; } |
 		cut -d' ' -f2
 }
-targets_left() { pgrep -f -- "-incoming defer" > /dev/null; }
+targets_left() { pgrep -f -- "$tmp/state.*-incoming defer" > /dev/null; }
 
 # boot 4 guests (128 MiB, 2000 dirtied pages/s) in the source namespace
 boot() {
@@ -57,7 +57,7 @@ sources_alive() {
 		now=$(counter "$tmp/g/vm$i.serial" last)
 		[ -n "$now" ] && [ "$now" -gt "${before[i]:-0}" ] || { diag "vm$i: counter ${before[i]} -> $now"; return 1; }
 	done
-	! targets_left || { diag "a target QEMU is left: $(pgrep -af -- '-incoming defer')"; return 1; }
+	! targets_left || { diag "a target QEMU is left: $(pgrep -af -- "$tmp/state.*-incoming defer")"; return 1; }
 }
 # every guest counts on its target, on from where its source stopped
 moved() {
@@ -122,10 +122,19 @@ wait 2>/dev/null
 [ -z "$(ls -A "$tmp/state1" "$tmp/state2" 2>/dev/null | grep -v '^/\|^$' | grep -v '^\.vm')" ]
 ok $? "the targets' state directories hold nothing after the rollback"
 
-# --- success: --verify, 4 guests to 2 targets ----------------------------------
+# --- success: --verify, 4 guests to 2 targets; vm1's target started by hand ----
 start_receivers
-send_live --verify --json > "$tmp/ok.json" 2> "$tmp/ok.err" || { cat "$tmp/ok.err" "$tmp"/recv?.log >&2; false; }
+echo '{"assignment": {"vm1": "t1", "vm2": "t1", "vm3": "t2", "vm4": "t2"}}' > "$tmp/plan.json"
+"$V" target-argv -0 --state-dir "$tmp/state1" "$tmp/g/vm1.qmp" > "$tmp/argv1"
+readarray -d '' -t argv < "$tmp/argv1"
+mkdir -p "$tmp/state1/vm1"
+ip netns exec $tb-t1 "${argv[@]}" > "$tmp/attach.log" 2>&1 &
+for _ in $(seq 100); do [ -S "$tmp/state1/vm1/qmp.sock" ] && break; sleep 0.1; done
+send_live --verify --json --plan "$tmp/plan.json" > "$tmp/ok.json" 2> "$tmp/ok.err" ||
+	{ cat "$tmp/ok.err" "$tmp"/recv?.log >&2; false; }
 ok $? "live scatter with --verify succeeds"
+grep -q "vm1: attached to the target QEMU" "$tmp/recv1.log"
+ok $? "the receiver attached to the target QEMU started by hand for vm1"
 python3 - "$tmp/ok.json" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -178,6 +179,104 @@ static void test_bad_fields(void **state)
 	assert_int_equal(vms_cur_left(&c), sizeof(huge_run));     /* nothing consumed */
 }
 
+/* The live session's messages: what goes in comes out, field by field. */
+static void test_live_messages(void **state)
+{
+	(void)state;
+	static uint8_t page[4096], sha[2 * 32];
+	memset(page, 0x3c, sizeof(page));
+	memset(sha, 0x11, sizeof(sha));
+	char *argv[] = { "qemu-system-x86_64", "-m", "128", NULL };
+	struct vms_msg_stream st = { 0x1122334455667788ull, 3, 3, argv };
+	uint8_t hdr[12] = { 0, 0, 0, 0, 0, 0, 0x10, 0x08, 4, 'p', 'c', '.' };
+	struct vms_msg_sref ref = { 1, 77, { 0 }, hdr, sizeof(hdr) };
+	memset(ref.sha256, 0x42, 32);
+	struct vms_msg_digests dg = { 1, 4096, 2, sha };
+	vms_wbuf b = { 0 };
+	assert_int_equal(vms_msg_empty_put(&b, VMS_MSG_LIVE), 0);
+	assert_int_equal(vms_msg_stream_put(&b, &st), 0);
+	assert_int_equal(vms_msg_sdata_put(&b, "QEVM", 4), 0);
+	assert_int_equal(vms_msg_sref_put(&b, &ref), 0);
+	assert_int_equal(vms_msg_digests_put(&b, &dg), 0);
+	assert_int_equal(vms_msg_fix_put(&b, 9, page), 0);
+	vms_frames f = { 0 };
+	assert_int_equal(vms_frames_feed(&f, b.data, b.len), 0);
+	uint8_t type;
+	vms_cur p;
+	unsigned n = 0;
+	while (vms_frames_next(&f, &type, &p) == 1) {
+		vms_cur q = p;
+		assert_int_equal(vms_msg_check(type, &q), 0);
+		n++;
+		if (type == VMS_MSG_STREAM) {
+			struct vms_msg_stream m;
+			char *store;
+			assert_int_equal(vms_msg_stream_get(&p, &m, &store), 0);
+			assert_true(m.session == st.session && m.vm == 3 && m.argc == 3);
+			assert_string_equal(m.argv[0], "qemu-system-x86_64");
+			assert_string_equal(m.argv[2], "128");
+			assert_null(m.argv[3]);
+			free(store);
+		} else if (type == VMS_MSG_SDATA) {
+			const uint8_t *d;
+			size_t len;
+			assert_int_equal(vms_msg_sdata_get(&p, &d, &len), 0);
+			assert_int_equal(len, 4);
+			assert_memory_equal(d, "QEVM", 4);
+		} else if (type == VMS_MSG_SREF) {
+			struct vms_msg_sref m;
+			assert_int_equal(vms_msg_sref_get(&p, &m), 0);
+			assert_true(m.vm == 1 && m.page == 77 && m.hdr_len == sizeof(hdr));
+			assert_memory_equal(m.hdr, hdr, sizeof(hdr));
+			assert_memory_equal(m.sha256, ref.sha256, 32);
+		} else if (type == VMS_MSG_DIGESTS) {
+			struct vms_msg_digests m;
+			assert_int_equal(vms_msg_digests_get(&p, &m), 0);
+			assert_true(m.last == 1 && m.first == 4096 && m.count == 2);
+			assert_memory_equal(m.sha, sha, sizeof(sha));
+		} else if (type == VMS_MSG_FIX) {
+			uint64_t pg;
+			const uint8_t *d;
+			assert_int_equal(vms_msg_fix_get(&p, &pg, &d), 0);
+			assert_int_equal(pg, 9);
+			assert_memory_equal(d, page, sizeof(page));
+		}
+	}
+	assert_int_equal(n, 6);
+	vms_frames_free(&f);
+	vms_wbuf_free(&b);
+
+	/* refused: empty SDATA, a 7-byte page header, NUL inside an argument,
+	 * no arguments, a DIGESTS longer than its count, a short FIX */
+	vms_cur c;
+	const uint8_t *d;
+	size_t len;
+	vms_cur_init(&c, page, 0);
+	assert_int_equal(vms_msg_sdata_get(&c, &d, &len), -EBADMSG);
+	assert_int_equal(vms_msg_sdata_put(&b, page, 0), -EINVAL);
+	uint8_t sref[4 + 8 + 32 + 7] = { 0 };
+	struct vms_msg_sref sm;
+	vms_cur_init(&c, sref, sizeof(sref));
+	assert_int_equal(vms_msg_sref_get(&c, &sm), -EBADMSG);
+	static const uint8_t nul_arg[] = { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 2, 'a', 0 };
+	struct vms_msg_stream sm2;
+	char *store;
+	vms_cur_init(&c, nul_arg, sizeof(nul_arg));
+	assert_int_equal(vms_msg_stream_get(&c, &sm2, &store), -EBADMSG);
+	assert_null(store);
+	static const uint8_t no_args[] = { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
+	vms_cur_init(&c, no_args, sizeof(no_args));
+	assert_int_equal(vms_msg_stream_get(&c, &sm2, &store), -EBADMSG);
+	uint8_t dig[1 + 8 + 4 + 32 + 1] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	struct vms_msg_digests dm;
+	vms_cur_init(&c, dig, sizeof(dig));
+	assert_int_equal(vms_msg_digests_get(&c, &dm), -EBADMSG);
+	vms_cur_init(&c, page, 8 + 4095);
+	uint64_t pg;
+	assert_int_equal(vms_msg_fix_get(&c, &pg, &d), -EBADMSG);
+	vms_wbuf_free(&b);
+}
+
 static void test_frame_lengths(void **state)
 {
 	(void)state;
@@ -215,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_truncation_and_trailing),
 		cmocka_unit_test(test_bad_fields),
 		cmocka_unit_test(test_frame_lengths),
+		cmocka_unit_test(test_live_messages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

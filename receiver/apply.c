@@ -1,0 +1,42 @@
+/* apply.c - the receiver's half of the stream rewriter: the QEMU migration
+ * stream bytes an SDATA or SREF message stands for. An SREF's page comes
+ * from a seed and must have the SHA-256 the sender saw. A pure function of
+ * its input and the seeds, fuzzed with the sender's half. */
+#include <errno.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "receiver.h"
+
+int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_wbuf *out, vms_err *err)
+{
+	const uint8_t *data;
+	size_t len;
+	struct vms_msg_sref m;
+	uint8_t page[VMS_WIRE_PAGE], d[32];
+	unsigned dlen = 32;
+	int r;
+	switch (type) {
+	case VMS_MSG_SDATA:
+		if (vms_msg_sdata_get(p, &data, &len) < 0)
+			return vms_err_set(err, -EBADMSG, "malformed SDATA message");
+		r = vms_wbuf_bytes(out, data, len);
+		return r < 0 ? vms_err_set(err, r, "out of memory") : 0;
+	case VMS_MSG_SREF:
+		if (vms_msg_sref_get(p, &m) < 0)
+			return vms_err_set(err, -EBADMSG, "malformed SREF message");
+		if ((r = seed(ctx, m.vm, m.page, page)) < 0)
+			return vms_err_set(err, r, "SREF to page %llu of seed %u, which is not here",
+					   (unsigned long long)m.page, m.vm);
+		if (EVP_Digest(page, sizeof(page), d, &dlen, EVP_sha256(), NULL) != 1 || memcmp(d, m.sha256, 32) != 0)
+			return vms_err_set(err, -EIO, "page %llu of seed %u is not the content the sender refers to (SHA-256)",
+					   (unsigned long long)m.page, m.vm);
+		r = vms_wbuf_bytes(out, m.hdr, m.hdr_len);
+		if (r == 0)
+			r = vms_wbuf_bytes(out, page, sizeof(page));
+		return r < 0 ? vms_err_set(err, r, "out of memory") : 0;
+	default:
+		return vms_err_set(err, -EBADMSG, "message type %u is not stream data", type);
+	}
+}

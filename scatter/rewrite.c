@@ -1,0 +1,34 @@
+/* rewrite.c - what one item of QEMU's migration stream becomes on the wire
+ * of a live session (doc/PROTOCOL.md "Live sessions"): a page whose content
+ * the target holds in a seed becomes an SREF (with the page's SHA-256, which
+ * the receiver checks), everything else passes through as SDATA. A pure
+ * function of its input, fuzzed with the stream parser (tools/fuzz.sh). */
+#include <errno.h>
+
+#include <openssl/evp.h>
+
+#include "scatter.h"
+
+#define SDATA_MAX (1u << 20)        /* bytes of stream per SDATA frame */
+
+int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_wbuf *out)
+{
+	uint32_t vm;
+	uint64_t page;
+	if (it->kind == KVM_MS_PAGE && ref && ref(ctx, it->data, &vm, &page)) {
+		struct vms_msg_sref m = { vm, page, { 0 }, it->raw, (size_t)(it->data - it->raw) };
+		unsigned len = 32;
+		if (EVP_Digest(it->data, KVM_PAGE_SIZE, m.sha256, &len, EVP_sha256(), NULL) != 1)
+			return -EIO;
+		int r = vms_msg_sref_put(out, &m);
+		return r < 0 ? r : 1;
+	}
+	for (size_t off = 0; off < it->raw_len;) {
+		size_t n = it->raw_len - off < SDATA_MAX ? it->raw_len - off : SDATA_MAX;
+		int r = vms_msg_sdata_put(out, it->raw + off, n);
+		if (r < 0)
+			return r;
+		off += n;
+	}
+	return 0;
+}
