@@ -33,7 +33,8 @@ static const char send_usage[] =
 	"  --mcast-if ADDR    the local address multicast leaves from (default: the\n"
 	"                     one the connections to the receivers use)\n"
 	"  --mcast-port PORT  first UDP port for multicast groups (default 7500)\n"
-	"  --timeout SEC      for every answer from a receiver (default 60)\n"
+	"  --timeout SEC      for every answer from a receiver and, live, for a source\n"
+	"                     QEMU whose stream goes silent (default 60)\n"
 	"  --json             print the summary as JSON\n"
 	"\n"
 	"Live (every SRC a running QEMU's QMP socket; receivers with --state-dir):\n"
@@ -49,7 +50,8 @@ static const char send_usage[] =
 	"  --no-repair        with --verify: any difference rolls back\n"
 	"  --parallel N       at most N VMs stream at once (default: all)\n"
 	"  --keep-source      leave the sources paused instead of quitting them\n"
-	"  --max-bandwidth B/S QEMU's own migration limit (default 10G; K M G)\n";
+	"  --max-bandwidth B/S QEMU's own migration limit (default 10G; K M G)\n"
+	"Ctrl-C before the guests resume on their targets rolls every VM back.\n";
 
 static const char receive_usage[] =
 	"Usage: vmscatter receive --listen ADDR:PORT (--out DIR | --state-dir DIR)\n"
@@ -64,7 +66,9 @@ static const char receive_usage[] =
 	"  --state-dir DIR     live migrations: seeds, and one DIR/NAME/ per target QEMU\n"
 	"                      with its QMP socket (qmp.sock), log and files (default:\n"
 	"                      the --out DIR; either is enough for live sessions)\n"
-	"  --qemu BIN          run BIN as the target QEMU (default: the source's argv[0])\n"
+	"  --qemu BIN          run BIN as the target QEMU (default: the source's argv[0]);\n"
+	"                      a QEMU already waiting (-incoming defer) with its QMP\n"
+	"                      socket at DIR/NAME/qmp.sock is used instead\n"
 	"  --name NAME         this receiver's name in logs (default: the host name)\n"
 	"  --once              exit after one session (0 if it succeeded)\n"
 	"  --idle-timeout SEC  drop a sender silent for this long (default 120)\n";
@@ -340,6 +344,7 @@ static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_targ
 			vms_now() - t0, nstale);
 	live_stop = 0;
 	lo->stop = &live_stop;
+	lo->stall_ms = so->timeout_ms;
 	struct sigaction sa = { .sa_handler = on_sigint }, old_int, old_term;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);

@@ -240,6 +240,7 @@ static int pump(struct job *j, vms_err *err)
 	kvm_ms *ms = NULL;
 	uint8_t *buf = malloc(READ_CHUNK);
 	int r = kvm_ms_new(&ms, err);
+	int64_t last = vms_now_ms();
 	if (r == 0 && !buf)
 		r = vms_err_set(err, -ENOMEM, "out of memory");
 	while (r == 0) {
@@ -247,9 +248,14 @@ static int pump(struct job *j, vms_err *err)
 			r = vms_err_set(err, -ECANCELED, "stopped");
 			break;
 		}
+		if (j->lv->o->stall_ms > 0 && vms_now_ms() - last > j->lv->o->stall_ms) {
+			r = vms_err_set(err, -ETIMEDOUT, "the source QEMU sent nothing for %d s", j->lv->o->stall_ms / 1000);
+			break;
+		}
 		struct pollfd pfd[2] = { { .fd = j->mig, .events = POLLIN }, { .fd = j->fd, .events = POLLIN } };
 		if (poll(pfd, 2, 200) <= 0)
 			continue;
+		last = vms_now_ms();
 		if (pfd[1].revents) {                  /* the receiver speaks only to fail */
 			vms_cur p;
 			r = expect(j, VMS_MSG_LOADED, "nothing", 1, &p, err);

@@ -198,6 +198,7 @@ struct sc_live_opts {
 	int repair;                  /* with verify: re-send pages that differ, compare again */
 	int keep_source;             /* leave committed sources paused instead of quitting them */
 	int timeout_ms;              /* whole live phase; <= 0: none */
+	int stall_ms;                /* a source stream silent this long fails; <= 0: never */
 	volatile int *stop;          /* set (e.g. by SIGINT) to roll back */
 };
 

@@ -3,14 +3,15 @@
 # 4 real guests that keep dirtying memory migrate to 2 targets whose
 # receivers start the target QEMUs. Checked: --verify passes, every guest
 # goes on counting on its target from where its source stopped, every source
-# QEMU is gone; the same with 5% loss on a target link; and rollbacks - a
-# receiver killed, a target QEMU killed, both mid-migration - leave every
-# guest running and counting on its source, with no target QEMU left.
+# QEMU is gone, and a target QEMU started by hand is used; the same with 5%
+# loss on a target link; and rollbacks - a receiver killed, a target QEMU
+# killed, Ctrl-C, all mid-migration - leave every guest running and
+# counting on its source, with no target QEMU left.
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 22
+plan 24
 tb=vl$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-live.XXXXXX)
@@ -121,6 +122,21 @@ ok $? "every source guest still runs and counts; no target QEMU left"
 wait 2>/dev/null
 [ -z "$(ls -A "$tmp/state1" "$tmp/state2" 2>/dev/null | grep -v '^/\|^$' | grep -v '^\.vm')" ]
 ok $? "the targets' state directories hold nothing after the rollback"
+
+# --- rollback: Ctrl-C during the migration ---------------------------------------
+start_receivers
+send_live > "$tmp/int.out" 2> "$tmp/int.err" &
+spid=$!
+until grep -q "migrating" "$tmp/int.err" 2>/dev/null || ! kill -0 $spid 2>/dev/null; do sleep 0.05; done
+sleep 0.3
+pkill -INT -f -- "send --live.*$tmp/g/vm1.qmp"    # the process, not the shell around it
+wait $spid
+rc=$?
+[ $rc -ne 0 ] && grep -q "rolled back, every guest runs on its source: interrupted" "$tmp/int.err"
+ok $? "Ctrl-C mid-migration: send rolls back and says so (exit $rc)"
+sources_alive
+ok $? "every source guest still runs and counts; no target QEMU left"
+wait 2>/dev/null
 
 # --- success: --verify, 4 guests to 2 targets; vm1's target started by hand ----
 start_receivers
