@@ -478,7 +478,10 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 	case VMS_MSG_END:
 		if (s->st != ST_DATA || s->mc || vms_msg_empty_get(p) < 0)
 			return bad(err, "END");
-		return s->missing ? send_missing(s, err) : finish(s, err);
+		/* live: the seeds are what came; MISSING tells the sender what did not */
+		if (s->missing && (r = send_missing(s, err)) < 0)
+			return r;
+		return s->missing && !s->live ? 0 : finish(s, err);
 	case VMS_MSG_ERROR: {
 		char text[VMS_WIRE_ERROR_MAX + 1];
 		if (vms_msg_error_get(p, text) < 0)

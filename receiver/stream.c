@@ -24,6 +24,7 @@
 #define START_MS 30000          /* target QEMU: up to its QMP socket */
 #define LOAD_MS 120000          /* end of stream -> target reports completed */
 #define VERIFY_CHUNK 256u       /* pages read at once for --verify */
+#define RAW_FLUSH (256u << 10)  /* stream bytes gathered before a write to the target */
 
 struct stream {
 	const struct rc_stream_ctx *c;
@@ -73,7 +74,10 @@ static int send_out(struct stream *s, int r, vms_err *err)
 	return r < 0 ? vms_err_set(err, r, "sending to the sender: %s", strerror(-r)) : 0;
 }
 
-/* Next frame from the sender; 0 with *type set, or an error. */
+static int flush_raw(struct stream *s, vms_err *err);
+
+/* Next frame from the sender; 0 with *type set, or an error. Stream bytes
+ * still gathered go to the target before it waits. */
 static int next_frame(struct stream *s, int timeout_ms, uint8_t *type, vms_cur *p, vms_err *err)
 {
 	int64_t end = vms_now_ms() + timeout_ms;
@@ -83,6 +87,8 @@ static int next_frame(struct stream *s, int timeout_ms, uint8_t *type, vms_cur *
 			return 0;
 		if (r < 0)
 			return vms_err_set(err, r, "bad frame from the sender");
+		if ((r = flush_raw(s, err)) < 0)
+			return r;
 		int left = (int)(end - vms_now_ms());
 		if (left <= 0)
 			return vms_err_set(err, -ETIMEDOUT, "the sender said nothing for %d s", timeout_ms / 1000);
@@ -199,14 +205,22 @@ static int read_seed(void *ctx, uint32_t vm, uint64_t page, uint8_t *out)
 	return got == (ssize_t)VMS_WIRE_PAGE ? 0 : -EIO;
 }
 
-/* SDATA, SREF: the stream bytes they stand for, to the target QEMU. */
+/* The stream bytes gathered so far, to the target QEMU. */
+static int flush_raw(struct stream *s, vms_err *err)
+{
+	int r = s->raw.len && s->mig >= 0 ? to_target(s, s->raw.data, s->raw.len, err) : 0;
+	vms_wbuf_reset(&s->raw);
+	return r;
+}
+
+/* SDATA, SREF: the stream bytes they stand for, gathered for the target
+ * QEMU (written in large pieces, and before the next wait for the sender). */
 static int on_data(struct stream *s, uint8_t type, vms_cur *p, vms_err *err)
 {
-	vms_wbuf_reset(&s->raw);
 	int r = rc_apply(type, p, read_seed, (void *)s->c, &s->raw, err);
 	if (r == 0 && type == VMS_MSG_SREF)
 		s->refs++;
-	return r < 0 ? r : to_target(s, s->raw.data, s->raw.len, err);
+	return r < 0 || s->raw.len < RAW_FLUSH ? r : flush_raw(s, err);
 }
 
 /* VERIFY: the SHA-256 of every guest RAM page of the loaded target. */
@@ -259,6 +273,8 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 	case VMS_MSG_SEND:
 		if (s->mig < 0 || vms_msg_empty_get(p) < 0)
 			return vms_err_set(err, -EBADMSG, "misplaced or malformed SEND message");
+		if ((r = flush_raw(s, err)) < 0)
+			return r;
 		shutdown(s->mig, SHUT_WR);
 		if ((r = kvm_migrate_wait(s->q, LOAD_MS, &mi, err)) < 0)
 			return vms_err_prefix(err, r, "the target QEMU did not load the stream (see %s/qemu.log)", s->dir);

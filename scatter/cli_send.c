@@ -315,23 +315,29 @@ static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_targ
 	struct sc_send_stats st[VMSPLAN_MAX_TARGETS], tot;
 	int ctrl[VMSPLAN_MAX_TARGETS];
 	uint64_t session = 0;
-	uint8_t *stale = calloc((size_t)sc_index_contents(rack->ix) + 1, 1);
+	size_t ncont = (size_t)sc_index_contents(rack->ix) + 1;
+	uint8_t *stale = calloc(ncont, 1), *absent[VMSPLAN_MAX_TARGETS] = { 0 };
 	struct sc_live_stats *ls = calloc(rack->n, sizeof(*ls));
 	const char **qmp = calloc(rack->n, sizeof(*qmp));
 	double t0 = vms_now();
 	int r = 0;
-	if (!stale || !ls || !qmp) {
+	for (unsigned t = 0; t < nt; t++) {
+		ctrl[t] = -1;
+		absent[t] = calloc(ncont, 1);
+		if (!absent[t])
+			r = -ENOMEM;
+	}
+	if (r < 0 || !stale || !ls || !qmp) {
 		r = vms_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	for (unsigned t = 0; t < nt; t++)
-		ctrl[t] = -1;
 	for (unsigned v = 0; v < rack->n; v++)
 		qmp[v] = rack->srcs[v].path;
 	so->live = 1;
 	so->stale = stale;
 	so->session = &session;
 	so->keep_fds = ctrl;
+	so->absent = absent;
 	if (!quiet)
 		fprintf(stderr, "vmscatter send: seeding the targets while the guests run\n");
 	if ((r = sc_send(rack->ix, mems, tg, nt, target_of, groups, ng, so, st, &tot, err)) < 0)
@@ -348,7 +354,7 @@ static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_targ
 	struct sigaction sa = { .sa_handler = on_sigint }, old_int, old_term;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	r = sc_live(rack->ix, mems, qmp, tg, nt, target_of, session, ctrl, stale, lo, ls, err);
+	r = sc_live(rack->ix, mems, qmp, tg, nt, target_of, session, ctrl, stale, absent, lo, ls, err);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	if (r < 0)
@@ -356,9 +362,11 @@ static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_targ
 	else
 		print_live(rack, tg, nt, target_of, &tot, ls, vms_now() - t0, json);
 out:
-	for (unsigned t = 0; t < nt; t++)
+	for (unsigned t = 0; t < nt; t++) {
 		if (ctrl[t] >= 0)
 			close(ctrl[t]);
+		free(absent[t]);
+	}
 	free(stale);
 	free(ls);
 	free(qmp);

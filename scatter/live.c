@@ -57,6 +57,7 @@ struct job {
 	vms_wbuf out;
 	kvm_qmp *q;                       /* the source's QMP */
 	int mig;                          /* our end of the source's migration socket */
+	size_t open;                      /* the SDATA frame still open in out (sc_rewrite_item) */
 	uint8_t *seen[KVM_MS_BLOCKS_MAX]; /* pages already streamed, per block */
 	struct sc_live_stats *st;
 	vms_err err;
@@ -68,6 +69,7 @@ struct live {
 	const char *const *qmp;
 	const struct sc_target *targets;
 	const uint8_t *stale;
+	uint8_t *const *absent;
 	const struct sc_live_opts *o;
 	uint64_t session;
 	struct loc **loc;                 /* per target, per content id */
@@ -102,6 +104,7 @@ static int flush(struct job *j, vms_err *err)
 	int r = vms_write_all(j->fd, j->out.data, j->out.len);
 	j->st->wire_bytes += j->out.len;
 	vms_wbuf_reset(&j->out);
+	j->open = SIZE_MAX;
 	return r < 0 ? vms_err_set(err, r, "connection to the receiver lost: %s", strerror(-r)) : 0;
 }
 
@@ -201,7 +204,7 @@ static int forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_
 {
 	struct sc_live_stats *st = j->st;
 	size_t before = j->out.len;
-	int r = sc_rewrite_item(it, seed_of, j, &j->out);
+	int r = sc_rewrite_item(it, seed_of, j, &j->out, &j->open);
 	if (r < 0)
 		return vms_err_set(err, r, "rewriting the stream: %s", strerror(-r));
 	size_t wire = j->out.len - before;
@@ -490,7 +493,7 @@ static int build_locations(struct live *lv, unsigned ntargets, const unsigned *t
 		uint64_t pages = sc_index_vm_pages(lv->ix, v);
 		for (uint64_t pg = 0; pg < pages && pg <= UINT32_MAX; pg++) {
 			uint32_t c = sc_index_page(lv->ix, v, pg);
-			if (c && !lv->loc[t][c].vm)
+			if (c && !lv->loc[t][c].vm && !lv->absent[t][c])
 				lv->loc[t][c] = (struct loc){ k + 1, (uint32_t)pg };
 		}
 	}
@@ -514,12 +517,12 @@ static int watch_controls(const int *ctrl, unsigned n, const struct sc_target *t
 
 int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 	    const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
-	    uint64_t session, const int *ctrl, const uint8_t *stale, const struct sc_live_opts *o,
-	    struct sc_live_stats *per_vm, vms_err *err)
+	    uint64_t session, const int *ctrl, const uint8_t *stale, uint8_t *const *absent,
+	    const struct sc_live_opts *o, struct sc_live_stats *per_vm, vms_err *err)
 {
 	unsigned nvms = sc_index_vms(ix), *session_k = calloc(nvms, sizeof(unsigned));
 	struct live lv = { .ix = ix, .mems = mems, .qmp = qmp, .targets = targets, .stale = stale,
-			   .o = o, .session = session };
+			   .absent = absent, .o = o, .session = session };
 	struct job *jobs = calloc(nvms, sizeof(*jobs));
 	unsigned parallel = o->parallel ? o->parallel : nvms, started = 0;
 	int r = 0;
@@ -534,7 +537,7 @@ int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 		goto out;
 	for (unsigned v = 0; v < nvms; v++)
 		jobs[v] = (struct job){ .lv = &lv, .v = v, .k = session_k[v], .t = target_of[v], .fd = -1,
-					.mig = -1, .st = &per_vm[v] };
+					.mig = -1, .open = SIZE_MAX, .st = &per_vm[v] };
 	int64_t deadline = o->timeout_ms > 0 ? vms_now_ms() + o->timeout_ms : INT64_MAX;
 	for (;;) {
 		unsigned active = 0, loaded = 0, failed = 0;

@@ -4,6 +4,7 @@
  * the receiver checks), everything else passes through as SDATA. A pure
  * function of its input, fuzzed with the stream parser (tools/fuzz.sh). */
 #include <errno.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 
@@ -11,11 +12,13 @@
 
 #define SDATA_MAX (1u << 20)        /* bytes of stream per SDATA frame */
 
-int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_wbuf *out)
+int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_wbuf *out,
+		    size_t *open)
 {
 	uint32_t vm;
 	uint64_t page;
 	if (it->kind == KVM_MS_PAGE && ref && ref(ctx, it->data, &vm, &page)) {
+		*open = SIZE_MAX;
 		struct vms_msg_sref m = { vm, page, { 0 }, it->raw, (size_t)(it->data - it->raw) };
 		unsigned len = 32;
 		if (EVP_Digest(it->data, KVM_PAGE_SIZE, m.sha256, &len, EVP_sha256(), NULL) != 1)
@@ -23,11 +26,23 @@ int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_
 		int r = vms_msg_sref_put(out, &m);
 		return r < 0 ? r : 1;
 	}
+	/* raw bytes join the SDATA frame still open at the end of out, if any:
+	 * zero records and pages do not each cost a frame (and a write) */
 	for (size_t off = 0; off < it->raw_len;) {
 		size_t n = it->raw_len - off < SDATA_MAX ? it->raw_len - off : SDATA_MAX;
-		int r = vms_msg_sdata_put(out, it->raw + off, n);
-		if (r < 0)
+		int r;
+		if (*open <= out->len && out->len - *open - 5 + n <= SDATA_MAX) {
+			r = vms_wbuf_bytes(out, it->raw + off, n);
+			if (r == 0)
+				r = vms_frame_end(out, *open);
+		} else {
+			*open = out->len;
+			r = vms_msg_sdata_put(out, it->raw + off, n);
+		}
+		if (r < 0) {
+			*open = SIZE_MAX;
 			return r;
+		}
 		off += n;
 	}
 	return 0;

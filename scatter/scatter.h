@@ -159,6 +159,8 @@ struct sc_send_opts {
 	/* live sources (sc_live): the images are seeds, not checked whole */
 	int live;
 	uint8_t *stale;              /* [content id]: set when a seed read differed from the index */
+	uint8_t **absent;            /* [target][content id]: set for what a target lacks (live
+	                              * seeds are the multicast contents only) */
 	uint64_t *session;           /* out: the session number */
 	int *keep_fds;               /* out, per target: the open connections (caller closes) */
 };
@@ -220,15 +222,18 @@ struct sc_live_stats {
 /* The stream rewriter. ref() says whether a seed page on the target holds
  * exactly `page` (1, with its session VM index and page number) or not (0).
  * sc_rewrite_item() appends the item's frames to `out`: an SREF (returns 1)
- * or the item's raw bytes as SDATA (returns 0); negative on error. */
+ * or the item's raw bytes as SDATA (returns 0), added to the SDATA frame
+ * that starts at *open when that is still the last frame of out; negative
+ * on error. Set *open = SIZE_MAX whenever out is emptied. */
 typedef int (*sc_ref_fn)(void *ctx, const uint8_t *page, uint32_t *seed_vm, uint64_t *seed_page);
-int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_wbuf *out);
+int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_wbuf *out,
+		    size_t *open);
 
 /* qmp[v]: VM v's source QMP socket; ctrl[t]: sc_send's kept connections
  * (sc_live sends LIVE_END on them but does not close them). */
 int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 	    const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
-	    uint64_t session, const int *ctrl, const uint8_t *stale, const struct sc_live_opts *o,
-	    struct sc_live_stats *per_vm, vms_err *err);
+	    uint64_t session, const int *ctrl, const uint8_t *stale, uint8_t *const *absent,
+	    const struct sc_live_opts *o, struct sc_live_stats *per_vm, vms_err *err);
 
 #endif

@@ -400,10 +400,12 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
 	return r;
 }
 
-/* The unicast contents of one receiver, then END. */
+/* The unicast contents of one receiver, then END. Live seeds are the
+ * multicast contents only: what one target alone needs goes in the
+ * migration stream, current, instead of twice. */
 static int unicast_peer(struct sender *s, struct peer *p, vms_err *err)
 {
-	int r = send_contents(s, p, p->unicast, p->nunicast, 0, err);
+	int r = s->o->live ? 0 : send_contents(s, p, p->unicast, p->nunicast, 0, err);
 	if (r == 0)
 		r = vms_msg_empty_put(&p->out, VMS_MSG_END);
 	return r < 0 ? r : peer_flush(s, p, 0, err);
@@ -473,9 +475,11 @@ static int finish_peer(struct sender *s, struct peer *p, vms_err *err)
 					r = peer_err(p, err, -EPROTO, NULL);
 					break;
 				}
+				if (s->o->live)      /* live: not re-sent, just not referred to */
+					s->o->absent[p - s->peers][ids[nids]] = 1;
 				nids++;
 			}
-			last = flag;
+			last = flag && !s->o->live;     /* live: DONE follows at once */
 		}
 		if (r < 0)
 			break;

@@ -47,6 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vms_wbuf expect = { 0 }, wire = { 0 }, got = { 0 };
 	vms_frames f = { 0 };
 	struct kvm_ms_item it;
+	size_t open = SIZE_MAX;
 	if (size < 1 || kvm_ms_new(&ms, NULL) < 0)
 		return 0;
 	int flip = data[0] & 0x80;
@@ -54,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (kvm_ms_feed(ms, data + 1, size - 1, NULL) == 0)
 		while (kvm_ms_next(ms, &it, NULL) == 1)
 			if (vms_wbuf_bytes(&expect, it.raw, it.raw_len) < 0 ||
-			    sc_rewrite_item(&it, ref, &st, &wire) < 0)
+			    sc_rewrite_item(&it, ref, &st, &wire, &open) < 0)
 				break;
 	if (flip && wire.len)
 		wire.data[data[0] % wire.len] ^= 0x41;

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	kvm_ms *ms = NULL;
 	vms_err err = { 0 };
 	uint8_t buf[1 << 16];
-	size_t n, total = 0, items = 0, refs = 0;
+	size_t n, total = 0, items = 0, refs = 0, open = SIZE_MAX;
 	if (argc != 2) {
 		fprintf(stderr, "usage: rewrite_check STREAM-FILE\n");
 		return 2;
@@ -69,7 +69,7 @@ int main(int argc, char **argv)
 			break;
 		while ((r = kvm_ms_next(ms, &it, &err)) == 1) {
 			items++;
-			if ((r = sc_rewrite_item(&it, ref, &st, &wire)) < 0)
+			if ((r = sc_rewrite_item(&it, ref, &st, &wire, &open)) < 0)
 				break;
 			refs += r == 1;
 			r = 0;
@@ -79,6 +79,7 @@ int main(int argc, char **argv)
 			if ((r = vms_frames_feed(&f, wire.data, wire.len)) < 0)
 				break;
 			vms_wbuf_reset(&wire);
+			open = SIZE_MAX;
 			while (r == 0 && vms_frames_next(&f, &type, &p) == 1)
 				r = rc_apply(type, &p, seed, &st, &got, &err);
 			if (r < 0)
