@@ -38,11 +38,12 @@ static const char send_usage[] =
 	"  --json             print the summary as JSON\n"
 	"\n"
 	"Live (every SRC a running QEMU's QMP socket; receivers with --state-dir):\n"
-	"  --live             seed the targets with the guests' memory while they run,\n"
-	"                     then migrate each QEMU through the sender (pages the\n"
-	"                     target holds go as references) into a target QEMU its\n"
-	"                     receiver starts; the guests resume there only when every\n"
-	"                     VM has loaded, else every VM rolls back to its source\n"
+	"  --live             while the guests run, multicast the contents several\n"
+	"                     targets need (seeds); then migrate each QEMU through the\n"
+	"                     sender (pages the target holds go as references, the\n"
+	"                     rest whole) into a target QEMU its receiver starts; the\n"
+	"                     guests resume there only when every VM has loaded, else\n"
+	"                     every VM rolls back to its source\n"
 	"  --verify           before resuming, compare every page of each target with\n"
 	"                     its paused source (SHA-256); pages QEMU failed to send\n"
 	"                     are repaired from the source and compared again; what\n"
@@ -301,7 +302,7 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 		printf("--verify found %llu pages that QEMU's migration missed (the guest wrote them, QEMU did not\n"
 		       "send them again); they were repaired from the paused sources before the guests resumed\n",
 		       (unsigned long long)repaired);
-	printf("the source sent %.1f MiB: seeds %.1f (multicast %.1f once, unicast and control %.1f) + streams %.1f\n"
+	printf("the source sent %.1f MiB: seeds %.1f (multicast %.1f once, control %.1f) + streams %.1f\n"
 	       "= %.1f%% of the VMs' memory (%.1f MiB); QEMU's own streams were %.1f MiB\n",
 	       mib(seeded + stream), mib(seeded), mib(seed->multicast_bytes),
 	       mib(seed->unicast_bytes + seed->control_bytes), mib(stream),
