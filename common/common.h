@@ -130,8 +130,10 @@ enum vms_msg_type {
 	/* live migration (doc/PROTOCOL.md, "Live sessions") */
 	VMS_MSG_LIVE, VMS_MSG_STREAM, VMS_MSG_READY, VMS_MSG_SDATA, VMS_MSG_SREF,
 	VMS_MSG_SEND, VMS_MSG_LOADED, VMS_MSG_VERIFY, VMS_MSG_DIGESTS, VMS_MSG_COMMIT,
-	VMS_MSG_RUNNING, VMS_MSG_LIVE_END, VMS_MSG_FIX,
+	VMS_MSG_RUNNING, VMS_MSG_LIVE_END, VMS_MSG_FIX, VMS_MSG_NEED, VMS_MSG_SPAGE, VMS_MSG_ACK,
 };
+#define VMS_WIRE_ACK_EVERY 512u         /* a receiver ACKs every this many SREFs */
+#define VMS_WIRE_REF_WINDOW 3072u       /* SREFs a sender may have un-ACKed */
 #define VMS_WIRE_ARGS_MAX 4096u         /* arguments in a STREAM message */
 #define VMS_WIRE_ARG_MAX 8192u          /* bytes of one argument, with its NUL */
 #define VMS_WIRE_SREF_HDR_MAX 264u      /* a page record's header: be64 [+ u8 len + name], 8..264 */
@@ -211,9 +213,20 @@ struct vms_msg_digests { uint8_t last; uint64_t first; uint32_t count; const uin
 int vms_msg_digests_get(vms_cur *c, struct vms_msg_digests *m);
 int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m);
 
-/* FIX: a page of the target's RAM to overwrite; *page points into the payload. */
-int vms_msg_fix_get(vms_cur *c, uint64_t *pageno, const uint8_t **page);
-int vms_msg_fix_put(vms_wbuf *b, uint64_t pageno, const void *page);
+/* A u64 and a page: FIX (page number, the target's new page) and SPAGE
+ * (reference number, its page); *page points into the payload. */
+int vms_msg_u64page_get(vms_cur *c, uint64_t *n, const uint8_t **page);
+int vms_msg_u64page_put(vms_wbuf *b, uint8_t type, uint64_t n, const void *page);
+/* One u64: NEED (the number of the reference, counting SREFs from 0), ACK
+ * (how many SREFs the receiver has applied). */
+int vms_msg_u64_get(vms_cur *c, uint64_t *v);
+int vms_msg_u64_put(vms_wbuf *b, uint8_t type, uint64_t v);
+/* Move the first complete frame of `type` out of the reassembly buffer,
+ * leaving the others in order: 1 with its payload copied into `payload`
+ * (reset first), 0 if there is none yet. */
+int vms_frames_extract(vms_frames *f, uint8_t type, vms_wbuf *payload);
+/* Bytes buffered and not yet taken out. */
+size_t vms_frames_pending(const vms_frames *f);
 
 /* Decode a whole payload with the decoder of its type (MAP including every
  * run and id): 0 if it is well formed, -EBADMSG if not or if the type is

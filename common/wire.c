@@ -60,6 +60,31 @@ int vms_frames_feed(vms_frames *f, const void *p, size_t n)
 	return 0;
 }
 
+size_t vms_frames_pending(const vms_frames *f)
+{
+	return f->len - f->off;
+}
+
+int vms_frames_extract(vms_frames *f, uint8_t type, vms_wbuf *payload)
+{
+	for (size_t at = f->off; f->len - at >= 5;) {
+		size_t n = (size_t)f->buf[at] << 24 | (size_t)f->buf[at + 1] << 16 |
+			   (size_t)f->buf[at + 2] << 8 | f->buf[at + 3];
+		if (n < 1 || n > VMS_WIRE_FRAME_MAX || f->len - at - 4 < n)
+			return 0;                /* bad or incomplete: vms_frames_next will say */
+		if (f->buf[at + 4] == type) {
+			vms_wbuf_reset(payload);
+			if (vms_wbuf_bytes(payload, f->buf + at + 5, n - 1) < 0)
+				return -ENOMEM;
+			memmove(f->buf + at, f->buf + at + 4 + n, f->len - at - 4 - n);
+			f->len -= 4 + n;
+			return 1;
+		}
+		at += 4 + n;
+	}
+	return 0;
+}
+
 int vms_frames_recv(vms_frames *f, int fd, int timeout_ms)
 {
 	uint8_t buf[1 << 16];
@@ -515,22 +540,36 @@ int vms_msg_digests_get(vms_cur *c, struct vms_msg_digests *m)
 	return vms_cur_end(c);
 }
 
-int vms_msg_fix_put(vms_wbuf *b, uint64_t pageno, const void *page)
+int vms_msg_u64page_put(vms_wbuf *b, uint8_t type, uint64_t n, const void *page)
 {
 	size_t start;
-	int r = vms_frame_begin(b, VMS_MSG_FIX, &start);
+	int r = vms_frame_begin(b, type, &start);
 	if (r == 0)
-		r = vms_wbuf_be64(b, pageno);
+		r = vms_wbuf_be64(b, n);
 	if (r == 0)
 		r = vms_wbuf_bytes(b, page, VMS_WIRE_PAGE);
 	return frame_finish(b, start, r);
 }
 
-int vms_msg_fix_get(vms_cur *c, uint64_t *pageno, const uint8_t **page)
+int vms_msg_u64page_get(vms_cur *c, uint64_t *n, const uint8_t **page)
 {
-	if (vms_cur_be64(c, pageno) < 0 || vms_cur_bytes(c, VMS_WIRE_PAGE, page) < 0)
+	if (vms_cur_be64(c, n) < 0 || vms_cur_bytes(c, VMS_WIRE_PAGE, page) < 0)
 		return -EBADMSG;
 	return vms_cur_end(c);
+}
+
+int vms_msg_u64_put(vms_wbuf *b, uint8_t type, uint64_t v)
+{
+	size_t start;
+	int r = vms_frame_begin(b, type, &start);
+	if (r == 0)
+		r = vms_wbuf_be64(b, v);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_u64_get(vms_cur *c, uint64_t *v)
+{
+	return vms_cur_be64(c, v) < 0 ? -EBADMSG : vms_cur_end(c);
 }
 
 int vms_msg_check(uint8_t type, vms_cur *p)
@@ -578,9 +617,13 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 		struct vms_msg_digests m;
 		return vms_msg_digests_get(p, &m);
 	}
-	case VMS_MSG_FIX: {
+	case VMS_MSG_FIX: case VMS_MSG_SPAGE: {
 		uint64_t pg;
-		return vms_msg_fix_get(p, &pg, &page);
+		return vms_msg_u64page_get(p, &pg, &page);
+	}
+	case VMS_MSG_NEED: case VMS_MSG_ACK: {
+		uint64_t k;
+		return vms_msg_u64_get(p, &k);
 	}
 	case VMS_MSG_MAP:
 		if (vms_msg_map_get(p, &vm, &first) < 0)

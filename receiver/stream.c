@@ -25,6 +25,7 @@
 #define LOAD_MS 120000          /* end of stream -> target reports completed */
 #define VERIFY_CHUNK 256u       /* pages read at once for --verify */
 #define RAW_FLUSH (256u << 10)  /* stream bytes gathered before a write to the target */
+#define HOLD_MAX (64u << 20)    /* stream held while a NEED waits for its page */
 
 struct stream {
 	const struct rc_stream_ctx *c;
@@ -33,6 +34,8 @@ struct stream {
 	vms_frames in;
 	vms_wbuf out;
 	vms_wbuf raw;                /* stream bytes for the target */
+	vms_wbuf spage;              /* an SPAGE taken out of the reassembly buffer */
+	uint64_t nref, fetched;      /* SREFs so far; their pages sent whole after a NEED */
 	char name[VMS_WIRE_NAME_MAX];
 	char dir[4200];
 	pid_t qemu;
@@ -213,13 +216,73 @@ static int flush_raw(struct stream *s, vms_err *err)
 	return r;
 }
 
+/* Reference k's seed page is not the content: ask the sender for it (NEED)
+ * and wait, bounded, for its SPAGE; the stream frames that arrive meanwhile
+ * stay in order in the reassembly buffer. */
+static int fetch_ref(struct stream *s, uint64_t k, vms_cur *p, vms_err *err)
+{
+	struct vms_msg_sref m;
+	uint8_t hdr[VMS_WIRE_SREF_HDR_MAX], sha[32], d[32];
+	if (vms_msg_sref_get(p, &m) < 0)
+		return vms_err_set(err, -EBADMSG, "malformed SREF message");
+	size_t hlen = m.hdr_len;
+	memcpy(hdr, m.hdr, hlen);            /* the payload moves while we receive */
+	memcpy(sha, m.sha256, 32);
+	int r = send_out(s, vms_msg_u64_put(&s->out, VMS_MSG_NEED, k), err);
+	int64_t end = vms_now_ms() + s->c->idle_ms;
+	while (r == 0) {
+		r = vms_frames_extract(&s->in, VMS_MSG_SPAGE, &s->spage);
+		if (r < 0)
+			return vms_err_set(err, r, "out of memory");
+		if (r == 1) {
+			vms_cur c;
+			uint64_t n;
+			const uint8_t *page;
+			vms_cur_init(&c, s->spage.data, s->spage.len);
+			if (vms_msg_u64page_get(&c, &n, &page) < 0 || n != k)
+				return vms_err_set(err, -EPROTO, "asked for reference %llu, got another page",
+						   (unsigned long long)k);
+			if (sha256(page, VMS_WIRE_PAGE, d) < 0 || memcmp(d, sha, 32) != 0)
+				return vms_err_set(err, -EIO, "the sender's page for reference %llu does not match its digest",
+						   (unsigned long long)k);
+			s->fetched++;
+			r = vms_wbuf_bytes(&s->raw, hdr, hlen);
+			if (r == 0)
+				r = vms_wbuf_bytes(&s->raw, page, VMS_WIRE_PAGE);
+			return r < 0 ? vms_err_set(err, r, "out of memory") : 0;
+		}
+		if (vms_frames_pending(&s->in) > HOLD_MAX)
+			return vms_err_set(err, -ENOBUFS, "more than %u MiB of stream held while waiting for a page from the sender",
+					   HOLD_MAX >> 20);
+		int left = (int)(end - vms_now_ms());
+		if (left <= 0)
+			return vms_err_set(err, -ETIMEDOUT, "the sender did not send reference %llu within %d s",
+					   (unsigned long long)k, s->c->idle_ms / 1000);
+		r = vms_frames_recv(&s->in, s->fd, left);
+		if (r == -ECONNRESET)
+			return vms_err_set(err, r, "the sender went away");
+		if (r < 0)
+			return vms_err_set(err, r, "receiving from the sender: %s", strerror(-r));
+		r = 0;
+	}
+	return r;
+}
+
 /* SDATA, SREF: the stream bytes they stand for, gathered for the target
  * QEMU (written in large pieces, and before the next wait for the sender). */
 static int on_data(struct stream *s, uint8_t type, vms_cur *p, vms_err *err)
 {
+	vms_cur copy = *p;
 	int r = rc_apply(type, p, read_seed, (void *)s->c, &s->raw, err);
-	if (r == 0 && type == VMS_MSG_SREF)
-		s->refs++;
+	if (type == VMS_MSG_SREF) {
+		uint64_t k = s->nref++;
+		if (r == -EIO || r == -ERANGE)     /* the seed lacks it: the sender has it */
+			r = fetch_ref(s, k, &copy, err);
+		else if (r == 0)
+			s->refs++;
+		if (r == 0 && s->nref % VMS_WIRE_ACK_EVERY == 0)  /* the sender keeps a window */
+			r = send_out(s, vms_msg_u64_put(&s->out, VMS_MSG_ACK, s->nref), err);
+	}
 	return r < 0 || s->raw.len < RAW_FLUSH ? r : flush_raw(s, err);
 }
 
@@ -280,8 +343,8 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 			return vms_err_prefix(err, r, "the target QEMU did not load the stream (see %s/qemu.log)", s->dir);
 		close(s->mig);
 		s->mig = -2;                 /* loaded: no more stream */
-		slog(s, "loaded: %llu bytes of stream, %llu pages from seeds", (unsigned long long)s->bytes,
-		     (unsigned long long)s->refs);
+		slog(s, "loaded: %llu bytes of stream, %llu pages from seeds, %llu asked for again",
+		     (unsigned long long)s->bytes, (unsigned long long)s->refs, (unsigned long long)s->fetched);
 		return send_out(s, vms_msg_empty_put(&s->out, VMS_MSG_LOADED), err);
 	case VMS_MSG_VERIFY:
 		if (s->mig != -2 || vms_msg_empty_get(p) < 0)
@@ -289,7 +352,7 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 		return send_digests(s, err);
 	case VMS_MSG_FIX: {
 		uint64_t pg;
-		if (!s->tmem || s->q == NULL || vms_msg_fix_get(p, &pg, &data) < 0)
+		if (!s->tmem || s->q == NULL || vms_msg_u64page_get(p, &pg, &data) < 0)
 			return vms_err_set(err, -EBADMSG, "misplaced or malformed FIX message");
 		s->fixed++;
 		return kvm_mem_write(s->tmem, pg, 1, data, err);
@@ -348,5 +411,6 @@ int rc_stream(const struct rc_stream_ctx *c, int fd, vms_err *err)
 	vms_frames_free(&s.in);
 	vms_wbuf_free(&s.out);
 	vms_wbuf_free(&s.raw);
+	vms_wbuf_free(&s.spage);
 	return r;
 }

@@ -38,6 +38,10 @@
 #define SOURCE_DONE_MS 60000
 #define VERIFY_CHUNK 256u
 #define REPAIR_MAX 65536u           /* pages --verify may repair per VM */
+#define RING_PAGES 4096u            /* referred pages kept for NEED (16 MiB per VM), more
+				     * than VMS_WIRE_REF_WINDOW */
+
+_Static_assert(RING_PAGES > VMS_WIRE_REF_WINDOW, "the ring must hold every reference a receiver may ask for");
 
 enum job_state { JOB_WAITING, JOB_STREAMING, JOB_LOADED, JOB_FAILED, JOB_DONE };
 enum decision { UNDECIDED, COMMIT, ROLLBACK };
@@ -58,6 +62,10 @@ struct job {
 	kvm_qmp *q;                       /* the source's QMP */
 	int mig;                          /* our end of the source's migration socket */
 	size_t open;                      /* the SDATA frame still open in out (sc_rewrite_item) */
+	uint8_t *ring;                    /* the last RING_PAGES referred pages, for NEED */
+	uint64_t nref;                    /* SREFs sent so far */
+	uint64_t acked;                   /* SREFs the receiver has applied (ACK) */
+	double t_done;                    /* the source's migration completed (guest paused) */
 	uint8_t *seen[KVM_MS_BLOCKS_MAX]; /* pages already streamed, per block */
 	struct sc_live_stats *st;
 	vms_err err;
@@ -108,7 +116,25 @@ static int flush(struct job *j, vms_err *err)
 	return r < 0 ? vms_err_set(err, r, "connection to the receiver lost: %s", strerror(-r)) : 0;
 }
 
-/* Wait for one frame from the receiver; an ERROR from it becomes the error. */
+/* NEED: the receiver lacks the content of reference k (its seed page did
+ * not match): send the page from the ring. */
+static int answer_need(struct job *j, vms_cur *p, vms_err *err)
+{
+	uint64_t k;
+	if (vms_msg_u64_get(p, &k) < 0 || !j->ring || k >= j->nref)
+		return vms_err_set(err, -EPROTO, "the receiver asked for a reference that was never sent");
+	if (j->nref - k > RING_PAGES)
+		return vms_err_set(err, -ENOBUFS, "the receiver asked for reference %llu, no longer held (the last %u are)",
+				   (unsigned long long)k, RING_PAGES);
+	int r = vms_msg_u64page_put(&j->out, VMS_MSG_SPAGE, k, j->ring + (k % RING_PAGES) * KVM_PAGE_SIZE);
+	if (r < 0)
+		return vms_err_set(err, r, "out of memory");
+	j->st->fetched_pages++;
+	return flush(j, err);
+}
+
+/* Wait for one frame from the receiver; an ERROR from it becomes the error,
+ * NEEDs are answered on the way. */
 static int expect(struct job *j, uint8_t want, const char *name, int timeout_ms, vms_cur *p, vms_err *err)
 {
 	uint8_t type;
@@ -117,6 +143,20 @@ static int expect(struct job *j, uint8_t want, const char *name, int timeout_ms,
 		int r = vms_frames_next(&j->in, &type, p);
 		if (r < 0)
 			return vms_err_set(err, r, "bad frame from the receiver");
+		if (r == 1 && type == VMS_MSG_NEED && want != VMS_MSG_NEED) {
+			if ((r = answer_need(j, p, err)) < 0)
+				return r;
+			continue;
+		}
+		if (r == 1 && type == VMS_MSG_ACK) {
+			uint64_t n;
+			if (vms_msg_u64_get(p, &n) < 0 || n > j->nref || n < j->acked)
+				return vms_err_set(err, -EPROTO, "the receiver acknowledged references never sent");
+			j->acked = n;
+			if (want == VMS_MSG_ACK)
+				return 0;
+			continue;
+		}
 		if (r == 1) {
 			char text[VMS_WIRE_ERROR_MAX + 1];
 			if (type == VMS_MSG_ERROR && vms_msg_error_get(p, text) == 0)
@@ -219,6 +259,7 @@ static int forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_
 		int again = ((*seen)[pg / 8] >> (pg % 8)) & 1;
 		(*seen)[pg / 8] |= (uint8_t)(1u << (pg % 8));
 		if (r == 1) {
+			memcpy(j->ring + (j->nref++ % RING_PAGES) * KVM_PAGE_SIZE, it->data, KVM_PAGE_SIZE);
 			st->ref_pages++;
 			st->ref_bytes += wire;
 		} else if (again) {
@@ -255,16 +296,35 @@ static int pump(struct job *j, vms_err *err)
 			r = vms_err_set(err, -ETIMEDOUT, "the source QEMU sent nothing for %d s", j->lv->o->stall_ms / 1000);
 			break;
 		}
-		struct pollfd pfd[2] = { { .fd = j->mig, .events = POLLIN }, { .fd = j->fd, .events = POLLIN } };
+		/* the receiver may ask for any reference it has not applied yet:
+		 * never have more out than the ring holds */
+		int window_full = j->nref - j->acked >= VMS_WIRE_REF_WINDOW;
+		if (window_full && (r = flush(j, err)) < 0)
+			break;
+		struct pollfd pfd[2] = { { .fd = window_full ? -1 : j->mig, .events = POLLIN },
+					 { .fd = j->fd, .events = POLLIN } };
 		if (poll(pfd, 2, 200) <= 0)
 			continue;
 		last = vms_now_ms();
-		if (pfd[1].revents) {                  /* the receiver speaks only to fail */
+		if (pfd[1].revents) {     /* the receiver speaks to ask for a page (NEED) or to fail */
 			vms_cur p;
-			r = expect(j, VMS_MSG_LOADED, "nothing", 1, &p, err);
-			if (r == 0)
-				r = vms_err_set(err, -EPROTO, "the receiver reported a load before the end of the stream");
-			break;
+			vms_err probe = { 0 };
+			r = vms_frames_recv(&j->in, j->fd, 0);
+			if (r == -ECONNRESET)
+				r = vms_err_set(err, r, "the receiver went away");
+			else if (r < 0)
+				r = vms_err_set(err, r, "receiving from the receiver: %s", strerror(-r));
+			else
+				while ((r = expect(j, VMS_MSG_NEED, "NEED", 1, &p, &probe)) == 0 &&
+				       (r = answer_need(j, &p, err)) == 0)
+					;          /* (ACKs are taken on the way) */
+			if (r == -ETIMEDOUT)          /* every NEED answered */
+				r = 0;
+			else if (r < 0 && probe.msg[0] && err)
+				*err = probe;
+			if (r < 0)
+				break;
+			continue;
 		}
 		ssize_t got = read(j->mig, buf, READ_CHUNK);
 		if (got < 0 && (errno == EINTR || errno == EAGAIN))
@@ -349,7 +409,7 @@ static int verify(struct job *j, vms_err *err)
 	if (r == 0 && nbad && j->lv->o->repair && nbad <= REPAIR_MAX) {
 		for (uint64_t i = 0; i < nbad && r == 0; i++) {
 			r = kvm_mem_read(j->lv->mems[j->v], bad[i], 1, page, err);
-			if (r == 0 && (r = vms_msg_fix_put(&j->out, bad[i], page)) < 0)
+			if (r == 0 && (r = vms_msg_u64page_put(&j->out, VMS_MSG_FIX, bad[i], page)) < 0)
 				vms_err_set(err, r, "out of memory");
 		}
 		j->st->repaired_pages = nbad;
@@ -376,6 +436,8 @@ static int migrate(struct job *j, vms_err *err)
 	int r = open_stream(j, err);
 	if (r < 0)
 		return r;
+	if (!(j->ring = malloc((size_t)RING_PAGES * KVM_PAGE_SIZE)))
+		return vms_err_set(err, -ENOMEM, "out of memory");
 	if ((r = kvm_qmp_connect(lv->qmp[j->v], 5000, &j->q, err)) < 0)
 		return r;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -392,6 +454,7 @@ static int migrate(struct job *j, vms_err *err)
 		return vms_err_prefix(err, r, "the source QEMU");
 	j->st->downtime_ms = mi.downtime_ms;
 	j->st->qemu_ms = mi.total_ms;
+	j->t_done = vms_now();
 	if ((r = vms_msg_empty_put(&j->out, VMS_MSG_SEND)) < 0 || (r = flush(j, err)) < 0 ||
 	    (r = expect(j, VMS_MSG_LOADED, "LOADED", LOADED_MS, &p, err)) < 0)
 		return r;
@@ -427,6 +490,7 @@ static int commit(struct job *j, vms_err *err)
 	if (r < 0)
 		return vms_err_prefix(err, r, "commit (the source stays paused; check the target)");
 	j->st->committed = 1;
+	j->st->paused_ms = j->st->downtime_ms + (int64_t)((vms_now() - j->t_done) * 1000);
 	if (!j->lv->o->keep_source) {
 		pid_t pid = kvm_qmp_pid(j->q);
 		kvm_qmp_simple(j->q, "quit", NULL);
@@ -592,6 +656,7 @@ out:
 		vms_wbuf_free(&j->out);
 		for (unsigned b = 0; b < KVM_MS_BLOCKS_MAX; b++)
 			free(j->seen[b]);
+		free(j->ring);
 	}
 	for (unsigned t = 0; t < ntargets; t++) {   /* LIVE_END: the sessions end */
 		vms_wbuf b = { 0 };

@@ -214,8 +214,11 @@ struct sc_live_stats {
 	uint64_t stream_bytes;               /* what QEMU wrote */
 	uint64_t wire_bytes;                 /* what the sender sent on the stream connection */
 	int64_t downtime_ms, qemu_ms;        /* QEMU's own figures (query-migrate) */
+	int64_t paused_ms;                   /* the guest's whole pause: QEMU's downtime, then
+	                                      * verify and the wait for every VM, to RUNNING */
 	double seconds;
 	uint64_t repaired_pages, repair_bytes; /* --verify: pages QEMU missed, re-sent */
+	uint64_t fetched_pages;              /* references whose seed did not match: sent whole (NEED) */
 	int verified, committed;
 };
 

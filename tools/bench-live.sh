@@ -112,7 +112,7 @@ mib() { echo "$1 / 1048576" | bc -l; }
 echo
 printf 'rack: %d guests x %d MiB (dirtying %d pages/s), %d targets, links %s\n' "$guests" "$mem" "$dirty" "$targets" "$rate"
 printf '%-22s %14s %14s %10s %s\n' "" "targets rx MiB" "source tx MiB" "seconds" "downtime ms per VM"
-live_down=$(python3 -c 'import json,sys; print(" ".join(str(v["downtime_ms"]) for v in json.load(open(sys.argv[1]))["vms"]))' "$dir/live.json")
+live_down=$(python3 -c 'import json,sys; print(" ".join("%d (paused %d)" % (v["downtime_ms"], v["paused_ms"]) for v in json.load(open(sys.argv[1]))["vms"]))' "$dir/live.json")
 printf '%-22s %14.1f %14.1f %10.2f %s\n' "stock QEMU (TCP)" "$(mib "$stock_rx")" "$(mib "$stock_tx")" "$stock_t" "${stock_down[*]}"
 printf '%-22s %14.1f %14.1f %10.2f %s\n' "vmscatter --live" "$(mib "$live_rx")" "$(mib "$live_tx")" "$live_t" "$live_down"
 printf '%-22s %14.3f %14.3f %10.3f\n' "ratio vmscatter/stock" "$(echo "$live_rx / $stock_rx" | bc -l)" \

@@ -180,10 +180,31 @@ stop_targets
 "$T" down $tb && "$T" up $tb --targets 2 --loss t2:5 > /dev/null && boot
 ok $? "testbed again, 5% loss on t2's link, 4 fresh guests"
 start_receivers
-send_live --verify --json > "$tmp/loss.json" 2> "$tmp/loss.err" || { cat "$tmp/loss.err" "$tmp"/recv?.log >&2; false; }
+send_live --verify --json > "$tmp/loss.json" 2> "$tmp/loss.err" &
+spid=$!
+# spoil every 64th page of the seeds on t1 once seeded: references there
+# must be asked for again (NEED), not loaded wrong and not rolled back
+until grep -q "migrating" "$tmp/loss.err" 2>/dev/null || ! kill -0 $spid 2>/dev/null; do sleep 0.02; done
+python3 -c '
+import os, sys
+for path in sys.argv[1:]:
+    fd = os.open(path, os.O_WRONLY)
+    for off in range(0, os.fstat(fd).st_size, 64 * 4096):
+        os.pwrite(fd, b"\x5a" * 4096, off)
+    os.close(fd)' "$tmp"/state1/.vm*.img.part-*
+wait $spid || { cat "$tmp/loss.err" "$tmp"/recv?.log >&2; false; }
 ok $? "live scatter with loss and --verify succeeds"
-python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert all(v["verified"] for v in d["vms"])' "$tmp/loss.json"
-ok $? "every VM verified"
+python3 - "$tmp/loss.json" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert all(v["verified"] for v in d["vms"]), "a VM was not verified"
+fetched = {v["target"]: 0 for v in d["vms"]}
+for v in d["vms"]:
+    fetched[v["target"]] += v["fetched_pages"]
+print("# references asked for again, per target:", fetched, file=sys.stderr)
+assert fetched["t1"] > 0 and fetched["t2"] == 0, fetched
+EOF
+ok $? "every VM verified; references into the spoilt seeds were asked for again, on t1 only"
 moved
 ok $? "every guest counts on its target; sources gone"
 stop_targets

@@ -141,7 +141,7 @@ check "a port nobody listens on" expect_fail any "target t1 \(10.77.0.11:7999\):
 	send --target t1=10.77.0.11:7999 "${srcs[@]}"
 check "a bad --target" expect_fail any "expected NAME=HOST:PORT" "$V" send --target t1 "${srcs[@]}"
 check "a bad --rate" expect_fail any "rate must be" "$V" send --rate fast --target t1=10.77.0.11:7000 "${srcs[@]}"
-check "receive without --out" expect_fail any "--listen and --out (or --state-dir) are required" "$V" receive --listen 0.0.0.0:7001
+check "receive without --out" expect_fail any "--listen and --out .or --state-dir. are required" "$V" receive --listen 0.0.0.0:7001
 check "receive into a missing directory" expect_fail any "not a directory" \
 	"$V" receive --listen 127.0.0.1:7001 --out "$tmp/nope" --once
 # garbage on a receiver's port: it drops that session and keeps serving

@@ -198,7 +198,7 @@ static void test_live_messages(void **state)
 	assert_int_equal(vms_msg_sdata_put(&b, "QEVM", 4), 0);
 	assert_int_equal(vms_msg_sref_put(&b, &ref), 0);
 	assert_int_equal(vms_msg_digests_put(&b, &dg), 0);
-	assert_int_equal(vms_msg_fix_put(&b, 9, page), 0);
+	assert_int_equal(vms_msg_u64page_put(&b, VMS_MSG_FIX, 9, page), 0);
 	vms_frames f = { 0 };
 	assert_int_equal(vms_frames_feed(&f, b.data, b.len), 0);
 	uint8_t type;
@@ -237,7 +237,7 @@ static void test_live_messages(void **state)
 		} else if (type == VMS_MSG_FIX) {
 			uint64_t pg;
 			const uint8_t *d;
-			assert_int_equal(vms_msg_fix_get(&p, &pg, &d), 0);
+			assert_int_equal(vms_msg_u64page_get(&p, &pg, &d), 0);
 			assert_int_equal(pg, 9);
 			assert_memory_equal(d, page, sizeof(page));
 		}
@@ -273,7 +273,7 @@ static void test_live_messages(void **state)
 	assert_int_equal(vms_msg_digests_get(&c, &dm), -EBADMSG);
 	vms_cur_init(&c, page, 8 + 4095);
 	uint64_t pg;
-	assert_int_equal(vms_msg_fix_get(&c, &pg, &d), -EBADMSG);
+	assert_int_equal(vms_msg_u64page_get(&c, &pg, &d), -EBADMSG);
 	vms_wbuf_free(&b);
 }
 
