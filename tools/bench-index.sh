@@ -4,24 +4,38 @@
 # interleaved in one session (the machine is shared and noisy), medians of
 # --runs runs. Prints a table and the ratios to cat.
 #
-#   tools/bench-index.sh [--vms N] [--mib MIB] [--runs R] [--dir TMPFS_DIR]
-# Default: 8 VMs x 256 MiB = 2 GiB in /dev/shm, 5 runs.
+#   tools/bench-index.sh [--vms N] [--mib MIB] [--runs R] [--dir TMPFS_DIR] [--real]
+# Default: 8 VMs x 256 MiB = 2 GiB in /dev/shm, 5 runs, a synthetic rack
+# (30% zero, 5% self-identical, 40% from a shared pool: a duplicate-heavy
+# mix). --real uses the memory of N real guests instead (booted, idle,
+# dumped), the mix a rack of small Linux VMs really has.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-vms=8 mib=256 runs=5 base=/dev/shm
+vms=8 mib=256 runs=5 base=/dev/shm real=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--vms) vms=$2; shift 2 ;;
 	--mib) mib=$2; shift 2 ;;
 	--runs) runs=$2; shift 2 ;;
 	--dir) base=$2; shift 2 ;;
+	--real) real=1; shift ;;
 	*) echo "bench-index: unknown option $1" >&2; exit 2 ;;
 	esac
 done
 build=$("$top/tools/build.sh")
 dir=$(mktemp -d "$base/vms-bench.XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-"$build/tools/vms-synth" --out "$dir" --vms "$vms" --pages $((mib * 256)) --zero 0.3 --self 0.05 --inter 0.4 --pool $((mib * 256 / 2))
+trap '"$top/tools/guests.sh" stop --dir "$dir/g" 2>/dev/null; rm -rf "$dir"' EXIT
+if [ "$real" = 1 ]; then
+	"$top/tools/guests.sh" start --dir "$dir/g" --count "$vms" --mem "$mib" --dirty 0
+	"$top/tools/guests.sh" wait --dir "$dir/g" --timeout 300
+	sleep 3
+	for i in $(seq 1 "$vms"); do "$build/vmscatter" dump "$dir/g/vm$i.qmp" "$dir/vm$i.img"; done
+	"$top/tools/guests.sh" stop --dir "$dir/g"
+	rm -rf "$dir/g"
+else
+	"$build/tools/vms-synth" --out "$dir" --vms "$vms" --pages $((mib * 256)) --zero 0.3 --self 0.05 \
+		--inter 0.4 --pool $((mib * 256 / 2))
+fi
 files=("$dir"/vm*.img)
 total=$((vms * mib))
 
@@ -43,7 +57,8 @@ for _ in $(seq 1 "$runs"); do
 	time_cmd "$build/vmscatter" analyze --json --quiet --threads 2 "${files[@]}" >> "$dir/t2.t"
 done
 c=$(median < "$dir/cat.t"); t1=$(median < "$dir/t1.t"); t2=$(median < "$dir/t2.t")
-printf 'rack: %d VMs x %d MiB = %d MiB in %s, median of %d runs\n' "$vms" "$mib" "$total" "$base" "$runs"
+printf 'rack: %d %s VMs x %d MiB = %d MiB in %s, median of %d runs\n' "$vms" \
+	"$([ "$real" = 1 ] && echo real || echo synthetic)" "$mib" "$total" "$base" "$runs"
 printf '%-28s %8s %10s %10s\n' "command" "seconds" "MiB/s" "x cat"
 for row in "cat:$c" "analyze --threads 1:$t1" "analyze --threads 2:$t2"; do
 	name=${row%%:*} t=${row##*:}

@@ -89,14 +89,29 @@ stop_targets() {
 "$T" up $tb --targets 2 > /dev/null && boot
 ok $? "testbed with 2 targets, 4 guests counting in the source namespace"
 
+# mid_migration NAME ACTION...: a live send whose seeds are in place gets
+# ACTION; its exit status is returned, its stderr is in $tmp/NAME.err
+mid_migration() {
+	local name=$1 spid
+	shift
+	start_receivers
+	send_live > "$tmp/$name.out" 2> "$tmp/$name.err" &
+	spid=$!
+	until grep -q "migrating" "$tmp/$name.err" 2>/dev/null || ! kill -0 $spid 2>/dev/null; do sleep 0.05; done
+	"$@"
+	wait $spid
+}
+kill_receiver() { sleep 0.3; kill -9 "$(cat "$tmp/recv2.pid")"; }
+kill_target() {
+	until pgrep -f -- "$tmp/state1/vm.*incoming defer" > /dev/null; do sleep 0.05; done
+	sleep 0.5
+	pkill -9 -f -- "$tmp/state1/vm.*incoming defer"
+}
+# Ctrl-C goes to the process, not to the shell around it
+interrupt() { sleep 0.3; pkill -INT -f -- "send --live.*$tmp/g/vm1.qmp"; }
+
 # --- rollback: a receiver killed during the migration --------------------------
-start_receivers
-send_live > "$tmp/kill-recv.out" 2> "$tmp/kill-recv.err" &
-spid=$!
-until grep -q "migrating" "$tmp/kill-recv.err" 2>/dev/null || ! kill -0 $spid 2>/dev/null; do sleep 0.05; done
-sleep 0.3
-kill -9 "$(cat "$tmp/recv2.pid")"
-wait $spid
+mid_migration kill-recv kill_receiver
 rc=$?
 [ $rc -ne 0 ] && grep -q "rolled back, every guest runs on its source" "$tmp/kill-recv.err"
 ok $? "receiver killed mid-migration: send fails and says it rolled back (exit $rc)"
@@ -107,13 +122,7 @@ ok $? "every source guest still runs and counts; no target QEMU left"
 wait 2>/dev/null
 
 # --- rollback: a target QEMU killed before the commit -------------------------------
-start_receivers
-send_live > "$tmp/kill-qemu.out" 2> "$tmp/kill-qemu.err" &
-spid=$!
-until pgrep -f -- "$tmp/state1/vm.*incoming defer" > /dev/null || ! kill -0 $spid 2>/dev/null; do sleep 0.05; done
-sleep 0.5
-pkill -9 -f -- "$tmp/state1/vm.*incoming defer"
-wait $spid
+mid_migration kill-qemu kill_target
 rc=$?
 [ $rc -ne 0 ] && grep -q "rolled back" "$tmp/kill-qemu.err"
 ok $? "target QEMU killed mid-migration: send fails and rolls back (exit $rc)"
@@ -124,13 +133,7 @@ wait 2>/dev/null
 ok $? "the targets' state directories hold nothing after the rollback"
 
 # --- rollback: Ctrl-C during the migration ---------------------------------------
-start_receivers
-send_live > "$tmp/int.out" 2> "$tmp/int.err" &
-spid=$!
-until grep -q "migrating" "$tmp/int.err" 2>/dev/null || ! kill -0 $spid 2>/dev/null; do sleep 0.05; done
-sleep 0.3
-pkill -INT -f -- "send --live.*$tmp/g/vm1.qmp"    # the process, not the shell around it
-wait $spid
+mid_migration int interrupt
 rc=$?
 [ $rc -ne 0 ] && grep -q "rolled back, every guest runs on its source: interrupted" "$tmp/int.err"
 ok $? "Ctrl-C mid-migration: send rolls back and says so (exit $rc)"
