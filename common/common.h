@@ -138,6 +138,7 @@ enum vms_msg_type {
 #define VMS_WIRE_ARG_MAX 8192u          /* bytes of one argument, with its NUL */
 #define VMS_WIRE_SREF_HDR_MAX 264u      /* a page record's header: be64 [+ u8 len + name], 8..264 */
 #define VMS_WIRE_DIGESTS_MAX 65536u     /* page digests in one DIGESTS message */
+#define VMS_WIRE_DIGEST 16u             /* a page digest for --verify: XXH3-128 */
 
 /* Framing: vms_frame_begin() writes the length placeholder and the type into
  * `b` (which may already hold earlier frames); the payload follows; then
@@ -208,8 +209,13 @@ int vms_msg_sdata_put(vms_wbuf *b, const void *data, size_t len);
 struct vms_msg_sref { uint32_t vm; uint64_t page; uint8_t sha256[32]; const uint8_t *hdr; size_t hdr_len; };
 int vms_msg_sref_get(vms_cur *c, struct vms_msg_sref *m);
 int vms_msg_sref_put(vms_wbuf *b, const struct vms_msg_sref *m);
-/* DIGESTS: SHA-256 of pages [first, first+count); *sha points into the payload. */
-struct vms_msg_digests { uint8_t last; uint64_t first; uint32_t count; const uint8_t *sha; };
+/* DIGESTS: vms_page_digest() of pages [first, first+count); *dig points into
+ * the payload (count x VMS_WIRE_DIGEST bytes). */
+struct vms_msg_digests { uint8_t last; uint64_t first; uint32_t count; const uint8_t *dig; };
+/* The digest --verify compares: XXH3-128, canonical (big-endian). It checks
+ * a transfer, not an adversary's choice: a guest cannot pick what its target
+ * holds other than through the migration being checked. */
+void vms_page_digest(const void *page, uint8_t out[VMS_WIRE_DIGEST]);
 int vms_msg_digests_get(vms_cur *c, struct vms_msg_digests *m);
 int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m);
 

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "common.h"
 
 /* ---- frames -------------------------------------------------------------- */
@@ -514,6 +516,13 @@ int vms_msg_sref_get(vms_cur *c, struct vms_msg_sref *m)
 	return vms_cur_bytes(c, m->hdr_len, &m->hdr) < 0 ? -EBADMSG : 0;
 }
 
+void vms_page_digest(const void *page, uint8_t out[VMS_WIRE_DIGEST])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits(page, VMS_WIRE_PAGE));
+	memcpy(out, c.digest, VMS_WIRE_DIGEST);
+}
+
 int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m)
 {
 	size_t start;
@@ -527,7 +536,7 @@ int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m)
 	if (r == 0)
 		r = vms_wbuf_be32(b, m->count);
 	if (r == 0)
-		r = vms_wbuf_bytes(b, m->sha, (size_t)m->count * 32);
+		r = vms_wbuf_bytes(b, m->dig, (size_t)m->count * VMS_WIRE_DIGEST);
 	return frame_finish(b, start, r);
 }
 
@@ -535,7 +544,7 @@ int vms_msg_digests_get(vms_cur *c, struct vms_msg_digests *m)
 {
 	if (vms_cur_u8(c, &m->last) < 0 || m->last > 1 || vms_cur_be64(c, &m->first) < 0 ||
 	    vms_cur_be32(c, &m->count) < 0 || m->count > VMS_WIRE_DIGESTS_MAX ||
-	    vms_cur_bytes(c, (size_t)m->count * 32, &m->sha) < 0)
+	    vms_cur_bytes(c, (size_t)m->count * VMS_WIRE_DIGEST, &m->dig) < 0)
 		return -EBADMSG;
 	return vms_cur_end(c);
 }

@@ -286,16 +286,16 @@ static int on_data(struct stream *s, uint8_t type, vms_cur *p, vms_err *err)
 	return r < 0 || s->raw.len < RAW_FLUSH ? r : flush_raw(s, err);
 }
 
-/* VERIFY: the SHA-256 of every guest RAM page of the loaded target. */
+/* VERIFY: the digest of every guest RAM page of the loaded target. */
 static int send_digests(struct stream *s, vms_err *err)
 {
 	char sock[4300];
-	uint8_t *buf = malloc(VERIFY_CHUNK * KVM_PAGE_SIZE), *sha = malloc(VERIFY_CHUNK * 32);
+	uint8_t *buf = malloc(VERIFY_CHUNK * KVM_PAGE_SIZE), *dig = malloc(VERIFY_CHUNK * VMS_WIRE_DIGEST);
 	int r = 0;
 	snprintf(sock, sizeof(sock), "%s/qmp.sock", s->dir);
 	kvm_qmp_close(s->q);               /* QEMU serves one QMP client at a time */
 	s->q = NULL;
-	if (!buf || !sha) {
+	if (!buf || !dig) {
 		r = vms_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -307,9 +307,9 @@ static int send_digests(struct stream *s, vms_err *err)
 		size_t n = pages - first < VERIFY_CHUNK ? (size_t)(pages - first) : VERIFY_CHUNK;
 		if ((r = kvm_mem_read(mem, first, n, buf, err)) < 0)
 			break;
-		for (size_t i = 0; i < n && r == 0; i++)
-			r = sha256(buf + i * KVM_PAGE_SIZE, KVM_PAGE_SIZE, sha + i * 32);
-		struct vms_msg_digests m = { first + n == pages, first, (uint32_t)n, sha };
+		for (size_t i = 0; i < n; i++)
+			vms_page_digest(buf + i * KVM_PAGE_SIZE, dig + i * VMS_WIRE_DIGEST);
+		struct vms_msg_digests m = { first + n == pages, first, (uint32_t)n, dig };
 		if (r == 0)
 			r = send_out(s, vms_msg_digests_put(&s->out, &m), err);
 	}
@@ -317,7 +317,7 @@ static int send_digests(struct stream *s, vms_err *err)
 		r = kvm_qmp_connect(sock, 5000, &s->q, err);
 out:
 	free(buf);
-	free(sha);
+	free(dig);
 	return r;
 }
 

@@ -45,7 +45,7 @@ static const char send_usage[] =
 	"                     guests resume there only when every VM has loaded, else\n"
 	"                     every VM rolls back to its source\n"
 	"  --verify           before resuming, compare every page of each target with\n"
-	"                     its paused source (SHA-256); pages QEMU failed to send\n"
+	"                     its paused source (XXH3-128); pages QEMU failed to send\n"
 	"                     are repaired from the source and compared again; what\n"
 	"                     still differs rolls back\n"
 	"  --no-repair        with --verify: any difference rolls back\n"

@@ -27,8 +27,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "scatter.h"
 
 #define READ_CHUNK (256u << 10)
@@ -195,12 +193,6 @@ static int connect_to(const struct sc_target *t, vms_err *err)
 	return fd;
 }
 
-static void sha256(const void *p, size_t n, uint8_t out[32])
-{
-	unsigned len = 32;
-	EVP_Digest(p, n, out, &len, EVP_sha256(), NULL);
-}
-
 /* ---- one VM: stream ------------------------------------------------------------------ */
 
 static int open_stream(struct job *j, vms_err *err)
@@ -361,7 +353,7 @@ static int compare(struct job *j, uint64_t *bad, size_t cap, uint64_t *nbad, vms
 {
 	kvm_mem *mem = j->lv->mems[j->v];
 	uint64_t pages = kvm_mem_pages(mem), next = 0;
-	uint8_t *buf = malloc(VERIFY_CHUNK * KVM_PAGE_SIZE), d[32];
+	uint8_t *buf = malloc(VERIFY_CHUNK * KVM_PAGE_SIZE), d[VMS_WIRE_DIGEST];
 	int r = buf ? vms_msg_empty_put(&j->out, VMS_MSG_VERIFY) : -ENOMEM;
 	*nbad = 0;
 	if (r < 0) {
@@ -382,8 +374,8 @@ static int compare(struct job *j, uint64_t *bad, size_t cap, uint64_t *nbad, vms
 		if ((r = kvm_mem_read(mem, m.first, m.count, buf, err)) < 0)
 			break;
 		for (uint32_t i = 0; i < m.count; i++) {
-			sha256(buf + (size_t)i * KVM_PAGE_SIZE, KVM_PAGE_SIZE, d);
-			if (memcmp(d, m.sha + (size_t)i * 32, 32) == 0)
+			vms_page_digest(buf + (size_t)i * KVM_PAGE_SIZE, d);
+			if (memcmp(d, m.dig + (size_t)i * VMS_WIRE_DIGEST, VMS_WIRE_DIGEST) == 0)
 				continue;
 			if (*nbad < cap)
 				bad[*nbad] = m.first + i;

@@ -183,7 +183,7 @@ static void test_bad_fields(void **state)
 static void test_live_messages(void **state)
 {
 	(void)state;
-	static uint8_t page[4096], sha[2 * 32];
+	static uint8_t page[4096], sha[2 * VMS_WIRE_DIGEST];
 	memset(page, 0x3c, sizeof(page));
 	memset(sha, 0x11, sizeof(sha));
 	char *argv[] = { "qemu-system-x86_64", "-m", "128", NULL };
@@ -233,7 +233,7 @@ static void test_live_messages(void **state)
 			struct vms_msg_digests m;
 			assert_int_equal(vms_msg_digests_get(&p, &m), 0);
 			assert_true(m.last == 1 && m.first == 4096 && m.count == 2);
-			assert_memory_equal(m.sha, sha, sizeof(sha));
+			assert_memory_equal(m.dig, sha, sizeof(sha));
 		} else if (type == VMS_MSG_FIX) {
 			uint64_t pg;
 			const uint8_t *d;
@@ -267,7 +267,7 @@ static void test_live_messages(void **state)
 	static const uint8_t no_args[] = { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0 };
 	vms_cur_init(&c, no_args, sizeof(no_args));
 	assert_int_equal(vms_msg_stream_get(&c, &sm2, &store), -EBADMSG);
-	uint8_t dig[1 + 8 + 4 + 32 + 1] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	uint8_t dig[1 + 8 + 4 + VMS_WIRE_DIGEST + 1] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
 	struct vms_msg_digests dm;
 	vms_cur_init(&c, dig, sizeof(dig));
 	assert_int_equal(vms_msg_digests_get(&c, &dm), -EBADMSG);
