@@ -7,8 +7,6 @@
 #include <sys/socket.h>
 #include <string.h>
 
-#include <xxhash.h>
-
 #include "common.h"
 
 /* ---- frames -------------------------------------------------------------- */
@@ -514,13 +512,6 @@ int vms_msg_sref_get(vms_cur *c, struct vms_msg_sref *m)
 	if (m->hdr_len < 8 || m->hdr_len > VMS_WIRE_SREF_HDR_MAX)
 		return -EBADMSG;
 	return vms_cur_bytes(c, m->hdr_len, &m->hdr) < 0 ? -EBADMSG : 0;
-}
-
-void vms_page_digest(const void *page, uint8_t out[VMS_WIRE_DIGEST])
-{
-	XXH128_canonical_t c;
-	XXH128_canonicalFromHash(&c, XXH3_128bits(page, VMS_WIRE_PAGE));
-	memcpy(out, c.digest, VMS_WIRE_DIGEST);
 }
 
 int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m)
