@@ -270,6 +270,7 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 			json_object_set_new(json_array_get(vms, v), "repaired_pages", json_integer((json_int_t)s->repaired_pages));
 			json_object_set_new(json_array_get(vms, v), "fetched_pages", json_integer((json_int_t)s->fetched_pages));
 			json_object_set_new(json_array_get(vms, v), "paused_ms", json_integer((json_int_t)s->paused_ms));
+			json_object_set_new(json_array_get(vms, v), "multicast_pages", json_integer((json_int_t)s->seed_pages));
 		}
 		json_object_set_new(root, "vms", vms);
 		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
@@ -286,19 +287,21 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 	}
 	printf("migrated %u running VMs (%.1f MiB of memory) to %u targets in %.1f s; every guest resumed on its target\n\n",
 	       rack->n, mib(mem), nt, seconds);
-	printf("%-12s %-10s %8s %8s %8s %8s %10s %10s %9s %9s %7s\n", "VM", "target", "zero", "refs", "unicast",
-	       "dirty", "QEMU MiB", "sent MiB", "downtime", "paused", "verify");
+	printf("%-12s %-10s %9s %8s %8s %8s %8s %10s %10s %9s %9s %7s\n", "VM", "target", "multicast", "zero",
+	       "refs", "unicast", "dirty", "QEMU MiB", "sent MiB", "downtime", "paused", "verify");
 	for (unsigned v = 0; v < rack->n; v++) {
 		const struct sc_live_stats *s = &ls[v];
-		printf("%-12s %-10s %8llu %8llu %8llu %8llu %10.1f %10.1f %7lldms %7lldms %7s\n", rack->srcs[v].name,
-		       tg[target_of[v]].name, (unsigned long long)s->zero_pages, (unsigned long long)s->ref_pages,
+		printf("%-12s %-10s %9llu %8llu %8llu %8llu %8llu %10.1f %10.1f %7lldms %7lldms %7s\n", rack->srcs[v].name,
+		       tg[target_of[v]].name, (unsigned long long)s->seed_pages, (unsigned long long)s->zero_pages,
+		       (unsigned long long)s->ref_pages,
 		       (unsigned long long)s->whole_pages, (unsigned long long)s->dirty_pages, mib(s->stream_bytes),
 		       mib(s->wire_bytes), (long long)s->downtime_ms, (long long)s->paused_ms,
 		       s->verified ? "ok" : "-");
 	}
-	printf("\n(pages of QEMU's stream: zero records, references to seeds, sent whole the first time,\n"
-	       "sent again after the guest dirtied them; downtime is QEMU's, paused is the guest's\n"
-	       "whole pause: downtime, verification and the wait for every VM to load)\n");
+	printf("\n(multicast: seeded contents first found in this VM; then the pages of QEMU's stream:\n"
+	       "zero records, references to seeds, sent whole the first time, sent again after the\n"
+	       "guest dirtied them; downtime is QEMU's, paused is the guest's whole pause: downtime,\n"
+	       "verification and the wait for every VM to load)\n");
 	uint64_t repaired = 0, fetched = 0;
 	for (unsigned v = 0; v < rack->n; v++) {
 		repaired += ls[v].repaired_pages;

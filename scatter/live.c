@@ -531,8 +531,11 @@ static void *job_main(void *arg)
 
 /* ---- the rack ---------------------------------------------------------------------- */
 
+/* Where each content sits on each target (the first seed page holding it),
+ * and, per VM, the seeded contents first found in it (its share of the
+ * multicast). */
 static int build_locations(struct live *lv, unsigned ntargets, const unsigned *target_of, unsigned *session_k,
-			   vms_err *err)
+			   struct sc_live_stats *per_vm, vms_err *err)
 {
 	unsigned nvms = sc_index_vms(lv->ix), next[64] = { 0 };
 	uint32_t ncont = sc_index_contents(lv->ix);
@@ -549,8 +552,10 @@ static int build_locations(struct live *lv, unsigned ntargets, const unsigned *t
 		uint64_t pages = sc_index_vm_pages(lv->ix, v);
 		for (uint64_t pg = 0; pg < pages && pg <= UINT32_MAX; pg++) {
 			uint32_t c = sc_index_page(lv->ix, v, pg);
-			if (c && !lv->loc[t][c].vm && !lv->absent[t][c])
+			if (c && !lv->loc[t][c].vm && !lv->absent[t][c]) {
 				lv->loc[t][c] = (struct loc){ k + 1, (uint32_t)pg };
+				per_vm[v].seed_pages++;
+			}
 		}
 	}
 	return 0;
@@ -589,7 +594,7 @@ int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 		r = vms_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((r = build_locations(&lv, ntargets, target_of, session_k, err)) < 0)
+	if ((r = build_locations(&lv, ntargets, target_of, session_k, per_vm, err)) < 0)
 		goto out;
 	for (unsigned v = 0; v < nvms; v++)
 		jobs[v] = (struct job){ .lv = &lv, .v = v, .k = session_k[v], .t = target_of[v], .fd = -1,

@@ -166,6 +166,7 @@ for v in vms:
     assert p["total"] >= v["memory_bytes"] // 4096, v   # every page went once at least
     assert p["referenced"] > 0 and p["zero"] > 0, v
     assert v["downtime_ms"] > 0, v
+assert sum(v["multicast_pages"] for v in vms) > 0, "no VM got a share of the multicast seeds"
 t = d["total"]
 assert t["sent_bytes"] < t["qemu_stream_bytes"], "sent more than QEMU's own streams"
 print("# repaired pages per VM (QEMU missed them):", [v["repaired_pages"] for v in vms], file=sys.stderr)
