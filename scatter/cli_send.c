@@ -240,9 +240,10 @@ static void on_sigint(int sig)
 	live_stop = 1;
 }
 
+/* prep: seconds spent indexing and planning; seconds: seeding and migrating */
 static void print_live(const struct cli_rack *rack, const struct sc_target *tg, unsigned nt,
 		       const unsigned *target_of, const struct sc_send_stats *seed,
-		       const struct sc_live_stats *ls, double seconds, int json)
+		       const struct sc_live_stats *ls, double prep, double seconds, int json)
 {
 	uint64_t mem = seed->image_bytes, stream = 0, qemu = 0;
 	for (unsigned v = 0; v < rack->n; v++) {
@@ -273,12 +274,14 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 			json_object_set_new(json_array_get(vms, v), "multicast_pages", json_integer((json_int_t)s->seed_pages));
 		}
 		json_object_set_new(root, "vms", vms);
-		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f}",
+		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
 			"memory_bytes", (json_int_t)mem, "seed_multicast_bytes", (json_int_t)seed->multicast_bytes,
 			"seed_unicast_bytes", (json_int_t)(seed->unicast_bytes + seed->control_bytes),
 			"stream_bytes", (json_int_t)stream, "qemu_stream_bytes", (json_int_t)qemu,
 			"sent_bytes", (json_int_t)(seeded + stream),
-			"ratio_to_memory", (double)(seeded + stream) / (double)mem, "seconds", seconds));
+			"ratio_to_memory", (double)(seeded + stream) / (double)mem, "seconds", prep + seconds,
+			"phases", "index_and_plan", prep, "seed", seed->seconds, "migrate_and_commit",
+			seconds - seed->seconds));
 		(void)nt;
 		json_dumpf(root, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
@@ -286,7 +289,7 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 		return;
 	}
 	printf("migrated %u running VMs (%.1f MiB of memory) to %u targets in %.1f s; every guest resumed on its target\n\n",
-	       rack->n, mib(mem), nt, seconds);
+	       rack->n, mib(mem), nt, prep + seconds);
 	printf("%-12s %-10s %9s %8s %8s %8s %8s %10s %10s %9s %9s %7s\n", "VM", "target", "multicast", "zero",
 	       "refs", "unicast", "dirty", "QEMU MiB", "sent MiB", "downtime", "paused", "verify");
 	for (unsigned v = 0; v < rack->n; v++) {
@@ -319,11 +322,13 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 	       mib(seeded + stream), mib(seeded), mib(seed->multicast_bytes),
 	       mib(seed->unicast_bytes + seed->control_bytes), mib(stream),
 	       100.0 * (double)(seeded + stream) / (double)mem, mib(mem), mib(qemu));
+	printf("time: %.1f s index and plan, %.1f s seeds, %.1f s migration and commit\n", prep, seed->seconds,
+	       seconds - seed->seconds);
 }
 
 static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_target *tg, unsigned nt,
 		     const unsigned *target_of, const uint64_t *groups, size_t ng, struct sc_send_opts *so,
-		     struct sc_live_opts *lo, int json, int quiet, vms_err *err)
+		     struct sc_live_opts *lo, double prep, int json, int quiet, vms_err *err)
 {
 	struct sc_send_stats st[VMSPLAN_MAX_TARGETS], tot;
 	int ctrl[VMSPLAN_MAX_TARGETS];
@@ -373,7 +378,7 @@ static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_targ
 	if (r < 0)
 		vms_err_prefix(err, r, "rolled back, every guest runs on its source");
 	else
-		print_live(rack, tg, nt, target_of, &tot, ls, vms_now() - t0, json);
+		print_live(rack, tg, nt, target_of, &tot, ls, prep, vms_now() - t0, json);
 out:
 	for (unsigned t = 0; t < nt; t++) {
 		if (ctrl[t] >= 0)
@@ -499,6 +504,7 @@ int cli_send(int argc, char **argv)
 	uint64_t *groups = NULL;
 	kvm_mem **mems = NULL;
 	struct sc_send_stats st[VMSPLAN_MAX_TARGETS], tot;
+	double t_start = vms_now();
 	int r = cli_rack_load(&rack, argv + optind, (unsigned)(argc - optind), threads, quiet, !live, &err);
 	if (r < 0)
 		goto out;
@@ -543,7 +549,8 @@ int cli_send(int argc, char **argv)
 	if (!quiet)
 		fprintf(stderr, "vmscatter send: %u VMs to %u targets, %zu multicast groups\n", rack.n, nt, ng);
 	if (live) {
-		r = live_send(&rack, mems, tg, nt, target_of, groups, ng, &so, &lo, json, quiet, &err);
+		r = live_send(&rack, mems, tg, nt, target_of, groups, ng, &so, &lo, vms_now() - t_start, json,
+			      quiet, &err);
 		status = r == 0 && fflush(stdout) == 0 ? 0 : 1;
 		goto out;
 	}

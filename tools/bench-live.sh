@@ -117,3 +117,6 @@ printf '%-22s %14.1f %14.1f %10.2f %s\n' "stock QEMU (TCP)" "$(mib "$stock_rx")"
 printf '%-22s %14.1f %14.1f %10.2f %s\n' "vmscatter --live" "$(mib "$live_rx")" "$(mib "$live_tx")" "$live_t" "$live_down"
 printf '%-22s %14.3f %14.3f %10.3f\n' "ratio vmscatter/stock" "$(echo "$live_rx / $stock_rx" | bc -l)" \
 	"$(echo "$live_tx / $stock_tx" | bc -l)" "$(echo "$live_t / $stock_t" | bc -l)"
+python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; p=t["phases"]
+print("vmscatter phases: %.2f s index and plan, %.2f s seeds (%.1f MiB multicast), %.2f s migration and commit"
+      % (p["index_and_plan"], p["seed"], t["seed_multicast_bytes"] / 1048576, p["migrate_and_commit"]))' "$dir/live.json"
