@@ -4,14 +4,15 @@
 # receivers start the target QEMUs. Checked: --verify passes, every guest
 # goes on counting on its target from where its source stopped, every source
 # QEMU is gone, and a target QEMU started by hand is used; the same with 5%
-# loss on a target link; and rollbacks - a receiver killed, a target QEMU
-# killed, Ctrl-C, all mid-migration - leave every guest running and
+# loss on a target link and spoilt seeds (asked for again); --keep-source
+# leaves the source paused; and rollbacks - a receiver killed, a target
+# QEMU killed, Ctrl-C, all mid-migration - leave every guest running and
 # counting on its source, with no target QEMU left.
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 24
+plan 26
 tb=vl$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-live.XXXXXX)
@@ -21,6 +22,7 @@ V=$VMSCATTER
 at_exit "rm -rf '$tmp'"
 at_exit "'$T' down $tb"
 at_exit "'$G' stop --dir '$tmp/g'"
+at_exit "'$G' stop --dir '$tmp/k'"
 at_exit "for f in '$tmp'/state*/*/qemu.pid; do [ -f \"\$f\" ] && kill -9 \$(cat \"\$f\") 2>/dev/null; done; true"
 
 counter() {   # counter FILE first|last: a guest's console counter
@@ -212,6 +214,20 @@ ok $? "every VM verified; references into the spoilt seeds were asked for again,
 moved
 ok $? "every guest counts on its target; sources gone"
 stop_targets
+
+# --- --keep-source: the committed source stays, paused ----------------------------
+rm -rf "$tmp/state1" && mkdir -p "$tmp/state1"
+ip netns exec $tb-t1 "$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$tmp/state1" \
+	> "$tmp/recv-k.log" 2>&1 &
+"$G" start --dir "$tmp/k" --count 1 --mem 128 --dirty 500 --netns $tb-src && "$G" wait --dir "$tmp/k" &&
+	ip netns exec $tb-src "$V" send --quiet --live --keep-source --target t1=10.77.0.11:7000 "$tmp/k/vm1.qmp" > /dev/null
+ok $? "live scatter with --keep-source succeeds"
+sleep 2
+python3 "$top_srcdir/tests/integration/qmp.py" "$tmp/k/vm1.qmp" query-status | grep -q '"postmigrate"' &&
+	[ -n "$(counter "$tmp/state1/vm1/vm1.serial" last)" ]
+ok $? "the source is kept, paused (postmigrate); the guest counts on its target"
+stop_targets
+"$G" stop --dir "$tmp/k"
 
 # --- bad input ---------------------------------------------------------------------
 truncate -s 8192 "$tmp/x.img"
