@@ -216,6 +216,12 @@ struct vms_msg_digests { uint8_t last; uint64_t first; uint32_t count; const uin
  * a transfer, not an adversary's choice: a guest cannot pick what its target
  * holds other than through the migration being checked. */
 void vms_page_digest(const void *page, uint8_t out[VMS_WIRE_DIGEST]);
+/* The SHA-256 of a page: the identity an SREF carries. 0 or -EIO. */
+int vms_page_sha256(const void *page, uint8_t out[32]);
+
+/* A blocking TCP connection to ip:port (host byte order) with TCP_NODELAY,
+ * given up after timeout_ms: the fd, or a negative errno with a message. */
+int vms_tcp_connect(uint32_t ip, uint16_t port, int timeout_ms, vms_err *err);
 int vms_msg_digests_get(vms_cur *c, struct vms_msg_digests *m);
 int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m);
 

@@ -5,8 +5,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "receiver.h"
 
 int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_wbuf *out, vms_err *err)
@@ -15,7 +13,6 @@ int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_wbuf *out
 	size_t len;
 	struct vms_msg_sref m;
 	uint8_t page[VMS_WIRE_PAGE], d[32];
-	unsigned dlen = 32;
 	int r;
 	switch (type) {
 	case VMS_MSG_SDATA:
@@ -29,7 +26,7 @@ int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_wbuf *out
 		if ((r = seed(ctx, m.vm, m.page, page)) < 0)
 			return vms_err_set(err, r, "SREF to page %llu of seed %u, which is not here",
 					   (unsigned long long)m.page, m.vm);
-		if (EVP_Digest(page, sizeof(page), d, &dlen, EVP_sha256(), NULL) != 1 || memcmp(d, m.sha256, 32) != 0)
+		if (vms_page_sha256(page, d) < 0 || memcmp(d, m.sha256, 32) != 0)
 			return vms_err_set(err, -EIO, "page %llu of seed %u is not the content the sender refers to (SHA-256)",
 					   (unsigned long long)m.page, m.vm);
 		r = vms_wbuf_bytes(out, m.hdr, m.hdr_len);

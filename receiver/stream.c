@@ -16,8 +16,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "receiver_int.h"
 
 #define START_MS 30000          /* target QEMU: up to its QMP socket */
@@ -122,12 +120,6 @@ static void remove_target(struct stream *s)
 		closedir(d);
 		rmdir(s->dir);
 	}
-}
-
-static int sha256(const void *p, size_t n, uint8_t out[32])
-{
-	unsigned len = 32;
-	return EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) == 1 ? 0 : -EIO;
 }
 
 /* STREAM: start the target QEMU from the source's command line. */
@@ -241,7 +233,7 @@ static int fetch_ref(struct stream *s, uint64_t k, vms_cur *p, vms_err *err)
 			if (vms_msg_u64page_get(&c, &n, &page) < 0 || n != k)
 				return vms_err_set(err, -EPROTO, "asked for reference %llu, got another page",
 						   (unsigned long long)k);
-			if (sha256(page, VMS_WIRE_PAGE, d) < 0 || memcmp(d, sha, 32) != 0)
+			if (vms_page_sha256(page, d) < 0 || memcmp(d, sha, 32) != 0)
 				return vms_err_set(err, -EIO, "the sender's page for reference %llu does not match its digest",
 						   (unsigned long long)k);
 			s->fetched++;

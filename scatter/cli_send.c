@@ -406,7 +406,6 @@ int cli_send(int argc, char **argv)
 	};
 	struct sc_target tg[VMSPLAN_MAX_TARGETS];
 	struct sc_live_opts lo = { .max_bandwidth = 10000000000ull, .repair = 1 };
-	int no_repair = 0;
 	int live = 0;
 	unsigned nt = 0, threads = cli_default_threads(), slots[VMSPLAN_MAX_TARGETS];
 	const char *plan_file = NULL;
@@ -468,7 +467,7 @@ int cli_send(int argc, char **argv)
 		case 'q': quiet = 1; break;
 		case 'L': live = 1; break;
 		case 'V': lo.verify = 1; break;
-		case 'R': no_repair = 1; lo.repair = 0; break;
+		case 'R': lo.repair = 0; break;
 		case 'K': lo.keep_source = 1; break;
 		case 'N':
 			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 4096)
@@ -492,7 +491,7 @@ int cli_send(int argc, char **argv)
 		return cli_usage_error("send", "give --plan or --strategy, not both");
 	if (!live && (lo.verify || lo.parallel || lo.keep_source))
 		return cli_usage_error("send", "--verify, --parallel and --keep-source need --live");
-	if (no_repair && !lo.verify)
+	if (!lo.repair && !lo.verify)
 		return cli_usage_error("send", "--no-repair needs --verify");
 	so.progress = !quiet && isatty(2);
 

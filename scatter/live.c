@@ -31,6 +31,7 @@
 
 #define READ_CHUNK (256u << 10)
 #define FLUSH_AT (256u << 10)
+#define CONNECT_MS 5000
 #define READY_MS 60000
 #define LOADED_MS 120000
 #define SOURCE_DONE_MS 60000
@@ -177,22 +178,6 @@ static int expect(struct job *j, uint8_t want, const char *name, int timeout_ms,
 	}
 }
 
-static int connect_to(const struct sc_target *t, vms_err *err)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(t->port),
-				  .sin_addr.s_addr = htonl(t->ip) };
-	if (fd < 0)
-		return vms_err_set(err, -errno, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-		close(fd);
-		return vms_err_set(err, -e, "connect to target %s: %s", t->name, strerror(e));
-	}
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return fd;
-}
-
 /* ---- one VM: stream ------------------------------------------------------------------ */
 
 static int open_stream(struct job *j, vms_err *err)
@@ -204,9 +189,10 @@ static int open_stream(struct job *j, vms_err *err)
 	int r = kvm_proc_argv(kvm_mem_pid(lv->mems[j->v]), &argv, &argc, err);
 	if (r < 0)
 		return r;
-	if ((j->fd = connect_to(&lv->targets[j->t], err)) < 0) {
+	const struct sc_target *t = &lv->targets[j->t];
+	if ((j->fd = vms_tcp_connect(t->ip, t->port, CONNECT_MS, err)) < 0) {
 		kvm_argv_free(argv);
-		return j->fd;
+		return vms_err_prefix(err, j->fd, "target %s", t->name);
 	}
 	struct vms_msg_stream m = { lv->session, j->k, (uint16_t)argc, argv };
 	r = argc <= VMS_WIRE_ARGS_MAX ? vms_msg_stream_put(&j->out, &m) : -E2BIG;

@@ -6,11 +6,20 @@
 #include <errno.h>
 #include <stdint.h>
 
-#include <openssl/evp.h>
-
 #include "scatter.h"
 
 #define SDATA_MAX (1u << 20)        /* bytes of stream per SDATA frame */
+
+/* Whether the frame at `at` is an SDATA frame that ends the buffer: then
+ * bytes may still join it. Checked, not trusted: a stale *open is harmless. */
+static int open_sdata(const vms_wbuf *out, size_t at)
+{
+	if (at > out->len || out->len - at < 5 || out->data[at + 4] != VMS_MSG_SDATA)
+		return 0;
+	size_t n = (size_t)out->data[at] << 24 | (size_t)out->data[at + 1] << 16 |
+		   (size_t)out->data[at + 2] << 8 | out->data[at + 3];
+	return at + 4 + n == out->len;
+}
 
 int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_wbuf *out,
 		    size_t *open)
@@ -20,10 +29,9 @@ int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_
 	if (it->kind == KVM_MS_PAGE && ref && ref(ctx, it->data, &vm, &page)) {
 		*open = SIZE_MAX;
 		struct vms_msg_sref m = { vm, page, { 0 }, it->raw, (size_t)(it->data - it->raw) };
-		unsigned len = 32;
-		if (EVP_Digest(it->data, KVM_PAGE_SIZE, m.sha256, &len, EVP_sha256(), NULL) != 1)
-			return -EIO;
-		int r = vms_msg_sref_put(out, &m);
+		int r = vms_page_sha256(it->data, m.sha256);
+		if (r == 0)
+			r = vms_msg_sref_put(out, &m);
 		return r < 0 ? r : 1;
 	}
 	/* raw bytes join the SDATA frame still open at the end of out, if any:
@@ -31,7 +39,7 @@ int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_
 	for (size_t off = 0; off < it->raw_len;) {
 		size_t n = it->raw_len - off < SDATA_MAX ? it->raw_len - off : SDATA_MAX;
 		int r;
-		if (*open <= out->len && out->len - *open - 5 + n <= SDATA_MAX) {
+		if (open_sdata(out, *open) && out->len - *open - 5 + n <= SDATA_MAX) {
 			r = vms_wbuf_bytes(out, it->raw + off, n);
 			if (r == 0)
 				r = vms_frame_end(out, *open);

@@ -11,9 +11,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,22 +104,15 @@ static int peer_next(struct peer *p, int timeout_ms, uint8_t *type, vms_cur *pl,
 			return 1;
 		}
 		int left = (int)((deadline - vms_now()) * 1000);
-		struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
-		if (poll(&pfd, 1, left > 0 ? left : 0) <= 0) {
-			if (left <= 0)
-				return 0;
-			continue;
+		r = vms_frames_recv(&p->in, p->fd, left > 0 ? left : 0);   /* 0 ms: a look */
+		if (r == -ECONNRESET) {
+			vms_err_set(err, r, "the receiver closed the connection (did it die?)");
+			return peer_err(p, err, r, NULL);
 		}
-		uint8_t buf[65536];
-		ssize_t got = recv(p->fd, buf, sizeof(buf), 0);
-		if (got < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (got <= 0) {
-			vms_err_set(err, -ECONNRESET, "the receiver closed the connection (did it die?)");
-			return peer_err(p, err, -ECONNRESET, NULL);
-		}
-		if (vms_frames_feed(&p->in, buf, (size_t)got) < 0)
-			return vms_err_set(err, -ENOMEM, "out of memory");
+		if (r < 0)
+			return vms_err_set(err, r, "receiving: %s", strerror(-r));
+		if (r == 0 && left <= 0)
+			return 0;
 	}
 }
 
@@ -146,32 +137,8 @@ static int peer_expect(struct sender *s, struct peer *p, uint8_t want, const cha
 
 static int connect_peer(struct peer *p, vms_err *err)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p->t->port),
-				  .sin_addr.s_addr = htonl(p->t->ip) };
-	p->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (p->fd < 0)
-		return vms_err_set(err, -errno, "socket: %s", strerror(errno));
-	if (connect(p->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
-		int e = errno;
-		vms_err_set(err, -e, "cannot connect: %s", strerror(e));
-		return peer_err(p, err, -e, NULL);
-	}
-	struct pollfd pfd = { .fd = p->fd, .events = POLLOUT };
-	int soerr = 0;
-	socklen_t len = sizeof(soerr);
-	if (poll(&pfd, 1, CONNECT_MS) <= 0) {
-		vms_err_set(err, -ETIMEDOUT, "unreachable (no answer within %d s)", CONNECT_MS / 1000);
-		return peer_err(p, err, -ETIMEDOUT, NULL);
-	}
-	getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
-	if (soerr) {
-		vms_err_set(err, -soerr, "cannot connect: %s", strerror(soerr));
-		return peer_err(p, err, -soerr, NULL);
-	}
-	int flags = fcntl(p->fd, F_GETFL), one = 1;
-	fcntl(p->fd, F_SETFL, flags & ~O_NONBLOCK);
-	setsockopt(p->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return 0;
+	p->fd = vms_tcp_connect(p->t->ip, p->t->port, CONNECT_MS, err);
+	return p->fd < 0 ? peer_err(p, err, p->fd, NULL) : 0;
 }
 
 /* ---- phase 1: greetings --------------------------------------------- */

@@ -36,8 +36,8 @@ for n in "${names[@]}"; do
 	mstream) srcs=("$top/kvmglue/mstream.c" "${common[@]}"); libs=() ;;
 	wire) srcs=("${common[@]}" "$top/common/wbuf.c" "$top/common/wire.c"); libs=() ;;
 	rewrite) srcs=("$top/kvmglue/mstream.c" "$top/scatter/rewrite.c" "$top/receiver/apply.c" "${common[@]}"
-		       "$top/common/wbuf.c" "$top/common/wire.c")
-		 libs=($(pkg-config --libs libcrypto)) ;;
+		       "$top/common/wbuf.c" "$top/common/wire.c" "$top/common/digest.c")
+		 libs=($(pkg-config --libs libcrypto libxxhash)) ;;
 	summary) srcs=("$top"/planner/{problem,eval,order,strategies,ilp}.c)
 		 libs=($(pkg-config --libs jansson) -lglpk) ;;
 	*) echo "fuzz: unknown harness $n" >&2; exit 2 ;;
