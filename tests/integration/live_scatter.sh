@@ -222,10 +222,14 @@ ip netns exec $tb-t1 "$V" receive --quiet --once --listen 0.0.0.0:7000 --state-d
 "$G" start --dir "$tmp/k" --count 1 --mem 128 --dirty 500 --netns $tb-src && "$G" wait --dir "$tmp/k" &&
 	ip netns exec $tb-src "$V" send --quiet --live --keep-source --target t1=10.77.0.11:7000 "$tmp/k/vm1.qmp" > /dev/null
 ok $? "live scatter with --keep-source succeeds"
-sleep 2
-python3 "$top_srcdir/tests/integration/qmp.py" "$tmp/k/vm1.qmp" query-status | grep -q '"postmigrate"' &&
-	[ -n "$(counter "$tmp/state1/vm1/vm1.serial" last)" ]
-ok $? "the source is kept, paused (postmigrate); the guest counts on its target"
+for _ in $(seq 60); do [ -n "$(counter "$tmp/state1/vm1/vm1.serial" last)" ] && break; sleep 0.5; done
+status=$(python3 "$top_srcdir/tests/integration/qmp.py" "$tmp/k/vm1.qmp" query-status 2>&1)
+kept=0
+echo "$status" | grep -q '"postmigrate"' && [ -n "$(counter "$tmp/state1/vm1/vm1.serial" last)" ] || {
+	diag "source: $status; target console: $(tail -c 200 "$tmp/state1/vm1/vm1.serial" 2>&1)"
+	kept=1
+}
+ok $kept "the source is kept, paused (postmigrate); the guest counts on its target"
 stop_targets
 "$G" stop --dir "$tmp/k"
 
