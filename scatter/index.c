@@ -254,7 +254,7 @@ struct pool {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	kvm_mem *mem;
-	uint64_t pages, nchunks, next;  /* next chunk a worker takes */
+	uint64_t pages, nchunks, next;  /* next chunk to hash */
 	int abort;
 	unsigned nslots;
 	struct slot *slots;
@@ -284,28 +284,33 @@ static int hash_chunk(kvm_mem *mem, uint64_t pages, uint64_t chunk, uint8_t *buf
 	return 0;
 }
 
+/* With the lock held: if the next chunk's slot is free, take the chunk, hash
+ * it with the lock dropped and mark it ready. Returns 0 when there was
+ * nothing to take. */
+static int hash_next(struct pool *pl)
+{
+	if (pl->abort || pl->next >= pl->nchunks || pl->slots[pl->next % pl->nslots].state != SLOT_FREE)
+		return 0;
+	uint64_t chunk = pl->next++;
+	struct slot *s = &pl->slots[chunk % pl->nslots];
+	s->state = SLOT_BUSY;
+	s->chunk = chunk;
+	pthread_mutex_unlock(&pl->lock);
+	int r = hash_chunk(pl->mem, pl->pages, chunk, s->buf, &s->pages, s->hash, s->zero, &s->err);
+	pthread_mutex_lock(&pl->lock);
+	s->rc = r;
+	s->state = SLOT_READY;
+	pthread_cond_broadcast(&pl->cond);
+	return 1;
+}
+
 static void *worker(void *arg)
 {
 	struct pool *pl = arg;
 	pthread_mutex_lock(&pl->lock);
-	for (;;) {
-		while (!pl->abort && pl->next < pl->nchunks &&
-		       pl->slots[pl->next % pl->nslots].state != SLOT_FREE)
+	while (!pl->abort && pl->next < pl->nchunks)
+		if (!hash_next(pl))
 			pthread_cond_wait(&pl->cond, &pl->lock);
-		if (pl->abort || pl->next >= pl->nchunks)
-			break;
-		uint64_t chunk = pl->next++;
-		struct slot *s = &pl->slots[chunk % pl->nslots];
-		s->state = SLOT_BUSY;
-		s->chunk = chunk;
-		pthread_mutex_unlock(&pl->lock);
-		int r = hash_chunk(pl->mem, pl->pages, chunk, s->buf, &s->pages, s->hash, s->zero,
-				   &s->err);
-		pthread_mutex_lock(&pl->lock);
-		s->rc = r;
-		s->state = SLOT_READY;
-		pthread_cond_broadcast(&pl->cond);
-	}
 	pthread_mutex_unlock(&pl->lock);
 	return NULL;
 }
@@ -374,7 +379,8 @@ static int index_threaded(sc_index *ix, unsigned vm, sc_progress_fn progress, vo
 			goto out;
 		}
 	}
-	/* the calling thread inserts: threads - 1 workers hash */
+	/* threads - 1 workers hash; the calling thread inserts, in order, and
+	 * hashes too whenever the chunk it needs next is not ready */
 	for (; started < ix->threads - 1; started++) {
 		if (pthread_create(&tids[started], NULL, worker, &pl) != 0) {
 			r = vms_err_set(err, -EAGAIN, "cannot start hashing threads");
@@ -385,7 +391,8 @@ static int index_threaded(sc_index *ix, unsigned vm, sc_progress_fn progress, vo
 		struct slot *s = &pl.slots[c % pl.nslots];
 		pthread_mutex_lock(&pl.lock);
 		while (!(s->state == SLOT_READY && s->chunk == c))
-			pthread_cond_wait(&pl.cond, &pl.lock);
+			if (!hash_next(&pl))     /* rather than wait, hash too */
+				pthread_cond_wait(&pl.cond, &pl.lock);
 		pthread_mutex_unlock(&pl.lock);
 		if (s->rc < 0) {
 			r = s->rc;

@@ -26,7 +26,8 @@
  *
  * Threads: with `threads` = 1 the calling thread reads, hashes and inserts;
  * with more, threads - 1 workers read and hash chunks ahead while the calling
- * thread inserts. An sc_index is not itself thread-safe.
+ * thread inserts them in order (and hashes too when the chunk it needs next
+ * is not ready, so no core idles). An sc_index is not itself thread-safe.
  */
 #ifndef VMS_SCATTER_H
 #define VMS_SCATTER_H
