@@ -2,7 +2,7 @@
 # bench-index.sh - index throughput: `vmscatter analyze` with 1 and 2 threads
 # against `cat FILES > /dev/null` on the same synthetic rack in tmpfs, runs
 # interleaved in one session (the machine is shared and noisy), medians of
-# --runs runs. Prints a table and the ratios to cat.
+# --runs runs. Prints wall, user and system seconds and the ratios to cat.
 #
 #   tools/bench-index.sh [--vms N] [--mib MIB] [--runs R] [--dir TMPFS_DIR] [--real]
 # Default: 8 VMs x 256 MiB = 2 GiB in /dev/shm, 5 runs, a synthetic rack
@@ -39,15 +39,13 @@ fi
 files=("$dir"/vm*.img)
 total=$((vms * mib))
 
-# time_cmd CMD...: seconds of wall time
+# time_cmd CMD...: "wall user system" seconds of one run
 time_cmd() {
-	local s e
-	s=$(date +%s.%N)
-	"$@" > /dev/null
-	e=$(date +%s.%N)
-	echo "$e - $s" | bc -l
+	local TIMEFORMAT='%R %U %S'
+	{ time "$@" > /dev/null; } 2>&1
 }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# median COLUMN < FILE
+median() { awk -v c="$1" '{print $c}' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 cat "${files[@]}" > /dev/null   # warm-up
 : > "$dir/cat.t"; : > "$dir/t1.t"; : > "$dir/t2.t"
@@ -56,11 +54,13 @@ for _ in $(seq 1 "$runs"); do
 	time_cmd "$build/vmscatter" analyze --json --quiet --threads 1 "${files[@]}" >> "$dir/t1.t"
 	time_cmd "$build/vmscatter" analyze --json --quiet --threads 2 "${files[@]}" >> "$dir/t2.t"
 done
-c=$(median < "$dir/cat.t"); t1=$(median < "$dir/t1.t"); t2=$(median < "$dir/t2.t")
+c=$(median 1 < "$dir/cat.t")
 printf 'rack: %d %s VMs x %d MiB = %d MiB in %s, median of %d runs\n' "$vms" \
 	"$([ "$real" = 1 ] && echo real || echo synthetic)" "$mib" "$total" "$base" "$runs"
-printf '%-28s %8s %10s %10s\n' "command" "seconds" "MiB/s" "x cat"
-for row in "cat:$c" "analyze --threads 1:$t1" "analyze --threads 2:$t2"; do
-	name=${row%%:*} t=${row##*:}
-	printf '%-28s %8.3f %10.0f %10.2f\n' "$name" "$t" "$(echo "$total / $t" | bc -l)" "$(echo "$t / $c" | bc -l)"
+printf '%-24s %8s %8s %8s %8s %8s\n' "command" "seconds" "user" "system" "MiB/s" "x cat"
+for row in "cat:cat" "analyze --threads 1:t1" "analyze --threads 2:t2"; do
+	name=${row%%:*} f="$dir/${row##*:}.t"
+	t=$(median 1 < "$f") u=$(median 2 < "$f") s=$(median 3 < "$f")
+	printf '%-24s %8.3f %8.3f %8.3f %8.0f %8.2f\n' "$name" "$t" "$u" "$s" \
+		"$(echo "$total / $t" | bc -l)" "$(echo "$t / $c" | bc -l)"
 done
