@@ -218,6 +218,9 @@ struct vms_msg_digests { uint8_t last; uint64_t first; uint32_t count; const uin
 void vms_page_digest(const void *page, uint8_t out[VMS_WIRE_DIGEST]);
 /* The SHA-256 of a page: the identity an SREF carries. 0 or -EIO. */
 int vms_page_sha256(const void *page, uint8_t out[32]);
+/* 1 if all VMS_WIRE_PAGE bytes of the page are zero (byte-exact; stops at
+ * the first non-zero cache line), else 0. */
+int vms_page_is_zero(const void *page);
 
 /* A blocking TCP connection to ip:port (host byte order) with TCP_NODELAY,
  * given up after timeout_ms: the fd, or a negative errno with a message. */

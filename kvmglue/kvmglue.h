@@ -128,6 +128,16 @@ int kvm_mem_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err);
 int kvm_mem_view(kvm_mem *m, uint64_t page, size_t n, void *scratch,
 		 const uint8_t **pages, vms_err *err);
 
+/* Set hole[i] to 1 for each page of [page, page+n) that an image file does
+ * not store (a hole of a sparse file, as `cp --sparse`, the receiver and
+ * `vmscatter dump` leave zero pages): it reads as zero, and is best not
+ * touched at all - reading a tmpfs hole through the mapping makes the kernel
+ * allocate it. Other pages, and every page of a QEMU source, get 0. The
+ * holes are found once, when a file with fewer blocks than bytes is opened.
+ * Returns the number of holes, or a negative errno. Thread-safe like
+ * kvm_mem_read(). */
+long kvm_mem_holes(kvm_mem *m, uint64_t page, size_t n, uint8_t *hole, vms_err *err);
+
 /* Write pages [page, page+n) of a QEMU's guest RAM from buf (process_vm_writev;
  * for a stopped guest only - the receiver repairs a loaded, paused target).
  * Images are read-only: -EROFS. */

@@ -32,6 +32,7 @@ struct kvm_mem {
 	/* image */
 	int fd;
 	const uint8_t *map;
+	uint64_t *holes;              /* bit per page: not stored (sparse file), or NULL */
 	/* qemu */
 	pid_t pid;
 	struct kvm_ramblock *blocks;
@@ -56,9 +57,51 @@ static void image_close(kvm_mem *m)
 		munmap((void *)m->map, m->pages * KVM_PAGE_SIZE);
 	if (m->fd >= 0)
 		close(m->fd);
+	free(m->holes);
 }
 
 static const struct mem_ops image_ops = { "image", image_view, image_close };
+
+/* Set the bits of the whole pages in the hole [from, to) (byte offsets). */
+static void mark_hole(uint64_t *holes, off_t from, off_t to)
+{
+	for (uint64_t p = ((uint64_t)from + KVM_PAGE_SIZE - 1) / KVM_PAGE_SIZE;
+	     p < (uint64_t)to / KVM_PAGE_SIZE; p++)
+		holes[p / 64] |= 1ull << (p % 64);
+}
+
+/* Map the holes of a sparse image once, with SEEK_DATA / SEEK_HOLE: the
+ * index then never touches them (reading a tmpfs hole through the mapping
+ * would make the kernel allocate it). A file system without hole support
+ * leaves m->holes NULL: every page is read. */
+static int find_holes(kvm_mem *m, vms_err *err)
+{
+	off_t end = (off_t)(m->pages * KVM_PAGE_SIZE), pos = 0;
+	m->holes = calloc((m->pages + 63) / 64, sizeof(uint64_t));
+	if (!m->holes)
+		return vms_err_set(err, -ENOMEM, "out of memory");
+	while (pos < end) {
+		off_t data = lseek(m->fd, pos, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)          /* no data from pos on */
+			data = end;
+		else if (data < 0 && errno == EINVAL) {  /* no hole support */
+			free(m->holes);
+			m->holes = NULL;
+			return 0;
+		} else if (data < 0) {
+			return vms_err_set(err, -errno, "%s: SEEK_DATA: %s", m->path, strerror(errno));
+		}
+		mark_hole(m->holes, pos, data < end ? data : end);
+		if (data >= end)
+			break;
+		pos = lseek(m->fd, data, SEEK_HOLE);
+		if (pos < 0)
+			return vms_err_set(err, -errno, "%s: SEEK_HOLE: %s", m->path, strerror(errno));
+		if (pos <= data)      /* only if the file changes under us: read the rest */
+			break;
+	}
+	return 0;
+}
 
 static int image_open(kvm_mem *m, vms_err *err)
 {
@@ -82,6 +125,9 @@ static int image_open(kvm_mem *m, vms_err *err)
 	madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
 	m->map = map;
 	m->ops = &image_ops;
+	/* fewer blocks than bytes: a sparse file (on tmpfs, exactly) */
+	if ((uint64_t)st.st_blocks * 512 < (uint64_t)st.st_size)
+		return find_holes(m, err);
 	return 0;
 }
 
@@ -315,6 +361,20 @@ int kvm_mem_view(kvm_mem *m, uint64_t page, size_t n, void *scratch,
 		return vms_err_set(err, -ERANGE, "%s: pages %llu+%zu out of range", m->path,
 				   (unsigned long long)page, n);
 	return m->ops->view(m, page, n, scratch, pages, err);
+}
+
+long kvm_mem_holes(kvm_mem *m, uint64_t page, size_t n, uint8_t *hole, vms_err *err)
+{
+	if (page > m->pages || n > m->pages - page)
+		return vms_err_set(err, -ERANGE, "%s: pages %llu+%zu out of range", m->path,
+				   (unsigned long long)page, n);
+	long holes = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t p = page + i;
+		hole[i] = m->holes && (m->holes[p / 64] >> (p % 64) & 1);
+		holes += hole[i];
+	}
+	return holes;
 }
 
 int kvm_mem_read(kvm_mem *m, uint64_t page, size_t n, void *buf, vms_err *err)

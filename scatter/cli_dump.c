@@ -15,7 +15,8 @@ static const char dump_usage[] =
 	"Usage: vmscatter dump [--pause] SRC OUT\n"
 	"\n"
 	"Write the memory of SRC (a QMP socket of a running QEMU, or an image) to\n"
-	"the raw image file OUT. OUT appears only once it is complete.\n"
+	"the raw image file OUT. OUT is sparse (zero pages are holes) and appears\n"
+	"only once it is complete.\n"
 	"\n"
 	"  --pause   stop the guest while its RAM is read (a consistent image);\n"
 	"            a guest that was running is resumed afterwards\n"
@@ -49,11 +50,40 @@ static int set_paused(const char *path, int pause, int *was_running, vms_err *er
 	return r;
 }
 
+/* Write pages [0, n) of a chunk that starts at page `first` to fd, skipping
+ * holes of the source and zero pages: the output is sparse. */
+static int write_chunk(int fd, const char *tmp, uint64_t first, size_t n, const uint8_t *pages,
+		       const uint8_t *hole, vms_err *err)
+{
+	for (size_t p = 0, run; p < n; p += run) {
+		int skip = hole[p] || vms_page_is_zero(pages + p * KVM_PAGE_SIZE);
+		for (run = 1; p + run < n; run++) {
+			const uint8_t *next = pages + (p + run) * KVM_PAGE_SIZE;
+			if ((hole[p + run] || vms_page_is_zero(next)) != skip)
+				break;
+		}
+		if (skip)
+			continue;
+		const uint8_t *buf = pages + p * KVM_PAGE_SIZE;
+		off_t at = (off_t)((first + p) * KVM_PAGE_SIZE);
+		for (size_t done = 0, len = run * KVM_PAGE_SIZE; done < len;) {
+			ssize_t w = pwrite(fd, buf + done, len - done, at + (off_t)done);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return vms_err_set(err, -errno, "%s: %s", tmp, strerror(errno));
+			done += (size_t)w;
+		}
+	}
+	return 0;
+}
+
 static int write_image(kvm_mem *m, const char *out, vms_err *err)
 {
 	char tmp[4200];
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
 	uint8_t *buf = malloc(DUMP_CHUNK_PAGES * KVM_PAGE_SIZE);
+	uint8_t hole[DUMP_CHUNK_PAGES];
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644), r = 0;
 	if (fd < 0) {
 		free(buf);
@@ -64,18 +94,19 @@ static int write_image(kvm_mem *m, const char *out, vms_err *err)
 		goto out;
 	}
 	uint64_t pages = kvm_mem_pages(m);
+	if (ftruncate(fd, (off_t)(pages * KVM_PAGE_SIZE)) < 0) {
+		r = vms_err_set(err, -errno, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
 	for (uint64_t p = 0; p < pages && r == 0; p += DUMP_CHUNK_PAGES) {
 		size_t n = pages - p < DUMP_CHUNK_PAGES ? (size_t)(pages - p) : DUMP_CHUNK_PAGES;
-		r = kvm_mem_read(m, p, n, buf, err);
-		for (size_t done = 0, len = n * KVM_PAGE_SIZE; r == 0 && done < len;) {
-			ssize_t w = write(fd, buf + done, len - done);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0)
-				r = vms_err_set(err, -errno, "%s: %s", tmp, strerror(errno));
-			else
-				done += (size_t)w;
-		}
+		const uint8_t *view;
+		long holes = kvm_mem_holes(m, p, n, hole, err);
+		r = holes < 0 ? (int)holes : 0;
+		if (r == 0 && (size_t)holes < n)
+			r = kvm_mem_view(m, p, n, buf, &view, err);
+		if (r == 0 && (size_t)holes < n)
+			r = write_chunk(fd, tmp, p, n, view, hole, err);
 	}
 	if (r == 0 && fsync(fd) < 0)
 		r = vms_err_set(err, -errno, "%s: fsync: %s", tmp, strerror(errno));

@@ -164,26 +164,31 @@ void sc_index_test_hash_bits(sc_index *ix, unsigned bits)
 	ix->test_mask = bits >= 1 && bits <= 63 ? (1ull << bits) - 1 : 0;
 }
 
-/* Insert pages [first, first+n) of VM `vm`, whose bytes are in `chunk` and
- * whose hashes are in `hash`. */
-/* Byte-exact zero test; leaves at the first non-zero cache line. */
-static int is_zero_page(const uint8_t *page)
+/* Feed a chunk to the VM's SHA-256: runs of non-zero pages from the chunk,
+ * zero pages from a zero page (the holes of a sparse image stay untouched). */
+static int digest_chunk(EVP_MD_CTX *md, const uint8_t *chunk, size_t n, const uint8_t *zero)
 {
-	for (size_t i = 0; i < KVM_PAGE_SIZE; i += 64) {
-		uint64_t w[8];
-		memcpy(w, page + i, sizeof(w));
-		if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
-			return 0;
+	static const uint8_t zero_page[KVM_PAGE_SIZE];
+	for (size_t p = 0, run; p < n; p += run) {
+		for (run = 1; p + run < n && zero[p + run] == zero[p]; run++)
+			;
+		for (size_t i = 0; zero[p] && i < run; i++)
+			if (EVP_DigestUpdate(md, zero_page, KVM_PAGE_SIZE) != 1)
+				return -EIO;
+		if (!zero[p] && EVP_DigestUpdate(md, chunk + p * KVM_PAGE_SIZE, run * KVM_PAGE_SIZE) != 1)
+			return -EIO;
 	}
-	return 1;
+	return 0;
 }
 
+/* Insert pages [first, first+n) of VM `vm`, whose bytes are in `chunk`, whose
+ * zero flags are in `zero` and whose hashes are in `hash`. */
 static int insert_chunk(sc_index *ix, unsigned vm, uint64_t first, size_t n,
 			const uint8_t *chunk, const XXH128_hash_t *hash, const uint8_t *zero,
 			vms_err *err)
 {
 	struct vm *v = &ix->vms[vm];
-	if (ix->md && EVP_DigestUpdate(ix->md, chunk, n * KVM_PAGE_SIZE) != 1)
+	if (ix->md && digest_chunk(ix->md, chunk, n, zero) < 0)
 		return vms_err_set(err, -EIO, "SHA-256 failed");
 	for (size_t p = 0; p < n; p++) {
 		const uint8_t *page = chunk + p * KVM_PAGE_SIZE;
@@ -266,18 +271,23 @@ static size_t chunk_len(uint64_t pages, uint64_t chunk)
 	return left < SC_CHUNK_PAGES ? (size_t)left : SC_CHUNK_PAGES;
 }
 
-/* Read a chunk and, for each page, either flag it as zero (byte-exact test)
- * or hash it. */
+/* Read a chunk and, for each page, either flag it as zero (a hole of a
+ * sparse image, never touched, or byte-exact test) or hash it. */
 static int hash_chunk(kvm_mem *mem, uint64_t pages, uint64_t chunk, uint8_t *buf,
 		      const uint8_t **view, XXH128_hash_t *hash, uint8_t *zero, vms_err *err)
 {
 	size_t n = chunk_len(pages, chunk);
+	long holes = kvm_mem_holes(mem, chunk * SC_CHUNK_PAGES, n, zero, err);
+	if (holes < 0)
+		return (int)holes;
 	int r = kvm_mem_view(mem, chunk * SC_CHUNK_PAGES, n, buf, view, err);
 	if (r < 0)
 		return r;
 	for (size_t p = 0; p < n; p++) {
 		const uint8_t *page = *view + p * KVM_PAGE_SIZE;
-		zero[p] = (uint8_t)is_zero_page(page);
+		if (zero[p])
+			continue;
+		zero[p] = (uint8_t)vms_page_is_zero(page);
 		if (!zero[p])
 			hash[p] = page_hash(page);
 	}
@@ -555,7 +565,7 @@ int sc_index_content_is(const sc_index *ix, uint32_t cid, const uint8_t *page)
 
 uint32_t sc_index_find(const sc_index *ix, const uint8_t *page)
 {
-	if (ix->ncontents == 0 || is_zero_page(page))
+	if (ix->ncontents == 0 || vms_page_is_zero(page))
 		return SC_ZERO_CONTENT;
 	XXH128_hash_t h = hash_of(ix, page);
 	for (uint64_t i = h.low64 & ix->tmask; ix->table[i]; i = (i + 1) & ix->tmask)

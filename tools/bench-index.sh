@@ -4,14 +4,16 @@
 # interleaved in one session (the machine is shared and noisy), medians of
 # --runs runs. Prints wall, user and system seconds and the ratios to cat.
 #
-#   tools/bench-index.sh [--vms N] [--mib MIB] [--runs R] [--dir TMPFS_DIR] [--real]
+#   tools/bench-index.sh [--vms N] [--mib MIB] [--runs R] [--dir TMPFS_DIR] [--real] [--dense]
 # Default: 8 VMs x 256 MiB = 2 GiB in /dev/shm, 5 runs, a synthetic rack
 # (30% zero, 5% self-identical, 40% from a shared pool: a duplicate-heavy
-# mix). --real uses the memory of N real guests instead (booted, idle,
-# dumped), the mix a rack of small Linux VMs really has.
+# mix, zero pages stored). --real uses the memory of N real guests instead
+# (booted, idle, dumped by `vmscatter dump`, so zero pages are holes), the mix
+# a rack of small Linux VMs really has. --dense stores every zero page (as a
+# dumper that does not leave holes would).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-vms=8 mib=256 runs=5 base=/dev/shm real=0
+vms=8 mib=256 runs=5 base=/dev/shm real=0 dense=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--vms) vms=$2; shift 2 ;;
@@ -19,6 +21,7 @@ while [ $# -gt 0 ]; do
 	--runs) runs=$2; shift 2 ;;
 	--dir) base=$2; shift 2 ;;
 	--real) real=1; shift ;;
+	--dense) dense=1; shift ;;
 	*) echo "bench-index: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -37,6 +40,10 @@ else
 		--inter 0.4 --pool $((mib * 256 / 2))
 fi
 files=("$dir"/vm*.img)
+if [ "$dense" = 1 ]; then
+	for f in "${files[@]}"; do cp --sparse=never "$f" "$f.dense" && mv "$f.dense" "$f"; done
+fi
+stored=$(du -sm "$dir" | cut -f1)
 total=$((vms * mib))
 
 # time_cmd CMD...: "wall user system" seconds of one run
@@ -55,8 +62,8 @@ for _ in $(seq 1 "$runs"); do
 	time_cmd "$build/vmscatter" analyze --json --quiet --threads 2 "${files[@]}" >> "$dir/t2.t"
 done
 c=$(median 1 < "$dir/cat.t")
-printf 'rack: %d %s VMs x %d MiB = %d MiB in %s, median of %d runs\n' "$vms" \
-	"$([ "$real" = 1 ] && echo real || echo synthetic)" "$mib" "$total" "$base" "$runs"
+printf 'rack: %d %s VMs x %d MiB = %d MiB (%d MiB stored) in %s, median of %d runs\n' "$vms" \
+	"$([ "$real" = 1 ] && echo real || echo synthetic)" "$mib" "$total" "$stored" "$base" "$runs"
 printf '%-24s %8s %8s %8s %8s %8s\n' "command" "seconds" "user" "system" "MiB/s" "x cat"
 for row in "cat:cat" "analyze --threads 1:t1" "analyze --threads 2:t2"; do
 	name=${row%%:*} f="$dir/${row##*:}.t"

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/tap.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
 
-plan 26
+plan 28
 tmp=$(mktemp -d /tmp/vms-cli.XXXXXX)
 at_exit "rm -rf '$tmp'"
 V=$VMSCATTER
@@ -51,6 +51,12 @@ ok $? "human output has the table and the rack line"
 # --- dump -------------------------------------------------------------------
 "$V" dump "$tmp/a/vm3.img" "$tmp/copy.img" && cmp -s "$tmp/a/vm3.img" "$tmp/copy.img"
 ok $? "dump of an image is byte-identical"
+[ $(( $(stat -c %b "$tmp/copy.img") * 512 )) -lt "$(stat -c %s "$tmp/copy.img")" ]
+ok $? "the dump is sparse: its zero pages are holes"
+"$V" analyze --json --quiet x="$tmp/a/vm3.img" > "$tmp/dense.json" &&
+	"$V" analyze --json --quiet x="$tmp/copy.img" > "$tmp/sparse.json" &&
+	diff <(grep -v '"source"' "$tmp/dense.json") <(grep -v '"source"' "$tmp/sparse.json")
+ok $? "the sparse dump analyzes exactly like its dense source"
 
 # --- bad input: message, status, nothing on stdout ---------------------------
 : > "$tmp/empty.img"

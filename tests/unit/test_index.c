@@ -13,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 
 #include "scatter/index_int.h"
 #include "test_tmp.h"
@@ -314,6 +316,86 @@ static void test_hash_collisions(void **state)
 	rack_free(&r);
 }
 
+/* Sparse copies of a rack's images (zero pages: holes, but every third one
+ * written out as data) index to the same ids and digests as the dense files,
+ * their holes are found exactly, and indexing leaves them sparse. */
+static void test_sparse_images(void **state)
+{
+	(void)state;
+	struct synth_params p;
+	synth_defaults(&p);
+	p.vms = 3;
+	p.pages = 1100;
+	struct rack r;
+	rack_make(&r, &p);
+	sc_index *dense = NULL, *sparse = NULL;
+	vms_err e = { 0 };
+	assert_int_equal(sc_index_new(r.n, 1, &dense, &e), 0);
+	assert_int_equal(sc_index_new(r.n, 2, &sparse, &e), 0);
+	sc_index_set_digests(dense, 1);
+	sc_index_set_digests(sparse, 1);
+	kvm_mem *src[3];
+	struct stat before[3];
+	for (unsigned v = 0; v < r.n; v++) {
+		char path[256], name[16];
+		snprintf(path, sizeof(path), "%s/sparse%u.img", r.dir, v + 1);
+		snprintf(name, sizeof(name), "vm%u", v + 1);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(ftruncate(fd, (off_t)(r.pages * PAGE)), 0);
+		for (uint64_t pg = 0; pg < r.pages; pg++) {
+			const uint8_t *b = r.mem[v] + pg * PAGE;
+			if (!vms_page_is_zero(b) || pg % 3 == 0)
+				assert_int_equal(pwrite(fd, b, PAGE, (off_t)(pg * PAGE)), (ssize_t)PAGE);
+		}
+		close(fd);
+		assert_int_equal(stat(path, &before[v]), 0);
+		assert_int_equal(kvm_mem_open(path, &src[v], &e), 0);
+
+		/* the holes: exactly the zero pages not written, where the file
+		 * system keeps holes at all */
+		uint8_t *hole = malloc(r.pages);
+		long holes = kvm_mem_holes(src[v], 0, r.pages, hole, &e), want = 0;
+		assert_true(holes >= 0);
+		int sparse_fs = (uint64_t)before[v].st_blocks * 512 < r.pages * PAGE;
+		for (uint64_t pg = 0; pg < r.pages; pg++) {
+			int expect = sparse_fs && vms_page_is_zero(r.mem[v] + pg * PAGE) && pg % 3 != 0;
+			assert_int_equal(hole[pg], expect);
+			want += expect;
+		}
+		assert_int_equal(holes, want);
+		assert_int_equal(kvm_mem_holes(src[v], r.pages, 1, hole, &e), -ERANGE);
+		free(hole);
+
+		assert_int_equal(sc_index_add(dense, name, r.src[v], NULL, NULL, &e), 0);
+		assert_int_equal(sc_index_add(sparse, name, src[v], NULL, NULL, &e), 0);
+	}
+	check_against_brute_force(&r, sparse);
+	for (unsigned v = 0; v < r.n; v++) {
+		for (uint64_t pg = 0; pg < r.pages; pg++)
+			assert_int_equal(sc_index_page(dense, v, pg), sc_index_page(sparse, v, pg));
+		/* the digest is the SHA-256 of the bytes, holes read as zeros */
+		uint8_t want[32], got_dense[32], got_sparse[32];
+		unsigned len = 32;
+		assert_int_equal(EVP_Digest(r.mem[v], r.pages * PAGE, want, &len, EVP_sha256(), NULL), 1);
+		assert_int_equal(sc_index_vm_digest(dense, v, got_dense), 0);
+		assert_int_equal(sc_index_vm_digest(sparse, v, got_sparse), 0);
+		assert_memory_equal(got_dense, want, 32);
+		assert_memory_equal(got_sparse, want, 32);
+		/* nothing was allocated in the holes */
+		char path[256];
+		struct stat after;
+		snprintf(path, sizeof(path), "%s/sparse%u.img", r.dir, v + 1);
+		assert_int_equal(stat(path, &after), 0);
+		assert_int_equal(after.st_blocks, before[v].st_blocks);
+		kvm_mem_close(src[v]);
+		unlink(path);
+	}
+	sc_index_free(dense);
+	sc_index_free(sparse);
+	rack_free(&r);
+}
+
 static void write_file(const char *path, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -386,6 +468,7 @@ int main(void)
 		cmocka_unit_test(test_single_page_vms),
 		cmocka_unit_test(test_more_than_64_vms),
 		cmocka_unit_test(test_hash_collisions),
+		cmocka_unit_test(test_sparse_images),
 		cmocka_unit_test(test_bad_sources),
 	};
 	return cmocka_run_group_tests(tests, test_tmp_setup, test_tmp_teardown);
