@@ -190,9 +190,23 @@ int vms_msg_u32_get(vms_cur *c, uint32_t *v);
 int vms_msg_u32_put(vms_wbuf *b, uint8_t type, uint32_t v);
 int vms_msg_empty_get(vms_cur *c);
 int vms_msg_empty_put(vms_wbuf *b, uint8_t type);
-/* CONTENT: *page points into the payload. */
-int vms_msg_content_get(vms_cur *c, uint32_t *id, const uint8_t **page);
-int vms_msg_content_put(vms_wbuf *b, uint32_t id, const void *page);
+/* A page content, as CONTENT and every multicast message carry it: id u32,
+ * then the page as it is (4096 bytes) or LZO1X-1 compressed (1..4095 bytes
+ * that decompress to exactly one page). A vms_lzo holds the compressor's
+ * work memory (one per thread). */
+#define VMS_CONTENT_MAX (4u + VMS_WIRE_PAGE)
+typedef struct vms_lzo vms_lzo;
+int vms_lzo_new(vms_lzo **out);            /* 0, -ENOMEM or -ENOSYS (LZO's ABI) */
+void vms_lzo_free(vms_lzo *z);
+/* Write the content to out; its length. Compressed when z is given and
+ * compressing saves bytes. */
+size_t vms_content_encode(vms_lzo *z, uint32_t id, const void *page, uint8_t out[VMS_CONTENT_MAX]);
+/* Read a content that fills the rest of c: *page points into it, or at
+ * scratch (VMS_WIRE_PAGE bytes) after decompressing. 0 or -EBADMSG. */
+int vms_content_decode(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t **page);
+/* CONTENT: the content above as the whole payload. */
+int vms_msg_content_get(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t **page);
+int vms_msg_content_put(vms_wbuf *b, vms_lzo *z, uint32_t id, const void *page);
 /* ERROR: the text is copied, NUL-terminated, into text[VMS_WIRE_ERROR_MAX + 1]. */
 int vms_msg_error_get(vms_cur *c, char *text);
 int vms_msg_error_put(vms_wbuf *b, const char *text);

@@ -332,26 +332,19 @@ int vms_msg_empty_get(vms_cur *c)
 	return vms_cur_end(c);
 }
 
-static int content_fill(vms_wbuf *b, uint32_t id, const void *page)
+int vms_msg_content_put(vms_wbuf *b, vms_lzo *z, uint32_t id, const void *page)
 {
-	int r = vms_wbuf_be32(b, id);
-	return r < 0 ? r : vms_wbuf_bytes(b, page, VMS_WIRE_PAGE);
-}
-
-int vms_msg_content_put(vms_wbuf *b, uint32_t id, const void *page)
-{
-	size_t start;
+	uint8_t msg[VMS_CONTENT_MAX];
+	size_t start, len = vms_content_encode(z, id, page, msg);
 	int r = vms_frame_begin(b, VMS_MSG_CONTENT, &start);
 	if (r == 0)
-		r = content_fill(b, id, page);
+		r = vms_wbuf_bytes(b, msg, len);
 	return frame_finish(b, start, r);
 }
 
-int vms_msg_content_get(vms_cur *c, uint32_t *id, const uint8_t **page)
+int vms_msg_content_get(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t **page)
 {
-	if (vms_cur_be32(c, id) < 0 || *id == 0 || vms_cur_bytes(c, VMS_WIRE_PAGE, page) < 0)
-		return -EBADMSG;
-	return vms_cur_end(c);
+	return vms_content_decode(c, id, scratch, page);
 }
 
 static int error_fill(vms_wbuf *b, const char *text)
@@ -583,6 +576,7 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	uint64_t first;
 	uint8_t kind;
 	const uint8_t *page;
+	uint8_t scratch[VMS_WIRE_PAGE];
 	char text[VMS_WIRE_ERROR_MAX + 1];
 	vms_cur ids;
 	switch (type) {
@@ -593,7 +587,7 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	case VMS_MSG_GROUP_DONE: return vms_msg_group_done_get(p, &d);
 	case VMS_MSG_JOINED: case VMS_MSG_MCAST_END: return vms_msg_u32_get(p, &u);
 	case VMS_MSG_MAPS_END: case VMS_MSG_END: return vms_msg_empty_get(p);
-	case VMS_MSG_CONTENT: return vms_msg_content_get(p, &u, &page);
+	case VMS_MSG_CONTENT: return vms_msg_content_get(p, &u, scratch, &page);
 	case VMS_MSG_ERROR: return vms_msg_error_get(p, text);
 	case VMS_MSG_LIVE: case VMS_MSG_READY: case VMS_MSG_SEND: case VMS_MSG_LOADED:
 	case VMS_MSG_VERIFY: case VMS_MSG_COMMIT: case VMS_MSG_RUNNING: case VMS_MSG_LIVE_END:

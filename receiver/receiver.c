@@ -28,7 +28,6 @@
 
 #define MSG_MAX_PAGES_TOTAL (1ull << 34)     /* 64 TiB per session */
 #define GROUP_QUIET_MS 3000                 /* no multicast progress: report */
-#define MCAST_MSG (4 + VMS_WIRE_PAGE)
 
 enum state { ST_HELLO, ST_VMS, ST_DATA, ST_LIVE, ST_DONE };
 #define STREAMS_MAX 1024                    /* live stream children per session */
@@ -199,8 +198,9 @@ static int mcast_drain(struct session *s, int *wait_ms, vms_err *err)
 		vms_cur c;
 		uint32_t id;
 		const uint8_t *page;
+		uint8_t scratch[VMS_WIRE_PAGE];
 		vms_cur_init(&c, buf, len);
-		if (vms_msg_content_get(&c, &id, &page) < 0)
+		if (vms_content_decode(&c, &id, scratch, &page) < 0)
 			continue;            /* a hello, or not ours to trust: ignore */
 		s->received++;
 		s->contents_mcast++;
@@ -470,7 +470,8 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 		return 0;
 	case VMS_MSG_CONTENT: {
 		const uint8_t *page;
-		if (s->st != ST_DATA || vms_msg_content_get(p, &u, &page) < 0)
+		uint8_t scratch[VMS_WIRE_PAGE];
+		if (s->st != ST_DATA || vms_msg_content_get(p, &u, scratch, &page) < 0)
 			return bad(err, "CONTENT");
 		s->contents_tcp++;
 		return store(s, u, page, err);

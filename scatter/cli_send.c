@@ -16,7 +16,7 @@
 static const char send_usage[] =
 	"Usage: vmscatter send --target NAME=HOST:PORT[:SLOTS] ... [--plan FILE | --strategy S]\n"
 	"                      [--rate BITS/S] [--mcast-if ADDR] [--mcast-port PORT]\n"
-	"                      [--timeout SEC] [--json] [--threads N] [--quiet]\n"
+	"                      [--timeout SEC] [--no-compress] [--json] [--threads N] [--quiet]\n"
 	"                      [--live [--verify] [--parallel N] [--keep-source]] SRC...\n"
 	"\n"
 	"Index the memory images SRC, place them on the targets (greedy by default,\n"
@@ -35,6 +35,8 @@ static const char send_usage[] =
 	"  --mcast-port PORT  first UDP port for multicast groups (default 7500)\n"
 	"  --timeout SEC      for every answer from a receiver and, live, for a source\n"
 	"                     QEMU whose stream goes silent (default 60)\n"
+	"  --no-compress      send every page content as it is (default: LZO1X-1\n"
+	"                     each content it shrinks, multicast and unicast)\n"
 	"  --json             print the summary as JSON\n"
 	"\n"
 	"Live (every SRC a running QEMU's QMP socket; receivers with --state-dir):\n"
@@ -183,7 +185,7 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 			for (unsigned v = 0; v < rack->n; v++)
 				if (target_of[v] == t)
 					json_array_append_new(vms, json_string(rack->srcs[v].name));
-			json_array_append_new(targets, json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			json_array_append_new(targets, json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 				"name", tg[t].name, "vms", vms,
 				"multicast_bytes", (json_int_t)st[t].multicast_bytes,
 				"unicast_bytes", (json_int_t)st[t].unicast_bytes,
@@ -191,10 +193,12 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 				"image_bytes", (json_int_t)st[t].image_bytes,
 				"contents_multicast", (json_int_t)st[t].contents_multicast,
 				"contents_unicast", (json_int_t)st[t].contents_unicast,
-				"contents_resent", (json_int_t)st[t].contents_resent));
+				"contents_resent", (json_int_t)st[t].contents_resent,
+				"contents_compressed", (json_int_t)st[t].contents_compressed));
 		}
 		json_object_set_new(root, "targets", targets);
-		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
+		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
+			"contents_compressed", (json_int_t)tot->contents_compressed,
 			"multicast_bytes", (json_int_t)tot->multicast_bytes,
 			"unicast_bytes", (json_int_t)tot->unicast_bytes,
 			"control_bytes", (json_int_t)tot->control_bytes,
@@ -225,6 +229,10 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 	       mib(tot->control_bytes), 100.0 * (double)sent / (double)tot->image_bytes, mib(tot->image_bytes));
 	printf("time: %.1f s connections and page maps, %.1f s multicast, %.1f s unicast and verification\n",
 	       tot->seconds_prepare, tot->seconds_multicast, tot->seconds_unicast);
+	if (tot->contents_compressed)
+		printf("%llu of %llu page contents went LZO-compressed\n",
+		       (unsigned long long)tot->contents_compressed,
+		       (unsigned long long)(tot->contents_multicast + tot->contents_unicast + tot->contents_resent));
 	if (tot->contents_resent)
 		printf("%llu pages lost in multicast were re-sent by unicast\n",
 		       (unsigned long long)tot->contents_resent);
@@ -274,8 +282,9 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 			json_object_set_new(json_array_get(vms, v), "multicast_pages", json_integer((json_int_t)s->seed_pages));
 		}
 		json_object_set_new(root, "vms", vms);
-		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
+		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
 			"memory_bytes", (json_int_t)mem, "seed_multicast_bytes", (json_int_t)seed->multicast_bytes,
+			"seed_contents_compressed", (json_int_t)seed->contents_compressed,
 			"seed_unicast_bytes", (json_int_t)(seed->unicast_bytes + seed->control_bytes),
 			"stream_bytes", (json_int_t)stream, "qemu_stream_bytes", (json_int_t)qemu,
 			"sent_bytes", (json_int_t)(seeded + stream),
@@ -402,6 +411,7 @@ int cli_send(int argc, char **argv)
 		{ "live", no_argument, NULL, 'L' }, { "verify", no_argument, NULL, 'V' },
 		{ "parallel", required_argument, NULL, 'N' }, { "keep-source", no_argument, NULL, 'K' },
 		{ "max-bandwidth", required_argument, NULL, 'B' }, { "no-repair", no_argument, NULL, 'R' },
+		{ "no-compress", no_argument, NULL, 'Z' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct sc_target tg[VMSPLAN_MAX_TARGETS];
@@ -410,7 +420,8 @@ int cli_send(int argc, char **argv)
 	unsigned nt = 0, threads = cli_default_threads(), slots[VMSPLAN_MAX_TARGETS];
 	const char *plan_file = NULL;
 	struct vmsplan_options po;
-	struct sc_send_opts so = { .rate = 400000000 / 8, .mcast_port = 7500, .timeout_ms = 60000 };
+	struct sc_send_opts so = { .rate = 400000000 / 8, .mcast_port = 7500, .timeout_ms = 60000,
+				   .compress = 1 };
 	int json = 0, quiet = 0, ch, status = 1, have_strategy = 0;
 	uint64_t v;
 	vms_err err = { 0 };
@@ -465,6 +476,7 @@ int cli_send(int argc, char **argv)
 				return cli_usage_error("send", "%s", err.msg);
 			break;
 		case 'q': quiet = 1; break;
+		case 'Z': so.compress = 0; break;
 		case 'L': live = 1; break;
 		case 'V': lo.verify = 1; break;
 		case 'R': lo.repair = 0; break;

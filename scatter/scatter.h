@@ -157,6 +157,7 @@ struct sc_send_opts {
 	uint16_t mcast_port;         /* first UDP port for the groups */
 	int timeout_ms;              /* for each receiver answer */
 	int progress;                /* progress lines on stderr */
+	int compress;                /* LZO1X-1 every content it shrinks */
 	/* live sources (sc_live): the images are seeds, not checked whole */
 	int live;
 	uint8_t *stale;              /* [content id]: set when a seed read differed from the index */
@@ -171,6 +172,7 @@ struct sc_send_stats {
 	uint64_t unicast_bytes;      /* CONTENT frames */
 	uint64_t control_bytes;      /* every other frame, both ways */
 	uint64_t contents_multicast, contents_unicast, contents_resent;
+	uint64_t contents_compressed;  /* of those, sent LZO-compressed */
 	uint64_t image_bytes;        /* the images themselves, for comparison */
 	double seconds;
 	/* total only: connections and page maps; multicast groups;

@@ -48,6 +48,7 @@ struct sender {
 	uint8_t (*digest)[32];        /* per VM */
 	struct sc_send_stats *total;
 	double rate_next;             /* token bucket for unicast: next free time */
+	vms_lzo *lzo;                 /* compresses contents (opts.compress), or NULL */
 };
 
 static int peer_err(const struct peer *p, vms_err *err, int code, const char *what)
@@ -234,7 +235,8 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 	uint32_t group_addr = 0xef4d0000u | (uint32_t)((g + 1) & 0xffff);   /* 239.77.x.y */
 	uint16_t port = (uint16_t)(s->o->mcast_port + g % 1000);
 	uint32_t ifaddr = s->o->mcast_if;
-	uint8_t msg[4 + KVM_PAGE_SIZE] __attribute__((aligned(16)));
+	uint8_t page[KVM_PAGE_SIZE], msg[VMS_CONTENT_MAX];
+	uint64_t bytes = 0, compressed = 0;
 	int r = 0;
 	if (!ifaddr) {
 		struct sockaddr_in local;
@@ -282,25 +284,31 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 	}
 	double t0 = vms_now(), shown = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
-		msg[0] = (uint8_t)(ids[i] >> 24), msg[1] = (uint8_t)(ids[i] >> 16);
-		msg[2] = (uint8_t)(ids[i] >> 8), msg[3] = (uint8_t)ids[i];
-		r = read_content(s, ids[i], msg + 4, err);
-		if (r == 0)
-			r = vms_mcast_send(mc, msg, sizeof(msg), s->o->timeout_ms, err);
+		size_t len = 0;
+		r = read_content(s, ids[i], page, err);
+		if (r == 0) {
+			len = vms_content_encode(s->lzo, ids[i], page, msg);
+			compressed += len < VMS_CONTENT_MAX;
+			bytes += len;
+			r = vms_mcast_send(mc, msg, len, s->o->timeout_ms, err);
+		}
 		double t = vms_now();
 		if (s->o->progress && (t - shown > 0.5 || i + 1 == n)) {
-			double rate = (double)(i + 1) * sizeof(msg) / (t - t0 + 1e-9);
+			double rate = (double)(i + 1) / (t - t0 + 1e-9);
 			fprintf(stderr, "\r\033[Kmulticast group %zu/%zu: %zu/%zu pages, %.1f MB/s, ETA %.0f s",
-				g + 1, ngroups, i + 1, n, rate / 1e6, (double)(n - i - 1) * sizeof(msg) / rate);
+				g + 1, ngroups, i + 1, n, (double)bytes / (t - t0 + 1e-9) / 1e6,
+				(double)(n - i - 1) / rate);
 			shown = t;
 		}
 	}
-	s->total->multicast_bytes += (uint64_t)n * sizeof(msg);
+	s->total->multicast_bytes += bytes;
 	s->total->contents_multicast += n;
+	s->total->contents_compressed += compressed;
 	for (unsigned t = 0; t < s->npeers && r == 0; t++)
 		if (members >> t & 1) {
-			s->peers[t].st->multicast_bytes += (uint64_t)n * sizeof(msg);
+			s->peers[t].st->multicast_bytes += bytes;
 			s->peers[t].st->contents_multicast += n;
+			s->peers[t].st->contents_compressed += compressed;
 			r = vms_msg_u32_put(&s->peers[t].out, VMS_MSG_MCAST_END, (uint32_t)g);
 			if (r == 0)
 				r = peer_flush(s, &s->peers[t], 0, err);
@@ -344,8 +352,15 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
 	double t0 = vms_now(), shown = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		r = read_content(s, ids[i], page, err);
-		if (r == 0)
-			r = vms_msg_content_put(&p->out, ids[i], page);
+		if (r == 0) {
+			size_t before = p->out.len;
+			r = vms_msg_content_put(&p->out, s->lzo, ids[i], page);
+			/* a frame: length 4, type 1, then the content */
+			if (r == 0 && p->out.len - before < 5 + VMS_CONTENT_MAX) {
+				p->st->contents_compressed++;
+				s->total->contents_compressed++;
+			}
+		}
 		if (r == 0 && (p->out.len >= (256u << 10) || i + 1 == n))
 			r = peer_flush(s, p, 1, err);
 		double t = vms_now();
@@ -495,6 +510,10 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 		r = vms_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
+	if (o->compress && (r = vms_lzo_new(&s.lzo)) < 0) {
+		vms_err_set(err, r, "LZO: %s", r == -ENOMEM ? "out of memory" : "library unusable");
+		goto out;
+	}
 	for (unsigned t = 0; t < ntargets; t++) {
 		s.peers[t] = (struct peer){ .t = &targets[t], .fd = -1, .st = &per_target[t] };
 		s.peers[t].vms = calloc(nvms, sizeof(unsigned));
@@ -626,6 +645,7 @@ out:
 		free(p->unicast);
 	}
 	total->seconds = vms_now() - t0;
+	vms_lzo_free(s.lzo);
 	free(s.peers);
 	free(s.digest);
 	free(set_of);

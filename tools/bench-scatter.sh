@@ -4,8 +4,9 @@
 # host link shaped to --rate, in one run: bytes the targets receive (read
 # from the interfaces' counters), bytes the source sends, wall time, the
 # lower bound (each distinct non-zero content once per target that needs
-# it), and throughput against the line rate. Two racks: real guests' memory
-# (dumped from running guests) and a synthetic one.
+# it), and throughput against the line rate; vmscatter with and without LZO.
+# Two racks: real guests' memory (dumped from running guests) and a synthetic
+# one.
 #
 #   tools/bench-scatter.sh [--rate 1gbit] [--guests N] [--mem MIB] [--targets M]
 #                          [--synthetic-vms N] [--synthetic-mib MIB]
@@ -64,20 +65,33 @@ run_rack() {
 	"$V" plan --json --quiet "${targs[@]}" "${imgs[@]}" > "$dir/plan-$rack.json"
 	"$top/tools/testbed.sh" up "$tb" --targets "$targets" --rate "$rate" > /dev/null
 
-	# vmscatter
-	for i in $(seq 1 "$targets"); do
-		rm -rf "$dir/out$i"; mkdir -p "$dir/out$i"
-		ip netns exec "$tb-t$i" "$V" receive --quiet --once --listen 0.0.0.0:7000 --out "$dir/out$i" &
-	done
-	sleep 0.5
-	local rx0 tx0 t0 t1
-	rx0=$(rx_sum); tx0=$(tx_src); t0=$(now)
-	ip netns exec "$tb-src" "$V" send --quiet --json --rate "$((line_bits * 9 / 10))" \
-		--plan "$dir/plan-$rack.json" "${tspec[@]}" "${imgs[@]}" > "$dir/send-$rack.json"
-	t1=$(now)
-	wait
-	local vrx=$(( $(rx_sum) - rx0 )) vtx=$(( $(tx_src) - tx0 )) vt
-	vt=$(echo "$t1 - $t0" | bc -l)
+	# vmscatter, with and without compression: "rx tx seconds" of one send in OUT.counts
+	run_send() {
+		local out=$1 rx0 tx0 t0 t1
+		shift
+		for i in $(seq 1 "$targets"); do
+			rm -rf "$dir/out$i"; mkdir -p "$dir/out$i"
+			ip netns exec "$tb-t$i" "$V" receive --quiet --once --listen 0.0.0.0:7000 --out "$dir/out$i" &
+		done
+		sleep 0.5
+		rx0=$(rx_sum); tx0=$(tx_src); t0=$(now)
+		ip netns exec "$tb-src" "$V" send --quiet --json --rate "$((line_bits * 9 / 10))" "$@" \
+			--plan "$dir/plan-$rack.json" "${tspec[@]}" "${imgs[@]}" > "$out"
+		t1=$(now)
+		wait
+		for i in $(seq 1 "$targets"); do
+			for f in "$dir/out$i"/*.img; do
+				[ -e "$f" ] || continue
+				cmp -s "$f" "$dir/$rack/$(basename "$f")" || { echo "MISMATCH $f" >&2; exit 1; }
+			done
+		done
+		echo "$(( $(rx_sum) - rx0 )) $(( $(tx_src) - tx0 )) $(echo "$t1 - $t0" | bc -l)" > "$out.counts"
+	}
+	local vrx vtx vt rrx rtx rt
+	run_send "$dir/send-raw-$rack.json" --no-compress
+	run_send "$dir/send-$rack.json"
+	read -r rrx rtx rt < "$dir/send-raw-$rack.json.counts"
+	read -r vrx vtx vt < "$dir/send-$rack.json.counts"
 
 	# baseline: every image whole, by TCP, in parallel
 	for i in $(seq 1 "$targets"); do
@@ -95,29 +109,27 @@ run_rack() {
 	bt=$(echo "$t1 - $t0" | bc -l)
 	"$top/tools/testbed.sh" down "$tb"
 
-	for i in $(seq 1 "$targets"); do
-		for f in "$dir/out$i"/*.img; do
-			[ -e "$f" ] || continue
-			cmp -s "$f" "$dir/$rack/$(basename "$f")" || { echo "MISMATCH $f" >&2; exit 1; }
-		done
-	done
-	python3 - "$dir/plan-$rack.json" "$dir/send-$rack.json" "$rack" "$n" "$vrx" "$vtx" "$vt" "$brx" "$btx" "$bt" "$line_bits" <<'PY'
+	python3 - "$dir/plan-$rack.json" "$dir/send-$rack.json" "$rack" "$n" "$vrx" "$vtx" "$vt" "$brx" "$btx" "$bt" \
+		"$line_bits" "$rrx" "$rtx" "$rt" <<'PY'
 import json, sys
 plan, send = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 rack, n = sys.argv[3], int(sys.argv[4])
-vrx, vtx, vt, brx, btx, bt, line = (float(x) for x in sys.argv[5:12])
+vrx, vtx, vt, brx, btx, bt, line, rrx, rtx, rt = (float(x) for x in sys.argv[5:15])
 tr = plan["traffic"]
 lower = tr["network_bytes"] - tr["reference_bytes"]
 img = send["total"]["image_bytes"]
 M = 1 << 20
 print(f"rack {rack}: {n} VMs, {img / M:.0f} MiB of images, lower bound {lower / M:.1f} MiB "
-      f"(distinct non-zero content once per target)")
+      f"(distinct non-zero content once per target, uncompressed)")
 print(f"  {'':22} {'targets rx MiB':>15} {'source tx MiB':>14} {'seconds':>8} {'Mbit/s':>8}")
 print(f"  {'vmscatter send':22} {vrx / M:15.1f} {vtx / M:14.1f} {vt:8.2f} {vtx * 8 / vt / 1e6:8.0f}")
+print(f"  {'  --no-compress':22} {rrx / M:15.1f} {rtx / M:14.1f} {rt:8.2f} {rtx * 8 / rt / 1e6:8.0f}")
 print(f"  {'TCP, each image whole':22} {brx / M:15.1f} {btx / M:14.1f} {bt:8.2f} {btx * 8 / bt / 1e6:8.0f}")
 ph = send["total"]["phases"]
 print(f"  vmscatter phases: {ph['prepare']:.1f} s connect+maps, {ph['multicast']:.1f} s multicast, "
       f"{ph['unicast_and_verify']:.1f} s unicast+verify (both sides fsync the images)")
+print(f"  LZO: targets receive {vrx / rrx:.3f}x, time {vt / rt:.3f}x of --no-compress "
+      f"({send['total']['contents_compressed']} contents compressed)")
 print(f"  vmscatter / TCP: targets receive {vrx / brx:.3f}x, source sends {vtx / btx:.3f}x, "
       f"time {vt / bt:.3f}x; targets receive {vrx / lower:.3f}x the lower bound; "
       f"source link at {vtx * 8 / vt / line * 100:.0f}% of {line / 1e6:.0f} Mbit/s")

@@ -34,10 +34,11 @@ for n in "${names[@]}"; do
 	case "$n" in
 	qemu_text) srcs=("$top/kvmglue/procfmt.c" "${common[@]}"); libs=() ;;
 	mstream) srcs=("$top/kvmglue/mstream.c" "${common[@]}"); libs=() ;;
-	wire) srcs=("${common[@]}" "$top/common/wbuf.c" "$top/common/wire.c"); libs=() ;;
+	wire) srcs=("${common[@]}" "$top/common/wbuf.c" "$top/common/wire.c" "$top/common/compress.c")
+	      libs=($(pkg-config --libs lzo2)) ;;
 	rewrite) srcs=("$top/kvmglue/mstream.c" "$top/scatter/rewrite.c" "$top/receiver/apply.c" "${common[@]}"
-		       "$top/common/wbuf.c" "$top/common/wire.c" "$top/common/digest.c")
-		 libs=($(pkg-config --libs libcrypto libxxhash)) ;;
+		       "$top/common/wbuf.c" "$top/common/wire.c" "$top/common/compress.c" "$top/common/digest.c")
+		 libs=($(pkg-config --libs libcrypto libxxhash lzo2)) ;;
 	summary) srcs=("$top"/planner/{problem,eval,order,strategies,ilp}.c)
 		 libs=($(pkg-config --libs jansson) -lglpk) ;;
 	*) echo "fuzz: unknown harness $n" >&2; exit 2 ;;

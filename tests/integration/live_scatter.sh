@@ -209,8 +209,9 @@ for v in d["vms"]:
     fetched[v["target"]] += v["fetched_pages"]
 print("# references asked for again, per target:", fetched, file=sys.stderr)
 assert fetched["t1"] > 0 and fetched["t2"] == 0, fetched
+assert d["total"]["seed_contents_compressed"] > 0, d["total"]   # LZO through the loss
 EOF
-ok $? "every VM verified; references into the spoilt seeds were asked for again, on t1 only"
+ok $? "every VM verified; references into the spoilt seeds were asked for again, on t1 only; seeds went compressed"
 moved
 ok $? "every guest counts on its target; sources gone"
 stop_targets

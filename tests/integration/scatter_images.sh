@@ -7,7 +7,7 @@
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 27
+plan 28
 tb=vs$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-scatter.XXXXXX)
@@ -81,8 +81,23 @@ j = json.load(open(sys.argv[1]))
 t = j["total"]
 assert t["multicast_bytes"] > 0 and t["unicast_bytes"] > 0, t
 assert t["sent_bytes"] < t["image_bytes"], t
+assert t["contents_compressed"] > 0, t      # the real guest's pages shrink
 PY
-ok $? "JSON summary: multicast and unicast used, less sent than the images"
+ok $? "JSON summary: multicast and unicast used, contents compressed, less sent than the images"
+
+# the same without compression: bit-exact too, and more bytes
+clean_targets
+start_receivers --once
+send --json --no-compress "${targets[@]}" "${srcs[@]}" > "$tmp/send1raw.json" && wait && verify &&
+	python3 - "$tmp/send1.json" "$tmp/send1raw.json" <<'PY'
+import json, sys
+lzo, raw = (json.load(open(f))["total"] for f in sys.argv[1:])
+assert raw["contents_compressed"] == 0, raw
+# (the multicast contents here are the synthetic pool's: random, incompressible)
+assert lzo["multicast_bytes"] <= raw["multicast_bytes"], (lzo, raw)
+assert lzo["unicast_bytes"] < raw["unicast_bytes"], (lzo, raw)
+PY
+ok $? "--no-compress: bit-exact, nothing compressed, more bytes sent"
 
 # a target the plan leaves without VMs still completes its session
 clean_targets

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <lzo/lzo1x.h>
 
 #include "common/common.h"
 
@@ -77,7 +78,11 @@ static void build_all(vms_wbuf *b)
 	assert_int_equal(vms_msg_u32_put(b, VMS_MSG_JOINED, 2), 0);
 	assert_int_equal(vms_msg_u32_put(b, VMS_MSG_MCAST_END, 2), 0);
 	assert_int_equal(vms_msg_group_done_put(b, &d), 0);
-	assert_int_equal(vms_msg_content_put(b, 17, page), 0);
+	assert_int_equal(vms_msg_content_put(b, NULL, 17, page), 0);
+	vms_lzo *z;
+	assert_int_equal(vms_lzo_new(&z), 0);
+	assert_int_equal(vms_msg_content_put(b, z, 18, page), 0);    /* compressed */
+	vms_lzo_free(z);
 	assert_int_equal(vms_msg_empty_put(b, VMS_MSG_END), 0);
 	assert_int_equal(vms_msg_error_put(b, "disk full"), 0);
 }
@@ -102,7 +107,7 @@ static void test_round_trip_any_split(void **state)
 			}
 			assert_int_equal(r, 0);
 		}
-		assert_int_equal(frames, 12);
+		assert_int_equal(frames, 13);
 		vms_frames_free(&f);
 	}
 	vms_wbuf_free(&b);
@@ -140,6 +145,81 @@ static void test_truncation_and_trailing(void **state)
 	vms_wbuf_free(&b);
 }
 
+/* Wrap LZO1X-1 output of `n` bytes of `in` as a content and decode it. */
+static int decode_lzo_of(const uint8_t *in, size_t n)
+{
+	static lzo_align_t work[(LZO1X_1_MEM_COMPRESS + sizeof(lzo_align_t) - 1) / sizeof(lzo_align_t)];
+	uint8_t msg[4 + 8192] = { 0, 0, 0, 9 }, scratch[4096];
+	lzo_uint len = 0;
+	assert_int_equal(lzo1x_1_compress(in, n, msg + 4, &len, work), LZO_E_OK);
+	vms_cur c;
+	uint32_t id;
+	const uint8_t *page;
+	vms_cur_init(&c, msg, 4 + len);
+	return vms_content_decode(&c, &id, scratch, &page);
+}
+
+/* Contents: a compressible page goes compressed and comes back exact, an
+ * incompressible one goes as it is; compressed bytes that are cut, padded,
+ * or decompress to anything but exactly one page are refused. */
+static void test_content_compression(void **state)
+{
+	(void)state;
+	uint8_t text[4096], noise[4096], msg[VMS_CONTENT_MAX], scratch[4096], big[5000];
+	uint64_t x = 88172645463325252ull;
+	for (size_t i = 0; i < sizeof(noise); i++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		noise[i] = (uint8_t)x;
+		text[i] = (uint8_t)"the quick brown fox jumps "[i % 26] ^ (uint8_t)(i / 512);
+	}
+	vms_lzo *z;
+	assert_int_equal(vms_lzo_new(&z), 0);
+	uint32_t id;
+	const uint8_t *page;
+	vms_cur c;
+
+	size_t len = vms_content_encode(z, 77, text, msg);
+	assert_true(len > 4 && len < 1024);
+	vms_cur_init(&c, msg, len);
+	assert_int_equal(vms_content_decode(&c, &id, scratch, &page), 0);
+	assert_int_equal(id, 77);
+	assert_ptr_equal(page, scratch);
+	assert_memory_equal(page, text, 4096);
+	for (size_t n = 0; n < len; n++) {              /* cut anywhere */
+		vms_cur_init(&c, msg, n);
+		assert_int_equal(vms_content_decode(&c, &id, scratch, &page), -EBADMSG);
+	}
+	msg[len] = 0;                                   /* one byte too many */
+	vms_cur_init(&c, msg, len + 1);
+	assert_int_equal(vms_content_decode(&c, &id, scratch, &page), -EBADMSG);
+
+	assert_int_equal(vms_content_encode(z, 78, noise, msg), VMS_CONTENT_MAX);
+	assert_int_equal(vms_content_encode(NULL, 79, text, msg), VMS_CONTENT_MAX);
+	vms_cur_init(&c, msg, VMS_CONTENT_MAX);
+	assert_int_equal(vms_content_decode(&c, &id, scratch, &page), 0);
+	assert_ptr_equal(page, msg + 4);
+	assert_memory_equal(page, text, 4096);
+
+	/* valid LZO, but not one page: shorter, longer, empty */
+	memset(big, 'a', sizeof(big));
+	assert_int_equal(decode_lzo_of(big, 4095), -EBADMSG);
+	assert_int_equal(decode_lzo_of(big, 4097), -EBADMSG);
+	assert_int_equal(decode_lzo_of(big, 5000), -EBADMSG);
+	assert_int_equal(decode_lzo_of(big, 4096), 0);
+	/* garbage in every position of a compressed page: refused or exactly
+	 * one page, never past the scratch (ASan watches) */
+	len = vms_content_encode(z, 80, text, msg);
+	for (size_t i = 4; i < len; i++) {
+		uint8_t keep = msg[i];
+		msg[i] ^= 0x5a;
+		vms_cur_init(&c, msg, len);
+		int r = vms_content_decode(&c, &id, scratch, &page);
+		assert_true(r == 0 || r == -EBADMSG);
+		msg[i] = keep;
+	}
+	vms_lzo_free(z);
+}
+
 static void test_bad_fields(void **state)
 {
 	(void)state;
@@ -162,11 +242,11 @@ static void test_bad_fields(void **state)
 	static const uint8_t unicast[] = { 0, 0, 0, 1, 10, 0, 0, 1, 0x1d, 0x4c, 10, 0, 0, 1, 0, 0, 0, 1 };
 	vms_cur_init(&c, unicast, sizeof(unicast));
 	assert_int_equal(vms_msg_join_get(&c, &j), -EBADMSG);
-	uint8_t content[4100] = { 0 };
+	uint8_t content[4100] = { 0 }, scratch[4096];
 	uint32_t id;
 	const uint8_t *page;
 	vms_cur_init(&c, content, sizeof(content));
-	assert_int_equal(vms_msg_content_get(&c, &id, &page), -EBADMSG);
+	assert_int_equal(vms_msg_content_get(&c, &id, scratch, &page), -EBADMSG);
 	uint8_t kind;
 	uint32_t count;
 	vms_cur ids;
@@ -313,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_any_split),
 		cmocka_unit_test(test_truncation_and_trailing),
 		cmocka_unit_test(test_bad_fields),
+		cmocka_unit_test(test_content_compression),
 		cmocka_unit_test(test_frame_lengths),
 		cmocka_unit_test(test_live_messages),
 	};

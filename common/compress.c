@@ -1,0 +1,66 @@
+/* compress.c - a page content on the wire: its id, then the page as it is or
+ * LZO1X-1 compressed (see common.h and doc/PROTOCOL.md, "Contents"). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lzo/lzo1x.h>
+
+#include "common.h"
+
+/* LZO's worst case for one page: a little more than the page */
+#define LZO_OUT_MAX (VMS_WIRE_PAGE + VMS_WIRE_PAGE / 16 + 64 + 3)
+
+struct vms_lzo {
+	lzo_align_t work[(LZO1X_1_MEM_COMPRESS + sizeof(lzo_align_t) - 1) / sizeof(lzo_align_t)];
+	uint8_t out[LZO_OUT_MAX];
+};
+
+int vms_lzo_new(vms_lzo **out)
+{
+	if (lzo_init() != LZO_E_OK)     /* checks the library's ABI; idempotent */
+		return -ENOSYS;
+	*out = malloc(sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void vms_lzo_free(vms_lzo *z)
+{
+	free(z);
+}
+
+size_t vms_content_encode(vms_lzo *z, uint32_t id, const void *page, uint8_t out[VMS_CONTENT_MAX])
+{
+	out[0] = (uint8_t)(id >> 24), out[1] = (uint8_t)(id >> 16);
+	out[2] = (uint8_t)(id >> 8), out[3] = (uint8_t)id;
+	lzo_uint len = 0;
+	if (z && lzo1x_1_compress(page, VMS_WIRE_PAGE, z->out, &len, z->work) == LZO_E_OK &&
+	    len > 0 && len < VMS_WIRE_PAGE) {
+		memcpy(out + 4, z->out, len);
+		return 4 + len;
+	}
+	memcpy(out + 4, page, VMS_WIRE_PAGE);
+	return VMS_CONTENT_MAX;
+}
+
+int vms_content_decode(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t **page)
+{
+	const uint8_t *in;
+	size_t len;
+	if (vms_cur_be32(c, id) < 0 || *id == 0)
+		return -EBADMSG;
+	len = vms_cur_left(c);
+	if (len == 0 || len > VMS_WIRE_PAGE || vms_cur_bytes(c, len, &in) < 0)
+		return -EBADMSG;
+	if (len == VMS_WIRE_PAGE) {
+		*page = in;
+		return 0;
+	}
+	/* the safe decompressor checks every read and write against the bounds;
+	 * exactly one page must come out, using every byte */
+	lzo_uint got = VMS_WIRE_PAGE;
+	if (lzo1x_decompress_safe(in, len, scratch, &got, NULL) != LZO_E_OK || got != VMS_WIRE_PAGE)
+		return -EBADMSG;
+	*page = scratch;
+	return 0;
+}
