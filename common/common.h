@@ -131,6 +131,7 @@ enum vms_msg_type {
 	VMS_MSG_LIVE, VMS_MSG_STREAM, VMS_MSG_READY, VMS_MSG_SDATA, VMS_MSG_SREF,
 	VMS_MSG_SEND, VMS_MSG_LOADED, VMS_MSG_VERIFY, VMS_MSG_DIGESTS, VMS_MSG_COMMIT,
 	VMS_MSG_RUNNING, VMS_MSG_LIVE_END, VMS_MSG_FIX, VMS_MSG_NEED, VMS_MSG_SPAGE, VMS_MSG_ACK,
+	VMS_MSG_SLZO,
 };
 #define VMS_WIRE_ACK_EVERY 512u         /* a receiver ACKs every this many SREFs */
 #define VMS_WIRE_REF_WINDOW 3072u       /* SREFs a sender may have un-ACKed */
@@ -198,6 +199,13 @@ int vms_msg_empty_put(vms_wbuf *b, uint8_t type);
 typedef struct vms_lzo vms_lzo;
 int vms_lzo_new(vms_lzo **out);            /* 0, -ENOMEM or -ENOSYS (LZO's ABI) */
 void vms_lzo_free(vms_lzo *z);
+/* Compress a page: the length (1..VMS_WIRE_PAGE-1) of what *out then points
+ * at (inside z, until its next use), or 0 when compressing does not save. */
+size_t vms_page_compress(vms_lzo *z, const void *page, const uint8_t **out);
+/* Decompress `len` bytes into page[VMS_WIRE_PAGE]: 0, or -EBADMSG unless
+ * they make exactly one page, every byte used. Bounds-checked: for
+ * untrusted input. */
+int vms_page_decompress(const uint8_t *in, size_t len, uint8_t *page);
 /* Write the content to out; its length. Compressed when z is given and
  * compressing saves bytes. */
 size_t vms_content_encode(vms_lzo *z, uint32_t id, const void *page, uint8_t out[VMS_CONTENT_MAX]);
@@ -223,6 +231,11 @@ int vms_msg_sdata_put(vms_wbuf *b, const void *data, size_t len);
 struct vms_msg_sref { uint32_t vm; uint64_t page; uint8_t sha256[32]; const uint8_t *hdr; size_t hdr_len; };
 int vms_msg_sref_get(vms_cur *c, struct vms_msg_sref *m);
 int vms_msg_sref_put(vms_wbuf *b, const struct vms_msg_sref *m);
+/* SLZO: a page record whose 4096 bytes go LZO1X-1 compressed; get leaves
+ * the page, decompressed and checked, in page[VMS_WIRE_PAGE]. */
+struct vms_msg_slzo { const uint8_t *hdr; size_t hdr_len; const uint8_t *lzo; size_t lzo_len; };
+int vms_msg_slzo_get(vms_cur *c, struct vms_msg_slzo *m, uint8_t *page);
+int vms_msg_slzo_put(vms_wbuf *b, const struct vms_msg_slzo *m);
 /* DIGESTS: vms_page_digest() of pages [first, first+count); *dig points into
  * the payload (count x VMS_WIRE_DIGEST bytes). */
 struct vms_msg_digests { uint8_t last; uint64_t first; uint32_t count; const uint8_t *dig; };

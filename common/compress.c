@@ -29,18 +29,35 @@ void vms_lzo_free(vms_lzo *z)
 	free(z);
 }
 
+size_t vms_page_compress(vms_lzo *z, const void *page, const uint8_t **out)
+{
+	lzo_uint len = 0;
+	if (lzo1x_1_compress(page, VMS_WIRE_PAGE, z->out, &len, z->work) != LZO_E_OK ||
+	    len == 0 || len >= VMS_WIRE_PAGE)
+		return 0;
+	*out = z->out;
+	return len;
+}
+
+int vms_page_decompress(const uint8_t *in, size_t len, uint8_t *page)
+{
+	/* the safe decompressor checks every read and write against the bounds;
+	 * exactly one page must come out, using every byte */
+	lzo_uint got = VMS_WIRE_PAGE;
+	if (len == 0 || len >= VMS_WIRE_PAGE ||
+	    lzo1x_decompress_safe(in, len, page, &got, NULL) != LZO_E_OK || got != VMS_WIRE_PAGE)
+		return -EBADMSG;
+	return 0;
+}
+
 size_t vms_content_encode(vms_lzo *z, uint32_t id, const void *page, uint8_t out[VMS_CONTENT_MAX])
 {
+	const uint8_t *lzo;
+	size_t len = z ? vms_page_compress(z, page, &lzo) : 0;
 	out[0] = (uint8_t)(id >> 24), out[1] = (uint8_t)(id >> 16);
 	out[2] = (uint8_t)(id >> 8), out[3] = (uint8_t)id;
-	lzo_uint len = 0;
-	if (z && lzo1x_1_compress(page, VMS_WIRE_PAGE, z->out, &len, z->work) == LZO_E_OK &&
-	    len > 0 && len < VMS_WIRE_PAGE) {
-		memcpy(out + 4, z->out, len);
-		return 4 + len;
-	}
-	memcpy(out + 4, page, VMS_WIRE_PAGE);
-	return VMS_CONTENT_MAX;
+	memcpy(out + 4, len ? lzo : page, len ? len : VMS_WIRE_PAGE);
+	return 4 + (len ? len : VMS_WIRE_PAGE);
 }
 
 int vms_content_decode(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t **page)
@@ -56,10 +73,7 @@ int vms_content_decode(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t
 		*page = in;
 		return 0;
 	}
-	/* the safe decompressor checks every read and write against the bounds;
-	 * exactly one page must come out, using every byte */
-	lzo_uint got = VMS_WIRE_PAGE;
-	if (lzo1x_decompress_safe(in, len, scratch, &got, NULL) != LZO_E_OK || got != VMS_WIRE_PAGE)
+	if (vms_page_decompress(in, len, scratch) < 0)
 		return -EBADMSG;
 	*page = scratch;
 	return 0;

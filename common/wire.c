@@ -507,6 +507,35 @@ int vms_msg_sref_get(vms_cur *c, struct vms_msg_sref *m)
 	return vms_cur_bytes(c, m->hdr_len, &m->hdr) < 0 ? -EBADMSG : 0;
 }
 
+int vms_msg_slzo_put(vms_wbuf *b, const struct vms_msg_slzo *m)
+{
+	size_t start;
+	if (m->hdr_len < 8 || m->hdr_len > VMS_WIRE_SREF_HDR_MAX || m->lzo_len == 0 ||
+	    m->lzo_len >= VMS_WIRE_PAGE)
+		return -EINVAL;
+	int r = vms_frame_begin(b, VMS_MSG_SLZO, &start);
+	if (r == 0)
+		r = vms_wbuf_be16(b, (uint16_t)m->hdr_len);
+	if (r == 0)
+		r = vms_wbuf_bytes(b, m->hdr, m->hdr_len);
+	if (r == 0)
+		r = vms_wbuf_bytes(b, m->lzo, m->lzo_len);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_slzo_get(vms_cur *c, struct vms_msg_slzo *m, uint8_t *page)
+{
+	uint16_t hl;
+	if (vms_cur_be16(c, &hl) < 0 || hl < 8 || hl > VMS_WIRE_SREF_HDR_MAX ||
+	    vms_cur_bytes(c, hl, &m->hdr) < 0)
+		return -EBADMSG;
+	m->hdr_len = hl;
+	m->lzo_len = vms_cur_left(c);
+	if (m->lzo_len == 0 || m->lzo_len >= VMS_WIRE_PAGE || vms_cur_bytes(c, m->lzo_len, &m->lzo) < 0)
+		return -EBADMSG;
+	return vms_page_decompress(m->lzo, m->lzo_len, page);
+}
+
 int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m)
 {
 	size_t start;
@@ -610,6 +639,10 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	case VMS_MSG_DIGESTS: {
 		struct vms_msg_digests m;
 		return vms_msg_digests_get(p, &m);
+	}
+	case VMS_MSG_SLZO: {
+		struct vms_msg_slzo m;
+		return vms_msg_slzo_get(p, &m, scratch);
 	}
 	case VMS_MSG_FIX: case VMS_MSG_SPAGE: {
 		uint64_t pg;

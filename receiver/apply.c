@@ -1,5 +1,5 @@
 /* apply.c - the receiver's half of the stream rewriter: the QEMU migration
- * stream bytes an SDATA or SREF message stands for. An SREF's page comes
+ * stream bytes an SDATA, SREF or SLZO message stands for. An SREF's page comes
  * from a seed and must have the SHA-256 the sender saw. A pure function of
  * its input and the seeds, fuzzed with the sender's half. */
 #include <errno.h>
@@ -12,9 +12,17 @@ int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_wbuf *out
 	const uint8_t *data;
 	size_t len;
 	struct vms_msg_sref m;
+	struct vms_msg_slzo z;
 	uint8_t page[VMS_WIRE_PAGE], d[32];
 	int r;
 	switch (type) {
+	case VMS_MSG_SLZO:
+		if (vms_msg_slzo_get(p, &z, page) < 0)
+			return vms_err_set(err, -EBADMSG, "malformed SLZO message");
+		r = vms_wbuf_bytes(out, z.hdr, z.hdr_len);
+		if (r == 0)
+			r = vms_wbuf_bytes(out, page, sizeof(page));
+		return r < 0 ? vms_err_set(err, r, "out of memory") : 0;
 	case VMS_MSG_SDATA:
 		if (vms_msg_sdata_get(p, &data, &len) < 0)
 			return vms_err_set(err, -EBADMSG, "malformed SDATA message");

@@ -259,7 +259,7 @@ static int fetch_ref(struct stream *s, uint64_t k, vms_cur *p, vms_err *err)
 	return r;
 }
 
-/* SDATA, SREF: the stream bytes they stand for, gathered for the target
+/* SDATA, SREF, SLZO: the stream bytes they stand for, gathered for the target
  * QEMU (written in large pieces, and before the next wait for the sender). */
 static int on_data(struct stream *s, uint8_t type, vms_cur *p, vms_err *err)
 {
@@ -321,6 +321,7 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 	switch (type) {
 	case VMS_MSG_SDATA:
 	case VMS_MSG_SREF:
+	case VMS_MSG_SLZO:
 		if (s->mig < 0)
 			return vms_err_set(err, -EBADMSG, "misplaced stream data");
 		return on_data(s, type, p, err);

@@ -35,8 +35,8 @@ static const char send_usage[] =
 	"  --mcast-port PORT  first UDP port for multicast groups (default 7500)\n"
 	"  --timeout SEC      for every answer from a receiver and, live, for a source\n"
 	"                     QEMU whose stream goes silent (default 60)\n"
-	"  --no-compress      send every page content as it is (default: LZO1X-1\n"
-	"                     each content it shrinks, multicast and unicast)\n"
+	"  --no-compress      send every page as it is (default: LZO1X-1 each page\n"
+	"                     it shrinks: multicast, unicast and, live, the streams)\n"
 	"  --json             print the summary as JSON\n"
 	"\n"
 	"Live (every SRC a running QEMU's QMP socket; receivers with --state-dir):\n"
@@ -415,7 +415,7 @@ int cli_send(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct sc_target tg[VMSPLAN_MAX_TARGETS];
-	struct sc_live_opts lo = { .max_bandwidth = 10000000000ull, .repair = 1 };
+	struct sc_live_opts lo = { .max_bandwidth = 10000000000ull, .repair = 1, .compress = 1 };
 	int live = 0;
 	unsigned nt = 0, threads = cli_default_threads(), slots[VMSPLAN_MAX_TARGETS];
 	const char *plan_file = NULL;
@@ -476,7 +476,7 @@ int cli_send(int argc, char **argv)
 				return cli_usage_error("send", "%s", err.msg);
 			break;
 		case 'q': quiet = 1; break;
-		case 'Z': so.compress = 0; break;
+		case 'Z': so.compress = lo.compress = 0; break;
 		case 'L': live = 1; break;
 		case 'V': lo.verify = 1; break;
 		case 'R': lo.repair = 0; break;

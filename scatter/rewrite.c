@@ -1,8 +1,9 @@
 /* rewrite.c - what one item of QEMU's migration stream becomes on the wire
  * of a live session (doc/PROTOCOL.md "Live sessions"): a page whose content
  * the target holds in a seed becomes an SREF (with the page's SHA-256, which
- * the receiver checks), everything else passes through as SDATA. A pure
- * function of its input, fuzzed with the stream parser (tools/fuzz.sh). */
+ * the receiver checks), another page that LZO shrinks an SLZO, everything
+ * else passes through as SDATA. A pure function of its input, fuzzed with
+ * the stream parser and the receiver's half (tools/fuzz.sh). */
 #include <errno.h>
 #include <stdint.h>
 
@@ -21,11 +22,16 @@ static int open_sdata(const vms_wbuf *out, size_t at)
 	return at + 4 + n == out->len;
 }
 
-int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_wbuf *out,
-		    size_t *open)
+/* An SLZO must save more than its frame costs over joining an SDATA frame. */
+#define SLZO_WORTH (VMS_WIRE_PAGE - 64)
+
+int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_lzo *z,
+		    vms_wbuf *out, size_t *open)
 {
 	uint32_t vm;
 	uint64_t page;
+	const uint8_t *lzo;
+	size_t len;
 	if (it->kind == KVM_MS_PAGE && ref && ref(ctx, it->data, &vm, &page)) {
 		*open = SIZE_MAX;
 		struct vms_msg_sref m = { vm, page, { 0 }, it->raw, (size_t)(it->data - it->raw) };
@@ -33,6 +39,13 @@ int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_
 		if (r == 0)
 			r = vms_msg_sref_put(out, &m);
 		return r < 0 ? r : 1;
+	}
+	if (it->kind == KVM_MS_PAGE && z && (len = vms_page_compress(z, it->data, &lzo)) > 0 &&
+	    len <= SLZO_WORTH) {
+		*open = SIZE_MAX;
+		struct vms_msg_slzo m = { it->raw, (size_t)(it->data - it->raw), lzo, len };
+		int r = vms_msg_slzo_put(out, &m);
+		return r < 0 ? r : 0;
 	}
 	/* raw bytes join the SDATA frame still open at the end of out, if any:
 	 * zero records and pages do not each cost a frame (and a write) */

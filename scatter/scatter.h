@@ -202,6 +202,7 @@ struct sc_live_opts {
 	int verify;                  /* compare every page of each target with its source */
 	int repair;                  /* with verify: re-send pages that differ, compare again */
 	int keep_source;             /* leave committed sources paused instead of quitting them */
+	int compress;                /* pages of the streams LZO shrinks go compressed (SLZO) */
 	int timeout_ms;              /* whole live phase; <= 0: none */
 	int stall_ms;                /* a source stream silent this long fails; <= 0: never */
 	volatile int *stop;          /* set (e.g. by SIGINT) to roll back */
@@ -229,13 +230,14 @@ struct sc_live_stats {
 
 /* The stream rewriter. ref() says whether a seed page on the target holds
  * exactly `page` (1, with its session VM index and page number) or not (0).
- * sc_rewrite_item() appends the item's frames to `out`: an SREF (returns 1)
- * or the item's raw bytes as SDATA (returns 0), added to the SDATA frame
- * that starts at *open when that is still the last frame of out; negative
- * on error. Set *open = SIZE_MAX whenever out is emptied. */
+ * sc_rewrite_item() appends the item's frames to `out`: an SREF (returns 1),
+ * with z an SLZO for a page LZO shrinks (returns 0), or the item's raw bytes
+ * as SDATA (returns 0), added to the SDATA frame that starts at *open when
+ * that is still the last frame of out; negative on error. Set *open =
+ * SIZE_MAX whenever out is emptied. */
 typedef int (*sc_ref_fn)(void *ctx, const uint8_t *page, uint32_t *seed_vm, uint64_t *seed_page);
-int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_wbuf *out,
-		    size_t *open);
+int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_lzo *z,
+		    vms_wbuf *out, size_t *open);
 
 /* qmp[v]: VM v's source QMP socket; ctrl[t]: sc_send's kept connections
  * (sc_live sends LIVE_END on them but does not close them). */

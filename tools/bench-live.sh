@@ -3,8 +3,9 @@
 # (each VM straight to its target over TCP, all at once, QEMU's own
 # max-bandwidth raised the same way), on one testbed in one run: bytes the
 # targets received and the source sent (interface counters), wall time and
-# QEMU's downtime per VM. Both sides get fresh guests booted the same way;
-# stock migration uses the placement vmscatter chose.
+# QEMU's downtime per VM; vmscatter with LZO and with --no-compress. Every
+# run gets fresh guests booted the same way; stock migration uses the
+# placement vmscatter chose.
 #
 #   tools/bench-live.sh [--guests N] [--mem MIB] [--targets M] [--rate 1gbit] [--dirty PAGES/S]
 set -euo pipefail
@@ -55,22 +56,32 @@ slots=$(( (guests + targets - 1) / targets ))
 qmps=()
 for i in $(seq 1 "$guests"); do qmps+=("$dir/g/vm$i.qmp"); done
 
-# --- vmscatter --live ----------------------------------------------------------
-echo "==> vmscatter --live: $guests guests of $mem MiB dirtying $dirty pages/s, $targets targets, $rate" >&2
-boot
-tspec=()
-for t in $(seq 1 "$targets"); do
-	mkdir -p "$dir/s$t"
-	ip netns exec "$tb-t$t" "$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" &
-	tspec+=(--target "t$t=10.77.0.$((10 + t)):7000:$slots")
-done
-sleep 0.5
-rx0=$(rx_sum) tx0=$(tx_src) t0=$(now)
-ip netns exec "$tb-src" "$V" send --quiet --live --json --rate 900M "${tspec[@]}" "${qmps[@]}" > "$dir/live.json"
-t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
-wait
-live_rx=$((rx1 - rx0)) live_tx=$((tx1 - tx0)) live_t=$(echo "$t1 - $t0" | bc -l)
-end_targets
+# --- vmscatter --live, with LZO and without -------------------------------------
+# run_live NAME [SEND-OPTION...]: fresh guests moved by vmscatter; NAME.json is
+# its report, NAME.counts "rx tx seconds"
+run_live() {
+	local name=$1 rx0 tx0 t0 t1 rx1 tx1
+	shift
+	echo "==> vmscatter --live $*: $guests guests of $mem MiB dirtying $dirty pages/s, $targets targets, $rate" >&2
+	boot
+	local tspec=()
+	for t in $(seq 1 "$targets"); do
+		rm -rf "$dir/s$t"; mkdir -p "$dir/s$t"
+		ip netns exec "$tb-t$t" "$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" &
+		tspec+=(--target "t$t=10.77.0.$((10 + t)):7000:$slots")
+	done
+	sleep 0.5
+	rx0=$(rx_sum) tx0=$(tx_src) t0=$(now)
+	ip netns exec "$tb-src" "$V" send --quiet --live --json --rate 900M "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json"
+	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
+	wait
+	echo "$((rx1 - rx0)) $((tx1 - tx0)) $(echo "$t1 - $t0" | bc -l)" > "$dir/$name.counts"
+	end_targets
+}
+run_live live
+run_live raw --no-compress
+read -r live_rx live_tx live_t < "$dir/live.counts"
+read -r raw_rx raw_tx raw_t < "$dir/raw.counts"
 
 # --- stock QEMU migration, same placement -------------------------------------
 echo "==> stock QEMU migration, same guests and placement" >&2
@@ -111,12 +122,15 @@ end_targets
 mib() { echo "$1 / 1048576" | bc -l; }
 echo
 printf 'rack: %d guests x %d MiB (dirtying %d pages/s), %d targets, links %s\n' "$guests" "$mem" "$dirty" "$targets" "$rate"
-printf '%-22s %14s %14s %10s %s\n' "" "targets rx MiB" "source tx MiB" "seconds" "downtime ms per VM"
-live_down=$(python3 -c 'import json,sys; print(" ".join("%d (paused %d)" % (v["downtime_ms"], v["paused_ms"]) for v in json.load(open(sys.argv[1]))["vms"]))' "$dir/live.json")
-printf '%-22s %14.1f %14.1f %10.2f %s\n' "stock QEMU (TCP)" "$(mib "$stock_rx")" "$(mib "$stock_tx")" "$stock_t" "${stock_down[*]}"
-printf '%-22s %14.1f %14.1f %10.2f %s\n' "vmscatter --live" "$(mib "$live_rx")" "$(mib "$live_tx")" "$live_t" "$live_down"
-printf '%-22s %14.3f %14.3f %10.3f\n' "ratio vmscatter/stock" "$(echo "$live_rx / $stock_rx" | bc -l)" \
+printf '%-26s %14s %14s %10s %s\n' "" "targets rx MiB" "source tx MiB" "seconds" "downtime ms per VM"
+downs() { python3 -c 'import json,sys; print(" ".join("%d (paused %d)" % (v["downtime_ms"], v["paused_ms"]) for v in json.load(open(sys.argv[1]))["vms"]))' "$1"; }
+printf '%-26s %14.1f %14.1f %10.2f %s\n' "stock QEMU (TCP)" "$(mib "$stock_rx")" "$(mib "$stock_tx")" "$stock_t" "${stock_down[*]}"
+printf '%-26s %14.1f %14.1f %10.2f %s\n' "vmscatter --live" "$(mib "$live_rx")" "$(mib "$live_tx")" "$live_t" "$(downs "$dir/live.json")"
+printf '%-26s %14.1f %14.1f %10.2f %s\n' "  --no-compress" "$(mib "$raw_rx")" "$(mib "$raw_tx")" "$raw_t" "$(downs "$dir/raw.json")"
+printf '%-26s %14.3f %14.3f %10.3f\n' "ratio vmscatter/stock" "$(echo "$live_rx / $stock_rx" | bc -l)" \
 	"$(echo "$live_tx / $stock_tx" | bc -l)" "$(echo "$live_t / $stock_t" | bc -l)"
+printf '%-26s %14.3f %14.3f %10.3f\n' "  --no-compress / stock" "$(echo "$raw_rx / $stock_rx" | bc -l)" \
+	"$(echo "$raw_tx / $stock_tx" | bc -l)" "$(echo "$raw_t / $stock_t" | bc -l)"
 python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; p=t["phases"]
 print("vmscatter phases: %.2f s index and plan, %.2f s seeds (%.1f MiB multicast), %.2f s migration and commit"
       % (p["index_and_plan"], p["seed"], t["seed_multicast_bytes"] / 1048576, p["migrate_and_commit"]))' "$dir/live.json"

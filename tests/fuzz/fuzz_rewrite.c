@@ -43,6 +43,7 @@ static int seed(void *ctx, uint32_t vm, uint64_t page, uint8_t *out)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct store st;
+	static vms_lzo *lzo;
 	kvm_ms *ms = NULL;
 	vms_wbuf expect = { 0 }, wire = { 0 }, got = { 0 };
 	vms_frames f = { 0 };
@@ -51,11 +52,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || kvm_ms_new(&ms, NULL) < 0)
 		return 0;
 	int flip = data[0] & 0x80;
+	if (!lzo && vms_lzo_new(&lzo) < 0)
+		abort();
+	vms_lzo *z = data[0] & 0x40 ? lzo : NULL;     /* pages as SLZO, or SDATA */
 	st.n = 0;
 	if (kvm_ms_feed(ms, data + 1, size - 1, NULL) == 0)
 		while (kvm_ms_next(ms, &it, NULL) == 1)
 			if (vms_wbuf_bytes(&expect, it.raw, it.raw_len) < 0 ||
-			    sc_rewrite_item(&it, ref, &st, &wire, &open) < 0)
+			    sc_rewrite_item(&it, ref, &st, z, &wire, &open) < 0)
 				break;
 	if (flip && wire.len)
 		wire.data[data[0] % wire.len] ^= 0x41;

@@ -1,8 +1,10 @@
 /* rewrite_check.c - the live stream rewriter on a whole recorded stream:
  * every page becomes a reference to a seed store (sc_rewrite_item), the
  * frames are decoded and applied (rc_apply), and the result must be the
- * stream itself, byte for byte. Prints what it did; exits 0 when exact.
- *   rewrite_check STREAM-FILE */
+ * stream itself, byte for byte. With --lzo every other page is not referred
+ * to and goes LZO-compressed (SLZO) when that shrinks it. Prints what it
+ * did; exits 0 when exact.
+ *   rewrite_check [--lzo] STREAM-FILE */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,11 +16,15 @@
 struct store {
 	uint8_t *pages;
 	uint64_t n, cap;
+	int every_other;            /* refer to every other page only */
+	uint64_t asked;
 };
 
 static int ref(void *ctx, const uint8_t *page, uint32_t *vm, uint64_t *pg)
 {
 	struct store *s = ctx;
+	if (s->every_other && s->asked++ % 2)
+		return 0;
 	if (s->n == s->cap) {
 		uint64_t ncap = s->cap ? s->cap * 2 : 1024;
 		uint8_t *np = realloc(s->pages, ncap * KVM_PAGE_SIZE);
@@ -50,15 +56,21 @@ int main(int argc, char **argv)
 	kvm_ms *ms = NULL;
 	vms_err err = { 0 };
 	uint8_t buf[1 << 16];
-	size_t n, total = 0, items = 0, refs = 0, open = SIZE_MAX;
-	if (argc != 2) {
-		fprintf(stderr, "usage: rewrite_check STREAM-FILE\n");
+	size_t n, total = 0, items = 0, refs = 0, slzo = 0, open = SIZE_MAX;
+	vms_lzo *z = NULL;
+	const char *path = argv[argc - 1];
+	if (argc == 3 && strcmp(argv[1], "--lzo") == 0) {
+		st.every_other = 1;
+		if (vms_lzo_new(&z) < 0)
+			return 1;
+	} else if (argc != 2) {
+		fprintf(stderr, "usage: rewrite_check [--lzo] STREAM-FILE\n");
 		return 2;
 	}
-	FILE *in = fopen(argv[1], "rb");
-	FILE *copy = fopen(argv[1], "rb");
+	FILE *in = fopen(path, "rb");
+	FILE *copy = fopen(path, "rb");
 	if (!in || !copy || kvm_ms_new(&ms, &err) < 0) {
-		perror(argv[1]);
+		perror(path);
 		return 1;
 	}
 	int r = 0;
@@ -69,7 +81,7 @@ int main(int argc, char **argv)
 			break;
 		while ((r = kvm_ms_next(ms, &it, &err)) == 1) {
 			items++;
-			if ((r = sc_rewrite_item(&it, ref, &st, &wire, &open)) < 0)
+			if ((r = sc_rewrite_item(&it, ref, &st, z, &wire, &open)) < 0)
 				break;
 			refs += r == 1;
 			r = 0;
@@ -80,8 +92,10 @@ int main(int argc, char **argv)
 				break;
 			vms_wbuf_reset(&wire);
 			open = SIZE_MAX;
-			while (r == 0 && vms_frames_next(&f, &type, &p) == 1)
+			while (r == 0 && vms_frames_next(&f, &type, &p) == 1) {
+				slzo += type == VMS_MSG_SLZO;
 				r = rc_apply(type, &p, seed, &st, &got, &err);
+			}
 			if (r < 0)
 				break;
 			/* compare what was rebuilt so far with the file */
@@ -100,7 +114,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	long at = ftell(copy);
-	printf("%zu bytes, %zu items, %zu pages turned into references and back, %ld bytes rebuilt\n",
-	       total, items, refs, at);
-	return at == (long)total && refs > 0 ? 0 : 1;
+	printf("%zu bytes, %zu items, %zu pages turned into references and back, %zu compressed and back, "
+	       "%ld bytes rebuilt\n", total, items, refs, slzo, at);
+	vms_lzo_free(z);
+	return at == (long)total && refs > 0 && (!z || slzo > 0) ? 0 : 1;
 }

@@ -14,7 +14,7 @@
 [ "$(id -u)" = 0 ] || skip_all "needs root (reading QEMU's memory)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 8
+plan 9
 tmp=$(mktemp -d /tmp/vms-mstream.XXXXXX)
 G="$top_srcdir/tools/guests.sh"
 QMP="python3 $top_srcdir/tests/integration/qmp.py"
@@ -37,6 +37,8 @@ ok $? "the paused source's RAM read through QMP"
 ok $? "vmscatter stream parses the whole recorded stream"
 "$abs_top_builddir/tests/helpers/rewrite_check" "$tmp/stream.bin" > "$tmp/rewrite.out"
 ok $? "live rewriter, every page to a seed reference and back: the same stream ($(cat "$tmp/rewrite.out"))"
+"$abs_top_builddir/tests/helpers/rewrite_check" --lzo "$tmp/stream.bin" > "$tmp/rewrite-lzo.out"
+ok $? "live rewriter, every other page compressed (SLZO) and back: the same stream ($(cat "$tmp/rewrite-lzo.out"))"
 python3 "$top_srcdir/tests/integration/ref_stream.py" "$tmp/stream.bin" pc.ram "$tmp/reference.img" &&
 	cmp -s "$tmp/reference.img" "$tmp/rebuilt.img"
 ok $? "the rebuild equals the independent reader's, bit for bit"

@@ -279,6 +279,13 @@ static void test_live_messages(void **state)
 	assert_int_equal(vms_msg_sref_put(&b, &ref), 0);
 	assert_int_equal(vms_msg_digests_put(&b, &dg), 0);
 	assert_int_equal(vms_msg_u64page_put(&b, VMS_MSG_FIX, 9, page), 0);
+	vms_lzo *z;
+	const uint8_t *lzo;
+	assert_int_equal(vms_lzo_new(&z), 0);
+	struct vms_msg_slzo sz = { hdr, sizeof(hdr), NULL, vms_page_compress(z, page, &lzo) };
+	sz.lzo = lzo;
+	assert_true(sz.lzo_len > 0 && sz.lzo_len < 256);
+	assert_int_equal(vms_msg_slzo_put(&b, &sz), 0);
 	vms_frames f = { 0 };
 	assert_int_equal(vms_frames_feed(&f, b.data, b.len), 0);
 	uint8_t type;
@@ -320,9 +327,16 @@ static void test_live_messages(void **state)
 			assert_int_equal(vms_msg_u64page_get(&p, &pg, &d), 0);
 			assert_int_equal(pg, 9);
 			assert_memory_equal(d, page, sizeof(page));
+		} else if (type == VMS_MSG_SLZO) {
+			struct vms_msg_slzo m;
+			uint8_t out[4096];
+			assert_int_equal(vms_msg_slzo_get(&p, &m, out), 0);
+			assert_true(m.hdr_len == sizeof(hdr) && m.lzo_len == sz.lzo_len);
+			assert_memory_equal(m.hdr, hdr, sizeof(hdr));
+			assert_memory_equal(out, page, sizeof(page));
 		}
 	}
-	assert_int_equal(n, 6);
+	assert_int_equal(n, 7);
 	vms_frames_free(&f);
 	vms_wbuf_free(&b);
 
@@ -338,6 +352,24 @@ static void test_live_messages(void **state)
 	struct vms_msg_sref sm;
 	vms_cur_init(&c, sref, sizeof(sref));
 	assert_int_equal(vms_msg_sref_get(&c, &sm), -EBADMSG);
+	/* SLZO: a header too short or too long, no data, data that is not a page */
+	struct vms_msg_slzo bad = { hdr, 7, lzo, sz.lzo_len };
+	assert_int_equal(vms_msg_slzo_put(&b, &bad), -EINVAL);
+	bad.hdr_len = VMS_WIRE_SREF_HDR_MAX + 1;
+	assert_int_equal(vms_msg_slzo_put(&b, &bad), -EINVAL);
+	bad.hdr_len = 8;
+	bad.lzo_len = 0;
+	assert_int_equal(vms_msg_slzo_put(&b, &bad), -EINVAL);
+	uint8_t slzo[2 + 8 + 3] = { 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0x11, 0, 0 }, out[4096];
+	struct vms_msg_slzo gm;
+	vms_cur_init(&c, slzo, sizeof(slzo));       /* LZO's end marker alone: no page */
+	assert_int_equal(vms_msg_slzo_get(&c, &gm, out), -EBADMSG);
+	vms_cur_init(&c, slzo, 10);
+	assert_int_equal(vms_msg_slzo_get(&c, &gm, out), -EBADMSG);
+	slzo[1] = 7;
+	vms_cur_init(&c, slzo, sizeof(slzo));
+	assert_int_equal(vms_msg_slzo_get(&c, &gm, out), -EBADMSG);
+	vms_lzo_free(z);
 	static const uint8_t nul_arg[] = { 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 2, 'a', 0 };
 	struct vms_msg_stream sm2;
 	char *store;
