@@ -280,6 +280,7 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 			json_object_set_new(json_array_get(vms, v), "fetched_pages", json_integer((json_int_t)s->fetched_pages));
 			json_object_set_new(json_array_get(vms, v), "paused_ms", json_integer((json_int_t)s->paused_ms));
 			json_object_set_new(json_array_get(vms, v), "multicast_pages", json_integer((json_int_t)s->seed_pages));
+			json_object_set_new(json_array_get(vms, v), "compressed_pages", json_integer((json_int_t)s->compressed_pages));
 		}
 		json_object_set_new(root, "vms", vms);
 		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
@@ -314,11 +315,16 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 	       "zero records, references to seeds, sent whole the first time, sent again after the\n"
 	       "guest dirtied them; downtime is QEMU's, paused is the guest's whole pause: downtime,\n"
 	       "verification and the wait for every VM to load)\n");
-	uint64_t repaired = 0, fetched = 0;
+	uint64_t repaired = 0, fetched = 0, compressed = 0, whole = 0;
 	for (unsigned v = 0; v < rack->n; v++) {
 		repaired += ls[v].repaired_pages;
 		fetched += ls[v].fetched_pages;
+		compressed += ls[v].compressed_pages;
+		whole += ls[v].whole_pages + ls[v].dirty_pages;
 	}
+	if (compressed)
+		printf("%llu of the %llu pages sent whole or again went LZO-compressed\n",
+		       (unsigned long long)compressed, (unsigned long long)whole);
 	if (fetched)
 		printf("%llu references did not match the target's seed; the receivers asked for those pages whole\n",
 		       (unsigned long long)fetched);

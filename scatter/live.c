@@ -242,9 +242,11 @@ static int forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_
 			st->ref_pages++;
 			st->ref_bytes += wire;
 		} else if (again) {
+			st->compressed_pages += r == 2;
 			st->dirty_pages++;
 			st->dirty_bytes += wire;
 		} else {
+			st->compressed_pages += r == 2;
 			st->whole_pages++;
 			st->whole_bytes += wire;
 		}

@@ -45,7 +45,7 @@ int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_
 		*open = SIZE_MAX;
 		struct vms_msg_slzo m = { it->raw, (size_t)(it->data - it->raw), lzo, len };
 		int r = vms_msg_slzo_put(out, &m);
-		return r < 0 ? r : 0;
+		return r < 0 ? r : 2;
 	}
 	/* raw bytes join the SDATA frame still open at the end of out, if any:
 	 * zero records and pages do not each cost a frame (and a write) */

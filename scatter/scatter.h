@@ -225,13 +225,14 @@ struct sc_live_stats {
 	double seconds;
 	uint64_t repaired_pages, repair_bytes; /* --verify: pages QEMU missed, re-sent */
 	uint64_t fetched_pages;              /* references whose seed did not match: sent whole (NEED) */
+	uint64_t compressed_pages;           /* whole and dirty pages that went LZO-compressed (SLZO) */
 	int verified, committed;
 };
 
 /* The stream rewriter. ref() says whether a seed page on the target holds
  * exactly `page` (1, with its session VM index and page number) or not (0).
  * sc_rewrite_item() appends the item's frames to `out`: an SREF (returns 1),
- * with z an SLZO for a page LZO shrinks (returns 0), or the item's raw bytes
+ * with z an SLZO for a page LZO shrinks (returns 2), or the item's raw bytes
  * as SDATA (returns 0), added to the SDATA frame that starts at *open when
  * that is still the last frame of out; negative on error. Set *open =
  * SIZE_MAX whenever out is emptied. */

@@ -171,6 +171,7 @@ for v in vms:
 assert sum(v["multicast_pages"] for v in vms) > 0, "no VM got a share of the multicast seeds"
 whole = sum(v["pages"]["unicast"] + v["pages"]["dirty"] for v in vms)
 assert sum(v["bytes"]["unicast"] + v["bytes"]["dirty"] for v in vms) < 4096 * whole, "no page went compressed"
+assert 0 < sum(v["compressed_pages"] for v in vms) <= whole, [v["compressed_pages"] for v in vms]
 t = d["total"]
 assert t["sent_bytes"] < t["qemu_stream_bytes"], "sent more than QEMU's own streams"
 print("# repaired pages per VM (QEMU missed them):", [v["repaired_pages"] for v in vms], file=sys.stderr)
