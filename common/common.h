@@ -200,7 +200,9 @@ typedef struct vms_lzo vms_lzo;
 int vms_lzo_new(vms_lzo **out);            /* 0, -ENOMEM or -ENOSYS (LZO's ABI) */
 void vms_lzo_free(vms_lzo *z);
 /* Compress a page: the length (1..VMS_WIRE_PAGE-1) of what *out then points
- * at (inside z, until its next use), or 0 when compressing does not save. */
+ * at (inside z, until its next use), or 0 when compressing does not save.
+ * After 64 pages in a row that did not shrink, only every 16th is tried
+ * until one does (incompressible memory costs little CPU). */
 size_t vms_page_compress(vms_lzo *z, const void *page, const uint8_t **out);
 /* Decompress `len` bytes into page[VMS_WIRE_PAGE]: 0, or -EBADMSG unless
  * they make exactly one page, every byte used. Bounds-checked: for

@@ -11,16 +11,23 @@
 /* LZO's worst case for one page: a little more than the page */
 #define LZO_OUT_MAX (VMS_WIRE_PAGE + VMS_WIRE_PAGE / 16 + 64 + 3)
 
+/* After this many pages in a row that did not shrink (random or encrypted
+ * memory), only every SKIP_EVERY-th page is tried, until one shrinks again:
+ * LZO costs a core about a second per GB it cannot compress. */
+#define MISSES_MAX 64u
+#define SKIP_EVERY 16u
+
 struct vms_lzo {
 	lzo_align_t work[(LZO1X_1_MEM_COMPRESS + sizeof(lzo_align_t) - 1) / sizeof(lzo_align_t)];
 	uint8_t out[LZO_OUT_MAX];
+	uint64_t misses;              /* pages in a row that did not shrink */
 };
 
 int vms_lzo_new(vms_lzo **out)
 {
 	if (lzo_init() != LZO_E_OK)     /* checks the library's ABI; idempotent */
 		return -ENOSYS;
-	*out = malloc(sizeof(**out));
+	*out = calloc(1, sizeof(**out));
 	return *out ? 0 : -ENOMEM;
 }
 
@@ -32,9 +39,14 @@ void vms_lzo_free(vms_lzo *z)
 size_t vms_page_compress(vms_lzo *z, const void *page, const uint8_t **out)
 {
 	lzo_uint len = 0;
-	if (lzo1x_1_compress(page, VMS_WIRE_PAGE, z->out, &len, z->work) != LZO_E_OK ||
-	    len == 0 || len >= VMS_WIRE_PAGE)
+	if (z->misses >= MISSES_MAX && z->misses++ % SKIP_EVERY != 0)
 		return 0;
+	if (lzo1x_1_compress(page, VMS_WIRE_PAGE, z->out, &len, z->work) != LZO_E_OK ||
+	    len == 0 || len >= VMS_WIRE_PAGE) {
+		z->misses += z->misses < MISSES_MAX;
+		return 0;
+	}
+	z->misses = 0;
 	*out = z->out;
 	return len;
 }

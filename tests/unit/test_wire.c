@@ -200,6 +200,20 @@ static void test_content_compression(void **state)
 	assert_ptr_equal(page, msg + 4);
 	assert_memory_equal(page, text, 4096);
 
+	/* a long run of incompressible pages: then only every 16th page is
+	 * tried, and the first that shrinks turns compression back on */
+	vms_lzo *z2;
+	assert_int_equal(vms_lzo_new(&z2), 0);
+	for (int i = 0; i < 65; i++)      /* the 65th is the last one tried */
+		assert_int_equal(vms_content_encode(z2, 1, noise, msg), VMS_CONTENT_MAX);
+	unsigned raw = 0;
+	while (vms_content_encode(z2, 1, text, msg) == VMS_CONTENT_MAX)
+		raw++;
+	assert_int_equal(raw, 15);
+	for (int i = 0; i < 16; i++)
+		assert_true(vms_content_encode(z2, 1, text, msg) < 1024);
+	vms_lzo_free(z2);
+
 	/* valid LZO, but not one page: shorter, longer, empty */
 	memset(big, 'a', sizeof(big));
 	assert_int_equal(decode_lzo_of(big, 4095), -EBADMSG);
