@@ -115,7 +115,7 @@ void vms_wbuf_free(vms_wbuf *b);
 
 /* ---- the wire protocol (doc/PROTOCOL.md has the tables) -------------------- */
 
-#define VMS_WIRE_VERSION 1u
+#define VMS_WIRE_VERSION 2u             /* 2: contents may be LZO-compressed, SLZO */
 #define VMS_WIRE_FRAME_MAX (4u << 20)   /* type + payload */
 #define VMS_WIRE_NAME_MAX 64u           /* names: 1..63 bytes of [A-Za-z0-9._-] */
 #define VMS_WIRE_VMS_MAX 4096u
@@ -176,6 +176,7 @@ struct vms_msg_vm { uint32_t vm; char name[VMS_WIRE_NAME_MAX]; uint64_t pages; u
 struct vms_msg_join { uint32_t group, addr; uint16_t port; uint32_t source, messages; };
 struct vms_msg_group_done { uint32_t group, received; };
 
+/* HELLO from a sender of another protocol version: -EPROTONOSUPPORT. */
 int vms_msg_hello_get(vms_cur *c, struct vms_msg_hello *m);
 int vms_msg_hello_put(vms_wbuf *b, const struct vms_msg_hello *m);
 int vms_msg_welcome_get(vms_cur *c, struct vms_msg_welcome *m);

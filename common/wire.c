@@ -193,8 +193,11 @@ int vms_msg_hello_get(vms_cur *c, struct vms_msg_hello *m)
 	const uint8_t *magic;
 	uint16_t version;
 	if (vms_cur_bytes(c, 4, &magic) < 0 || memcmp(magic, "VMSC", 4) != 0 ||
-	    vms_cur_be16(c, &version) < 0 || version != VMS_WIRE_VERSION ||
-	    vms_cur_be64(c, &m->session) < 0 || vms_wire_get_name(c, m->target) < 0)
+	    vms_cur_be16(c, &version) < 0)
+		return -EBADMSG;
+	if (version != VMS_WIRE_VERSION)
+		return -EPROTONOSUPPORT;
+	if (vms_cur_be64(c, &m->session) < 0 || vms_wire_get_name(c, m->target) < 0)
 		return -EBADMSG;
 	return vms_cur_end(c);
 }

@@ -412,7 +412,10 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 	case VMS_MSG_HELLO: {
 		struct vms_msg_hello h;
 		struct vms_msg_welcome w = { VMS_WIRE_VERSION, "" };
-		if (s->st != ST_HELLO || vms_msg_hello_get(p, &h) < 0)
+		if (s->st == ST_HELLO && (r = vms_msg_hello_get(p, &h)) == -EPROTONOSUPPORT)
+			return vms_err_set(err, r, "the sender speaks another wire protocol version than "
+					   "this receiver (%u): run the same vmscatter on both sides", VMS_WIRE_VERSION);
+		if (s->st != ST_HELLO || r < 0)
 			return bad(err, "HELLO");
 		snprintf(w.name, sizeof(w.name), "%s", s->o->name);
 		logf_(s, "session %016llx from the sender, as target %s", (unsigned long long)h.session, h.target);

@@ -7,7 +7,7 @@
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 28
+plan 29
 tb=vs$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-scatter.XXXXXX)
@@ -173,6 +173,21 @@ s.close()'
 sleep 0.5
 kill -0 "$(cat "$tmp/recv1.pid")" && grep -q 'session failed' "$tmp/recv1.log"
 ok $? "garbage on the receiver's port ends that session, not the receiver"
+# a sender of protocol version 1: the receiver answers ERROR naming the reason
+ip netns exec $tb-src python3 -c '
+import socket, struct, sys
+s = socket.create_connection(("10.77.0.11", 7000))
+body = b"\x01VMSC" + struct.pack(">HQ", 1, 7) + b"\x02t1"
+s.sendall(struct.pack(">I", len(body)) + body)
+s.settimeout(5)
+got = b""
+while True:
+    part = s.recv(4096)
+    if not part:
+        break
+    got += part
+sys.exit(0 if got[4:5] == b"\x0e" and b"protocol version" in got else 1)'
+ok $? "a sender of another protocol version gets an ERROR that says so"
 clean_targets
 send "${targets[@]}" "${srcs[@]}" > /dev/null && verify
 ok $? "and the receiver then serves a good session, bit-exact"

@@ -16,7 +16,7 @@
 
 /* HELLO, session 0x0102030405060708, target "t1" */
 static const uint8_t hello_golden[] = {
-	0x00, 0x00, 0x00, 0x12, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x01,
+	0x00, 0x00, 0x00, 0x12, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x02,
 	0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x02, 't', '1',
 };
 
@@ -242,13 +242,17 @@ static void test_bad_fields(void **state)
 	static const uint8_t bad_magic[] = { 'V', 'M', 'S', 'X', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a' };
 	vms_cur_init(&c, bad_magic, sizeof(bad_magic));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
-	static const uint8_t bad_version[] = { 'V', 'M', 'S', 'C', 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a' };
-	vms_cur_init(&c, bad_version, sizeof(bad_version));
-	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
-	static const uint8_t bad_name[] = { 'V', 'M', 'S', 'C', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, '/' };
+	/* version 1 (raw pages only) and a future 3 are told apart from garbage */
+	static const uint8_t old_version[] = { 'V', 'M', 'S', 'C', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a' };
+	vms_cur_init(&c, old_version, sizeof(old_version));
+	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
+	static const uint8_t new_version[] = { 'V', 'M', 'S', 'C', 0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a' };
+	vms_cur_init(&c, new_version, sizeof(new_version));
+	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
+	static const uint8_t bad_name[] = { 'V', 'M', 'S', 'C', 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 1, '/' };
 	vms_cur_init(&c, bad_name, sizeof(bad_name));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
-	static const uint8_t empty_name[] = { 'V', 'M', 'S', 'C', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	static const uint8_t empty_name[] = { 'V', 'M', 'S', 'C', 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
 	vms_cur_init(&c, empty_name, sizeof(empty_name));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
 	/* a join to a unicast address, a content id 0, a run count 0 */
