@@ -198,7 +198,7 @@ int vms_msg_empty_put(vms_wbuf *b, uint8_t type);
  * work memory (one per thread). */
 #define VMS_CONTENT_MAX (4u + VMS_WIRE_PAGE)
 typedef struct vms_lzo vms_lzo;
-int vms_lzo_new(vms_lzo **out);            /* 0, -ENOMEM or -ENOSYS (LZO's ABI) */
+int vms_lzo_new(vms_lzo **out, vms_err *err);   /* 0, -ENOMEM or -ENOSYS (LZO's ABI) */
 void vms_lzo_free(vms_lzo *z);
 /* Compress a page: the length (1..VMS_WIRE_PAGE-1) of what *out then points
  * at (inside z, until its next use), or 0 when compressing does not save.
@@ -212,12 +212,12 @@ int vms_page_decompress(const uint8_t *in, size_t len, uint8_t *page);
 /* Write the content to out; its length. Compressed when z is given and
  * compressing saves bytes. */
 size_t vms_content_encode(vms_lzo *z, uint32_t id, const void *page, uint8_t out[VMS_CONTENT_MAX]);
-/* Read a content that fills the rest of c: *page points into it, or at
- * scratch (VMS_WIRE_PAGE bytes) after decompressing. 0 or -EBADMSG. */
-int vms_content_decode(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t **page);
-/* CONTENT: the content above as the whole payload. */
+/* CONTENT: an encoded content as the whole payload. get reads a content
+ * that fills the rest of c (a CONTENT payload or a multicast message):
+ * *page points into it, or at scratch (VMS_WIRE_PAGE bytes) after
+ * decompressing; 0 or -EBADMSG. */
 int vms_msg_content_get(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t **page);
-int vms_msg_content_put(vms_wbuf *b, vms_lzo *z, uint32_t id, const void *page);
+int vms_msg_content_put(vms_wbuf *b, const uint8_t *content, size_t len);
 /* ERROR: the text is copied, NUL-terminated, into text[VMS_WIRE_ERROR_MAX + 1]. */
 int vms_msg_error_get(vms_cur *c, char *text);
 int vms_msg_error_put(vms_wbuf *b, const char *text);

@@ -1,5 +1,6 @@
-/* compress.c - a page content on the wire: its id, then the page as it is or
- * LZO1X-1 compressed (see common.h and doc/PROTOCOL.md, "Contents"). */
+/* compress.c - LZO1X-1 for pages, and a page content on the wire: its id,
+ * then the page as it is or compressed (see common.h and doc/PROTOCOL.md,
+ * "Contents"; wire.c reads it back). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,12 @@ struct vms_lzo {
 	uint64_t misses;              /* pages in a row that did not shrink */
 };
 
-int vms_lzo_new(vms_lzo **out)
+int vms_lzo_new(vms_lzo **out, vms_err *err)
 {
 	if (lzo_init() != LZO_E_OK)     /* checks the library's ABI; idempotent */
-		return -ENOSYS;
+		return vms_err_set(err, -ENOSYS, "LZO: the library does not match its header");
 	*out = calloc(1, sizeof(**out));
-	return *out ? 0 : -ENOMEM;
+	return *out ? 0 : vms_err_set(err, -ENOMEM, "LZO: out of memory");
 }
 
 void vms_lzo_free(vms_lzo *z)
@@ -64,29 +65,12 @@ int vms_page_decompress(const uint8_t *in, size_t len, uint8_t *page)
 
 size_t vms_content_encode(vms_lzo *z, uint32_t id, const void *page, uint8_t out[VMS_CONTENT_MAX])
 {
-	const uint8_t *lzo;
-	size_t len = z ? vms_page_compress(z, page, &lzo) : 0;
+	const uint8_t *body = page;
+	size_t len = z ? vms_page_compress(z, page, &body) : 0;
+	if (len == 0)
+		len = VMS_WIRE_PAGE;            /* as it is (body still points at page) */
 	out[0] = (uint8_t)(id >> 24), out[1] = (uint8_t)(id >> 16);
 	out[2] = (uint8_t)(id >> 8), out[3] = (uint8_t)id;
-	memcpy(out + 4, len ? lzo : page, len ? len : VMS_WIRE_PAGE);
-	return 4 + (len ? len : VMS_WIRE_PAGE);
-}
-
-int vms_content_decode(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t **page)
-{
-	const uint8_t *in;
-	size_t len;
-	if (vms_cur_be32(c, id) < 0 || *id == 0)
-		return -EBADMSG;
-	len = vms_cur_left(c);
-	if (len == 0 || len > VMS_WIRE_PAGE || vms_cur_bytes(c, len, &in) < 0)
-		return -EBADMSG;
-	if (len == VMS_WIRE_PAGE) {
-		*page = in;
-		return 0;
-	}
-	if (vms_page_decompress(in, len, scratch) < 0)
-		return -EBADMSG;
-	*page = scratch;
-	return 0;
+	memcpy(out + 4, body, len);
+	return 4 + len;
 }

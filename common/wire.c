@@ -335,19 +335,30 @@ int vms_msg_empty_get(vms_cur *c)
 	return vms_cur_end(c);
 }
 
-int vms_msg_content_put(vms_wbuf *b, vms_lzo *z, uint32_t id, const void *page)
+int vms_msg_content_put(vms_wbuf *b, const uint8_t *content, size_t len)
 {
-	uint8_t msg[VMS_CONTENT_MAX];
-	size_t start, len = vms_content_encode(z, id, page, msg);
+	size_t start;
 	int r = vms_frame_begin(b, VMS_MSG_CONTENT, &start);
 	if (r == 0)
-		r = vms_wbuf_bytes(b, msg, len);
+		r = vms_wbuf_bytes(b, content, len);
 	return frame_finish(b, start, r);
 }
 
 int vms_msg_content_get(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t **page)
 {
-	return vms_content_decode(c, id, scratch, page);
+	const uint8_t *in;
+	size_t len;
+	if (vms_cur_be32(c, id) < 0 || *id == 0)
+		return -EBADMSG;
+	len = vms_cur_left(c);
+	if (len == 0 || len > VMS_WIRE_PAGE || vms_cur_bytes(c, len, &in) < 0)
+		return -EBADMSG;
+	if (len == VMS_WIRE_PAGE) {          /* as it is */
+		*page = in;
+		return 0;
+	}
+	*page = scratch;
+	return vms_page_decompress(in, len, scratch);
 }
 
 static int error_fill(vms_wbuf *b, const char *text)
@@ -534,9 +545,8 @@ int vms_msg_slzo_get(vms_cur *c, struct vms_msg_slzo *m, uint8_t *page)
 		return -EBADMSG;
 	m->hdr_len = hl;
 	m->lzo_len = vms_cur_left(c);
-	if (m->lzo_len == 0 || m->lzo_len >= VMS_WIRE_PAGE || vms_cur_bytes(c, m->lzo_len, &m->lzo) < 0)
-		return -EBADMSG;
-	return vms_page_decompress(m->lzo, m->lzo_len, page);
+	(void)vms_cur_bytes(c, m->lzo_len, &m->lzo);     /* the rest: cannot fail */
+	return vms_page_decompress(m->lzo, m->lzo_len, page);     /* checks the length */
 }
 
 int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m)

@@ -7,6 +7,15 @@
 
 #include "receiver.h"
 
+/* A page record of the stream: its header, then the page. */
+static int put_record(vms_wbuf *out, const uint8_t *hdr, size_t hdr_len, const uint8_t *page, vms_err *err)
+{
+	int r = vms_wbuf_bytes(out, hdr, hdr_len);
+	if (r == 0)
+		r = vms_wbuf_bytes(out, page, VMS_WIRE_PAGE);
+	return r < 0 ? vms_err_set(err, r, "out of memory") : 0;
+}
+
 int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_wbuf *out, vms_err *err)
 {
 	const uint8_t *data;
@@ -19,10 +28,7 @@ int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_wbuf *out
 	case VMS_MSG_SLZO:
 		if (vms_msg_slzo_get(p, &z, page) < 0)
 			return vms_err_set(err, -EBADMSG, "malformed SLZO message");
-		r = vms_wbuf_bytes(out, z.hdr, z.hdr_len);
-		if (r == 0)
-			r = vms_wbuf_bytes(out, page, sizeof(page));
-		return r < 0 ? vms_err_set(err, r, "out of memory") : 0;
+		return put_record(out, z.hdr, z.hdr_len, page, err);
 	case VMS_MSG_SDATA:
 		if (vms_msg_sdata_get(p, &data, &len) < 0)
 			return vms_err_set(err, -EBADMSG, "malformed SDATA message");
@@ -37,10 +43,7 @@ int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_wbuf *out
 		if (vms_page_sha256(page, d) < 0 || memcmp(d, m.sha256, 32) != 0)
 			return vms_err_set(err, -EIO, "page %llu of seed %u is not the content the sender refers to (SHA-256)",
 					   (unsigned long long)m.page, m.vm);
-		r = vms_wbuf_bytes(out, m.hdr, m.hdr_len);
-		if (r == 0)
-			r = vms_wbuf_bytes(out, page, sizeof(page));
-		return r < 0 ? vms_err_set(err, r, "out of memory") : 0;
+		return put_record(out, m.hdr, m.hdr_len, page, err);
 	default:
 		return vms_err_set(err, -EBADMSG, "message type %u is not stream data", type);
 	}

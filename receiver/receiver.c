@@ -200,7 +200,7 @@ static int mcast_drain(struct session *s, int *wait_ms, vms_err *err)
 		const uint8_t *page;
 		uint8_t scratch[VMS_WIRE_PAGE];
 		vms_cur_init(&c, buf, len);
-		if (vms_content_decode(&c, &id, scratch, &page) < 0)
+		if (vms_msg_content_get(&c, &id, scratch, &page) < 0)
 			continue;            /* a hello, or not ours to trust: ignore */
 		s->received++;
 		s->contents_mcast++;

@@ -32,8 +32,8 @@ struct rc_options {
  * (last) session succeeded, a negative errno otherwise (message in err). */
 int rc_serve(const struct rc_options *o, vms_err *err);
 
-/* The stream bytes an SDATA or SREF message (type, payload p) stands for,
- * appended to `out`. seed() copies page `page` of session VM `vm`'s seed
+/* The stream bytes an SDATA, SREF or SLZO message (type, payload p) stands
+ * for, appended to `out`. seed() copies page `page` of session VM `vm`'s seed
  * into out[] (negative errno if there is none). An SREF whose page does not
  * have the SHA-256 the sender gave fails with -EIO. Fuzzable: it only reads
  * its input and the seeds. */

@@ -50,19 +50,16 @@ static int set_paused(const char *path, int pause, int *was_running, vms_err *er
 	return r;
 }
 
-/* Write pages [0, n) of a chunk that starts at page `first` to fd, skipping
- * holes of the source and zero pages: the output is sparse. */
+/* Write pages [0, n) of a chunk that starts at page `first` to fd, in runs,
+ * leaving out those flagged in skip[] (holes of the source, zero pages):
+ * the output is sparse. */
 static int write_chunk(int fd, const char *tmp, uint64_t first, size_t n, const uint8_t *pages,
-		       const uint8_t *hole, vms_err *err)
+		       const uint8_t *skip, vms_err *err)
 {
 	for (size_t p = 0, run; p < n; p += run) {
-		int skip = hole[p] || vms_page_is_zero(pages + p * KVM_PAGE_SIZE);
-		for (run = 1; p + run < n; run++) {
-			const uint8_t *next = pages + (p + run) * KVM_PAGE_SIZE;
-			if ((hole[p + run] || vms_page_is_zero(next)) != skip)
-				break;
-		}
-		if (skip)
+		for (run = 1; p + run < n && skip[p + run] == skip[p]; run++)
+			;
+		if (skip[p])
 			continue;
 		const uint8_t *buf = pages + p * KVM_PAGE_SIZE;
 		off_t at = (off_t)((first + p) * KVM_PAGE_SIZE);
@@ -83,7 +80,7 @@ static int write_image(kvm_mem *m, const char *out, vms_err *err)
 	char tmp[4200];
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
 	uint8_t *buf = malloc(DUMP_CHUNK_PAGES * KVM_PAGE_SIZE);
-	uint8_t hole[DUMP_CHUNK_PAGES];
+	uint8_t skip[DUMP_CHUNK_PAGES];       /* 1: a hole or a zero page, not written */
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644), r = 0;
 	if (fd < 0) {
 		free(buf);
@@ -101,12 +98,18 @@ static int write_image(kvm_mem *m, const char *out, vms_err *err)
 	for (uint64_t p = 0; p < pages && r == 0; p += DUMP_CHUNK_PAGES) {
 		size_t n = pages - p < DUMP_CHUNK_PAGES ? (size_t)(pages - p) : DUMP_CHUNK_PAGES;
 		const uint8_t *view;
-		long holes = kvm_mem_holes(m, p, n, hole, err);
-		r = holes < 0 ? (int)holes : 0;
-		if (r == 0 && (size_t)holes < n)
-			r = kvm_mem_view(m, p, n, buf, &view, err);
-		if (r == 0 && (size_t)holes < n)
-			r = write_chunk(fd, tmp, p, n, view, hole, err);
+		long holes = kvm_mem_holes(m, p, n, skip, err);
+		if (holes < 0) {
+			r = (int)holes;
+			break;
+		}
+		if ((size_t)holes == n)          /* nothing stored here */
+			continue;
+		if ((r = kvm_mem_view(m, p, n, buf, &view, err)) < 0)
+			break;
+		for (size_t i = 0; i < n; i++)
+			skip[i] = skip[i] || vms_page_is_zero(view + i * KVM_PAGE_SIZE);
+		r = write_chunk(fd, tmp, p, n, view, skip, err);
 	}
 	if (r == 0 && fsync(fd) < 0)
 		r = vms_err_set(err, -errno, "%s: fsync: %s", tmp, strerror(errno));

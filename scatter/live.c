@@ -227,6 +227,7 @@ static int forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_
 	if (r < 0)
 		return vms_err_set(err, r, "rewriting the stream: %s", strerror(-r));
 	size_t wire = j->out.len - before;
+	st->compressed_pages += r == 2;
 	if (it->kind == KVM_MS_PAGE) {
 		uint64_t pg = it->offset / KVM_PAGE_SIZE;
 		uint8_t **seen = &j->seen[it->block];
@@ -242,11 +243,9 @@ static int forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_
 			st->ref_pages++;
 			st->ref_bytes += wire;
 		} else if (again) {
-			st->compressed_pages += r == 2;
 			st->dirty_pages++;
 			st->dirty_bytes += wire;
 		} else {
-			st->compressed_pages += r == 2;
 			st->whole_pages++;
 			st->whole_bytes += wire;
 		}
@@ -419,8 +418,8 @@ static int migrate(struct job *j, vms_err *err)
 		return r;
 	if (!(j->ring = malloc((size_t)RING_PAGES * KVM_PAGE_SIZE)))
 		return vms_err_set(err, -ENOMEM, "out of memory");
-	if (lv->o->compress && (r = vms_lzo_new(&j->lzo)) < 0)
-		return vms_err_set(err, r, "LZO: %s", r == -ENOMEM ? "out of memory" : "library unusable");
+	if (lv->o->compress && (r = vms_lzo_new(&j->lzo, err)) < 0)
+		return r;
 	if ((r = kvm_qmp_connect(lv->qmp[j->v], 5000, &j->q, err)) < 0)
 		return r;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)

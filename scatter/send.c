@@ -214,18 +214,24 @@ static int send_maps(struct sender *s, struct peer *p, vms_err *err)
 
 /* ---- phase 3: multicast groups --------------------------------------------------- */
 
-static int read_content(struct sender *s, uint32_t cid, uint8_t *page, vms_err *err)
+/* Read content `cid` and encode it into msg, compressed when that shrinks
+ * it (*len < VMS_CONTENT_MAX then). */
+static int encode_content(struct sender *s, uint32_t cid, uint8_t *msg, size_t *len, vms_err *err)
 {
 	unsigned vm;
 	uint64_t pg;
+	uint8_t page[KVM_PAGE_SIZE];
 	sc_index_content_where(s->ix, cid, &vm, &pg);
 	int r = kvm_mem_read(s->mems[vm], pg, 1, page, err);
+	if (r < 0)
+		return r;
 	/* a running guest may have changed the page since it was indexed: the
 	 * receivers then hold other bytes under this id, and live streams must
 	 * not refer to it */
-	if (r == 0 && s->o->stale && !sc_index_content_is(s->ix, cid, page))
+	if (s->o->stale && !sc_index_content_is(s->ix, cid, page))
 		s->o->stale[cid] = 1;
-	return r;
+	*len = vms_content_encode(s->lzo, cid, page, msg);
+	return 0;
 }
 
 static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t members,
@@ -235,7 +241,7 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 	uint32_t group_addr = 0xef4d0000u | (uint32_t)((g + 1) & 0xffff);   /* 239.77.x.y */
 	uint16_t port = (uint16_t)(s->o->mcast_port + g % 1000);
 	uint32_t ifaddr = s->o->mcast_if;
-	uint8_t page[KVM_PAGE_SIZE], msg[VMS_CONTENT_MAX];
+	uint8_t msg[VMS_CONTENT_MAX];
 	uint64_t bytes = 0, compressed = 0;
 	int r = 0;
 	if (!ifaddr) {
@@ -284,10 +290,9 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 	}
 	double t0 = vms_now(), shown = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
-		size_t len = 0;
-		r = read_content(s, ids[i], page, err);
+		size_t len;
+		r = encode_content(s, ids[i], msg, &len, err);
 		if (r == 0) {
-			len = vms_content_encode(s->lzo, ids[i], page, msg);
 			compressed += len < VMS_CONTENT_MAX;
 			bytes += len;
 			r = vms_mcast_send(mc, msg, len, s->o->timeout_ms, err);
@@ -347,19 +352,17 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, size_t n, int resent,
 			 vms_err *err)
 {
-	uint8_t page[KVM_PAGE_SIZE];
+	uint8_t msg[VMS_CONTENT_MAX];
 	int r = 0;
 	double t0 = vms_now(), shown = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
-		r = read_content(s, ids[i], page, err);
-		if (r == 0) {
-			size_t before = p->out.len;
-			r = vms_msg_content_put(&p->out, s->lzo, ids[i], page);
-			/* a frame: length 4, type 1, then the content */
-			if (r == 0 && p->out.len - before < 5 + VMS_CONTENT_MAX) {
-				p->st->contents_compressed++;
-				s->total->contents_compressed++;
-			}
+		size_t len;
+		r = encode_content(s, ids[i], msg, &len, err);
+		if (r == 0)
+			r = vms_msg_content_put(&p->out, msg, len);
+		if (r == 0 && len < VMS_CONTENT_MAX) {
+			p->st->contents_compressed++;
+			s->total->contents_compressed++;
 		}
 		if (r == 0 && (p->out.len >= (256u << 10) || i + 1 == n))
 			r = peer_flush(s, p, 1, err);
@@ -510,10 +513,8 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 		r = vms_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	if (o->compress && (r = vms_lzo_new(&s.lzo)) < 0) {
-		vms_err_set(err, r, "LZO: %s", r == -ENOMEM ? "out of memory" : "library unusable");
+	if (o->compress && (r = vms_lzo_new(&s.lzo, err)) < 0)
 		goto out;
-	}
 	for (unsigned t = 0; t < ntargets; t++) {
 		s.peers[t] = (struct peer){ .t = &targets[t], .fd = -1, .st = &per_target[t] };
 		s.peers[t].vms = calloc(nvms, sizeof(unsigned));

@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || kvm_ms_new(&ms, NULL) < 0)
 		return 0;
 	int flip = data[0] & 0x80;
-	if (!lzo && vms_lzo_new(&lzo) < 0)
+	if (!lzo && vms_lzo_new(&lzo, NULL) < 0)
 		abort();
 	vms_lzo *z = data[0] & 0x40 ? lzo : NULL;     /* pages as SLZO, or SDATA */
 	st.n = 0;

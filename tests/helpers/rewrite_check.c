@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 	const char *path = argv[argc - 1];
 	if (argc == 3 && strcmp(argv[1], "--lzo") == 0) {
 		st.every_other = 1;
-		if (vms_lzo_new(&z) < 0)
+		if (vms_lzo_new(&z, NULL) < 0)
 			return 1;
 	} else if (argc != 2) {
 		fprintf(stderr, "usage: rewrite_check [--lzo] STREAM-FILE\n");

@@ -112,36 +112,38 @@ kill_target() {
 # Ctrl-C goes to the process, not to the shell around it
 interrupt() { sleep 0.3; pkill -INT -f -- "send --live.*$tmp/g/vm1.qmp"; }
 
+# rolled_back NAME ACTION PATTERN WHAT: mid_migration NAME ACTION must fail
+# with PATTERN in its stderr
+rolled_back() {
+	mid_migration "$1" "$2"
+	local rc=$?
+	[ $rc -ne 0 ] && grep -q "$3" "$tmp/$1.err"
+	ok $? "$4 (exit $rc)"
+}
+# after a rollback: the sources run on
+sources_run_on() {
+	sources_alive
+	ok $? "every source guest still runs and counts; no target QEMU left"
+	wait 2>/dev/null
+}
+
 # --- rollback: a receiver killed during the migration --------------------------
-mid_migration kill-recv kill_receiver
-rc=$?
-[ $rc -ne 0 ] && grep -q "rolled back, every guest runs on its source" "$tmp/kill-recv.err"
-ok $? "receiver killed mid-migration: send fails and says it rolled back (exit $rc)"
+rolled_back kill-recv kill_receiver "rolled back, every guest runs on its source" \
+	"receiver killed mid-migration: send fails and says it rolled back"
 grep -q "t2\|receiver" "$tmp/kill-recv.err"
 ok $? "the error names what failed: $(tail -n 1 "$tmp/kill-recv.err")"
-sources_alive
-ok $? "every source guest still runs and counts; no target QEMU left"
-wait 2>/dev/null
+sources_run_on
 
 # --- rollback: a target QEMU killed before the commit -------------------------------
-mid_migration kill-qemu kill_target
-rc=$?
-[ $rc -ne 0 ] && grep -q "rolled back" "$tmp/kill-qemu.err"
-ok $? "target QEMU killed mid-migration: send fails and rolls back (exit $rc)"
-sources_alive
-ok $? "every source guest still runs and counts; no target QEMU left"
-wait 2>/dev/null
+rolled_back kill-qemu kill_target "rolled back" "target QEMU killed mid-migration: send fails and rolls back"
+sources_run_on
 [ -z "$(ls -A "$tmp/state1" "$tmp/state2" 2>/dev/null | grep -v '^/\|^$' | grep -v '^\.vm')" ]
 ok $? "the targets' state directories hold nothing after the rollback"
 
 # --- rollback: Ctrl-C during the migration ---------------------------------------
-mid_migration int interrupt
-rc=$?
-[ $rc -ne 0 ] && grep -q "rolled back, every guest runs on its source: interrupted" "$tmp/int.err"
-ok $? "Ctrl-C mid-migration: send rolls back and says so (exit $rc)"
-sources_alive
-ok $? "every source guest still runs and counts; no target QEMU left"
-wait 2>/dev/null
+rolled_back int interrupt "rolled back, every guest runs on its source: interrupted" \
+	"Ctrl-C mid-migration: send rolls back and says so"
+sources_run_on
 
 # --- success: --verify, 4 guests to 2 targets; vm1's target started by hand ----
 start_receivers

@@ -78,11 +78,12 @@ static void build_all(vms_wbuf *b)
 	assert_int_equal(vms_msg_u32_put(b, VMS_MSG_JOINED, 2), 0);
 	assert_int_equal(vms_msg_u32_put(b, VMS_MSG_MCAST_END, 2), 0);
 	assert_int_equal(vms_msg_group_done_put(b, &d), 0);
-	assert_int_equal(vms_msg_content_put(b, NULL, 17, page), 0);
+	uint8_t content[VMS_CONTENT_MAX];
+	assert_int_equal(vms_msg_content_put(b, content, vms_content_encode(NULL, 17, page, content)), 0);
 	vms_lzo *z;
-	assert_int_equal(vms_lzo_new(&z), 0);
-	assert_int_equal(vms_msg_content_put(b, z, 18, page), 0);    /* compressed */
-	vms_lzo_free(z);
+	assert_int_equal(vms_lzo_new(&z, NULL), 0);
+	assert_int_equal(vms_msg_content_put(b, content, vms_content_encode(z, 18, page, content)), 0);
+	vms_lzo_free(z);                                            /* (compressed) */
 	assert_int_equal(vms_msg_empty_put(b, VMS_MSG_END), 0);
 	assert_int_equal(vms_msg_error_put(b, "disk full"), 0);
 }
@@ -156,7 +157,7 @@ static int decode_lzo_of(const uint8_t *in, size_t n)
 	uint32_t id;
 	const uint8_t *page;
 	vms_cur_init(&c, msg, 4 + len);
-	return vms_content_decode(&c, &id, scratch, &page);
+	return vms_msg_content_get(&c, &id, scratch, &page);
 }
 
 /* Contents: a compressible page goes compressed and comes back exact, an
@@ -173,7 +174,7 @@ static void test_content_compression(void **state)
 		text[i] = (uint8_t)"the quick brown fox jumps "[i % 26] ^ (uint8_t)(i / 512);
 	}
 	vms_lzo *z;
-	assert_int_equal(vms_lzo_new(&z), 0);
+	assert_int_equal(vms_lzo_new(&z, NULL), 0);
 	uint32_t id;
 	const uint8_t *page;
 	vms_cur c;
@@ -181,29 +182,29 @@ static void test_content_compression(void **state)
 	size_t len = vms_content_encode(z, 77, text, msg);
 	assert_true(len > 4 && len < 1024);
 	vms_cur_init(&c, msg, len);
-	assert_int_equal(vms_content_decode(&c, &id, scratch, &page), 0);
+	assert_int_equal(vms_msg_content_get(&c, &id, scratch, &page), 0);
 	assert_int_equal(id, 77);
 	assert_ptr_equal(page, scratch);
 	assert_memory_equal(page, text, 4096);
 	for (size_t n = 0; n < len; n++) {              /* cut anywhere */
 		vms_cur_init(&c, msg, n);
-		assert_int_equal(vms_content_decode(&c, &id, scratch, &page), -EBADMSG);
+		assert_int_equal(vms_msg_content_get(&c, &id, scratch, &page), -EBADMSG);
 	}
 	msg[len] = 0;                                   /* one byte too many */
 	vms_cur_init(&c, msg, len + 1);
-	assert_int_equal(vms_content_decode(&c, &id, scratch, &page), -EBADMSG);
+	assert_int_equal(vms_msg_content_get(&c, &id, scratch, &page), -EBADMSG);
 
 	assert_int_equal(vms_content_encode(z, 78, noise, msg), VMS_CONTENT_MAX);
 	assert_int_equal(vms_content_encode(NULL, 79, text, msg), VMS_CONTENT_MAX);
 	vms_cur_init(&c, msg, VMS_CONTENT_MAX);
-	assert_int_equal(vms_content_decode(&c, &id, scratch, &page), 0);
+	assert_int_equal(vms_msg_content_get(&c, &id, scratch, &page), 0);
 	assert_ptr_equal(page, msg + 4);
 	assert_memory_equal(page, text, 4096);
 
 	/* a long run of incompressible pages: then only every 16th page is
 	 * tried, and the first that shrinks turns compression back on */
 	vms_lzo *z2;
-	assert_int_equal(vms_lzo_new(&z2), 0);
+	assert_int_equal(vms_lzo_new(&z2, NULL), 0);
 	for (int i = 0; i < 65; i++)      /* the 65th is the last one tried */
 		assert_int_equal(vms_content_encode(z2, 1, noise, msg), VMS_CONTENT_MAX);
 	unsigned raw = 0;
@@ -227,7 +228,7 @@ static void test_content_compression(void **state)
 		uint8_t keep = msg[i];
 		msg[i] ^= 0x5a;
 		vms_cur_init(&c, msg, len);
-		int r = vms_content_decode(&c, &id, scratch, &page);
+		int r = vms_msg_content_get(&c, &id, scratch, &page);
 		assert_true(r == 0 || r == -EBADMSG);
 		msg[i] = keep;
 	}
@@ -299,7 +300,7 @@ static void test_live_messages(void **state)
 	assert_int_equal(vms_msg_u64page_put(&b, VMS_MSG_FIX, 9, page), 0);
 	vms_lzo *z;
 	const uint8_t *lzo;
-	assert_int_equal(vms_lzo_new(&z), 0);
+	assert_int_equal(vms_lzo_new(&z, NULL), 0);
 	struct vms_msg_slzo sz = { hdr, sizeof(hdr), NULL, vms_page_compress(z, page, &lzo) };
 	sz.lzo = lzo;
 	assert_true(sz.lzo_len > 0 && sz.lzo_len < 256);
