@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -90,7 +91,8 @@ int64_t vms_now_ms(void);
  * never raising SIGPIPE). Returns 0 or -errno. */
 int vms_write_all(int fd, const void *p, size_t n);
 
-/* A VM, target or receiver name: 1..max-1 bytes of [A-Za-z0-9._-]. */
+/* A VM, target or receiver name: 1..max-1 bytes, [A-Za-z0-9_] then
+ * [A-Za-z0-9_.-] (never ".", "..", a leading dot or dash). 1 if valid. */
 int vms_name_valid(const char *name, size_t len, size_t max);
 
 /* Copy at most dstlen-1 bytes of src[0..n) and NUL-terminate. Returns
@@ -115,9 +117,9 @@ void vms_wbuf_free(vms_wbuf *b);
 
 /* ---- the wire protocol (doc/PROTOCOL.md has the tables) -------------------- */
 
-#define VMS_WIRE_VERSION 2u             /* 2: contents may be LZO-compressed, SLZO */
+#define VMS_WIRE_VERSION 3u             /* 2: LZO contents, SLZO; 3: HELLO key, GROUP_DONE rejected */
 #define VMS_WIRE_FRAME_MAX (4u << 20)   /* type + payload */
-#define VMS_WIRE_NAME_MAX 64u           /* names: 1..63 bytes of [A-Za-z0-9._-] */
+#define VMS_WIRE_NAME_MAX 64u           /* names: vms_name_valid(), 1..63 bytes */
 #define VMS_WIRE_VMS_MAX 4096u
 #define VMS_WIRE_IDS_MAX 65536u         /* content ids in one MISSING */
 #define VMS_WIRE_ERROR_MAX 1024u
@@ -156,10 +158,12 @@ typedef struct vms_frames {
 } vms_frames;
 
 int vms_frames_feed(vms_frames *f, const void *p, size_t n);
-/* Wait up to timeout_ms for bytes on socket fd and feed what came: 1 when
- * bytes were fed, 0 on timeout (or EINTR), -ECONNRESET when the peer closed,
- * another negative errno on error. */
-int vms_frames_recv(vms_frames *f, int fd, int timeout_ms);
+/* Wait up to timeout_ms for bytes on connection c and feed what came: 1
+ * when bytes were fed, 0 on timeout (or EINTR, or only part of a TLS record
+ * so far), -ECONNRESET when the peer closed, another negative errno on error
+ * (conn.c). */
+typedef struct vms_conn vms_conn;
+int vms_frames_recv(vms_frames *f, vms_conn *c, int timeout_ms);
 int vms_frames_next(vms_frames *f, uint8_t *type, vms_cur *payload);
 void vms_frames_free(vms_frames *f);
 
@@ -170,13 +174,19 @@ int vms_wire_put_name(vms_wbuf *b, const char *name);
 
 /* Messages with fixed fields. Every get reads the whole payload and fails
  * with -EBADMSG on a short payload, a bad field or trailing bytes. */
-struct vms_msg_hello { uint64_t session; char target[VMS_WIRE_NAME_MAX]; };
+#define VMS_HELLO_SEALED 0x01u      /* HELLO flags: the session's multicast is sealed with `key` */
+struct vms_msg_hello { uint64_t session; char target[VMS_WIRE_NAME_MAX]; uint8_t flags; uint8_t key[32]; };
 struct vms_msg_welcome { uint16_t version; char name[VMS_WIRE_NAME_MAX]; };
 struct vms_msg_vm { uint32_t vm; char name[VMS_WIRE_NAME_MAX]; uint64_t pages; uint8_t sha256[32]; };
 struct vms_msg_join { uint32_t group, addr; uint16_t port; uint32_t source, messages; };
-struct vms_msg_group_done { uint32_t group, received; };
+struct vms_msg_group_done { uint32_t group, received, rejected; };
 
-/* HELLO from a sender of another protocol version: -EPROTONOSUPPORT. */
+/* HELLO: magic, version, session, target name, flags u8, key (32). flags
+ * is 0 or VMS_HELLO_SEALED; the key is all zero without the flag and not
+ * all zero with it (put: -EINVAL, get: -EBADMSG). A HELLO of another
+ * protocol version (1, 2, ...) fails with -EPROTONOSUPPORT, told apart from
+ * garbage by its magic and version alone. get copies the key into m->key:
+ * the caller wipes it (OPENSSL_cleanse) when done. */
 int vms_msg_hello_get(vms_cur *c, struct vms_msg_hello *m);
 int vms_msg_hello_put(vms_wbuf *b, const struct vms_msg_hello *m);
 int vms_msg_welcome_get(vms_cur *c, struct vms_msg_welcome *m);
@@ -187,6 +197,26 @@ int vms_msg_join_get(vms_cur *c, struct vms_msg_join *m);
 int vms_msg_join_put(vms_wbuf *b, const struct vms_msg_join *m);
 int vms_msg_group_done_get(vms_cur *c, struct vms_msg_group_done *m);
 int vms_msg_group_done_put(vms_wbuf *b, const struct vms_msg_group_done *m);
+/* MISSING (R): the content ids a receiver still lacks after END, in one or
+ * more messages, the final one with last = 1. count is 1..VMS_WIRE_IDS_MAX,
+ * every id >= 1. put: -EINVAL otherwise. get leaves m->ids positioned on the
+ * count ids (inside the payload; each vms_cur_be32 on it succeeds).
+ * `*left` is the session's total cap: how many ids its MISSING messages
+ * may still name. Start it at the receiver's number of distinct contents
+ * (the non-zero ids its MAPs referred to); a message naming more than *left
+ * fails with -E2BIG (after every other check), else *left -= count. */
+struct vms_msg_missing { uint8_t last; uint32_t count; vms_cur ids; };
+int vms_msg_missing_get(vms_cur *c, struct vms_msg_missing *m, size_t *left);
+int vms_msg_missing_put(vms_wbuf *b, uint8_t last, const uint32_t *ids, uint32_t count);
+/* DONE (R): the SHA-256 of every rebuilt image, in session order: count
+ * (<= VMS_WIRE_VMS_MAX) entries of (vm u32, SHA-256), the i-th naming vm i.
+ * put writes count x 32 bytes of sha256, VM 0's first (-EINVAL past the
+ * cap). get checks the order; vms_msg_done_sha256() then gives VM vm's
+ * digest (vm < m->count), pointing into the payload. */
+struct vms_msg_done { uint32_t count; const uint8_t *entries; };
+int vms_msg_done_get(vms_cur *c, struct vms_msg_done *m);
+int vms_msg_done_put(vms_wbuf *b, const uint8_t *sha256, uint32_t count);
+const uint8_t *vms_msg_done_sha256(const struct vms_msg_done *m, uint32_t vm);
 /* One u32 (JOINED, MCAST_END) or nothing (MAPS_END, END). */
 int vms_msg_u32_get(vms_cur *c, uint32_t *v);
 int vms_msg_u32_put(vms_wbuf *b, uint8_t type, uint32_t v);
@@ -252,9 +282,6 @@ int vms_page_sha256(const void *page, uint8_t out[32]);
  * the first non-zero cache line), else 0. */
 int vms_page_is_zero(const void *page);
 
-/* A blocking TCP connection to ip:port (host byte order) with TCP_NODELAY,
- * given up after timeout_ms: the fd, or a negative errno with a message. */
-int vms_tcp_connect(uint32_t ip, uint16_t port, int timeout_ms, vms_err *err);
 int vms_msg_digests_get(vms_cur *c, struct vms_msg_digests *m);
 int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m);
 
@@ -273,15 +300,28 @@ int vms_frames_extract(vms_frames *f, uint8_t type, vms_wbuf *payload);
 /* Bytes buffered and not yet taken out. */
 size_t vms_frames_pending(const vms_frames *f);
 
-/* Decode a whole payload with the decoder of its type (MAP including every
- * run and id): 0 if it is well formed, -EBADMSG if not or if the type is
- * unknown. For fuzzing, tests and logging what a peer sent. */
+/* Decode a whole payload with the decoder of its type, for every type of
+ * enum vms_msg_type (MAP including every run and id; MISSING against its
+ * per-message cap only, there is no session here): 0 if it is well formed,
+ * -EBADMSG if not or if the type is unknown. For fuzzing, tests and logging
+ * what a peer sent. */
 int vms_msg_check(uint8_t type, vms_cur *payload);
 
-/* MAP: the header, then the runs one by one. A run of kind 0 has *ids
- * empty; kind 1 leaves *ids positioned on `count` content ids. */
+/* MAP: the header, then the runs one by one (at least one). A run of kind
+ * 0 has *ids empty; kind 1 leaves *ids positioned on `count` content ids,
+ * each checked to be >= 1. map_get fails when no run follows the header. */
 int vms_msg_map_get(vms_cur *c, uint32_t *vm, uint64_t *first);
 int vms_msg_map_run(vms_cur *c, uint8_t *kind, uint32_t *count, vms_cur *ids);
+/* Building a MAP: begin (vm < VMS_WIRE_VMS_MAX, first page), runs, end.
+ * A run is kind 0 (count zero pages, ids NULL) or kind 1 (count content
+ * ids, each >= 1); count >= 1. Each call returns 0, -EINVAL (a bad
+ * argument; run_put then writes nothing) or -ENOMEM; end fails with
+ * -EINVAL on a MAP without runs, -EMSGSIZE past VMS_WIRE_FRAME_MAX, and
+ * then drops the whole frame. After a failed run_put the caller drops the
+ * frame itself (b->len = start) or returns the error. */
+int vms_msg_map_begin(vms_wbuf *b, uint32_t vm, uint64_t first, size_t *start);
+int vms_msg_map_run_put(vms_wbuf *b, uint8_t kind, uint32_t count, const uint32_t *ids);
+int vms_msg_map_end(vms_wbuf *b, size_t start);
 
 /* ---- multicast over PGM (OpenPGM, UDP encapsulation) ----------------------
  * One socket per multicast group: a sender (send-only) or a receiver
@@ -306,10 +346,105 @@ int vms_mcast_service(vms_mcast *m, int ms, vms_err *err);
 /* Receive without blocking: returns 1 with a message in buf (*len bytes),
  * 0 when nothing is ready (*wait_ms says how long poll may sleep, -1 for
  * "until a descriptor is ready"), 2 when data were lost for good (the
- * session was reset; the caller fetches what is missing otherwise). */
+ * session was reset; the caller fetches what is missing otherwise), 3 when
+ * a message failed authentication (sealed sockets: dropped unread). */
 int vms_mcast_recv(vms_mcast *m, void *buf, size_t cap, size_t *len, int *wait_ms, vms_err *err);
+/* Seal (sender) or open (receiver) every message of this socket with
+ * `seal` (not owned; see "sealed multicast" below), bound to group number
+ * `group`: AES-256-GCM, VMS_SEAL_OVERHEAD more bytes on the wire. 0 or
+ * -ENOMEM. */
+typedef struct vms_seal vms_seal;
+int vms_mcast_seal(vms_mcast *m, vms_seal *seal, uint32_t group, vms_err *err);
 /* Descriptors to poll for reading (at most 4). */
 int vms_mcast_pollfds(vms_mcast *m, struct pollfd *fds, int *n);
 void vms_mcast_close(vms_mcast *m);
+
+/* ---- connections: TCP, or mutual TLS 1.3 (conn.c, tls.c) --------------------
+ * Every TCP connection of a session goes through a vms_conn: the control
+ * connection and each live stream. With credentials (a vms_tls) it is mutual
+ * TLS 1.3 with OpenSSL: each side presents a certificate signed by the CA in
+ * the credentials directory and checks the other's; without (NULL, only
+ * `--insecure`) it is plain TCP. A connection is used by one thread at a
+ * time; its descriptor is non-blocking (poll it through vms_conn_wait, which
+ * knows about bytes TLS has buffered). doc/SECURITY.md has the model. */
+typedef struct vms_tls vms_tls;
+
+enum vms_tls_role { VMS_TLS_CLIENT, VMS_TLS_SERVER };
+
+/* Load credentials from dir, in QEMU's and libvirt's x509 layout:
+ * ca-cert.pem (and ca-crl.pem if present); server-cert.pem + server-key.pem
+ * for VMS_TLS_SERVER (a receiver), client-cert.pem + client-key.pem for
+ * VMS_TLS_CLIENT (a sender). 0, or a negative errno with a message naming
+ * the file. The result is read-only afterwards: threads may share it. */
+int vms_tls_new(const char *dir, enum vms_tls_role role, vms_tls **out, vms_err *err);
+/* Server only: accept a client only if its subject (RFC 2253, as
+ * "CN=src,O=vmscatter") matches one of the fnmatch(3) patterns given
+ * (repeatable; none: any client the CA signed). 0 or -ENOMEM. */
+int vms_tls_allow(vms_tls *t, const char *pattern, vms_err *err);
+void vms_tls_free(vms_tls *t);
+
+/* Connect to ip:port (host byte order) within timeout_ms; with tls, run
+ * the handshake and check the server's certificate against `host` (an IP
+ * address or DNS name in its subjectAltName; NULL: the IP). 0 with *out,
+ * or a negative errno with a message (-EACCES: a certificate was refused). */
+int vms_conn_connect(const vms_tls *tls, uint32_t ip, uint16_t port, const char *host,
+		     int timeout_ms, vms_conn **out, vms_err *err);
+/* Serve an accepted socket (ownership passes: closed on failure); with tls,
+ * run the handshake, check the client's certificate and the allow-list. */
+int vms_conn_accept(const vms_tls *tls, int fd, int timeout_ms, vms_conn **out, vms_err *err);
+/* Read what is there without blocking: > 0 bytes, 0 when nothing is ready
+ * (poll again), -ECONNRESET when the peer closed, another negative errno. */
+ssize_t vms_conn_read(vms_conn *c, void *buf, size_t n);
+/* Write all n bytes, waiting for the peer at most the connection's write
+ * limit (vms_conn_set_write_ms, default 120 s): 0, -ETIMEDOUT, -errno. */
+int vms_conn_write_all(vms_conn *c, const void *p, size_t n);
+void vms_conn_set_write_ms(vms_conn *c, int ms);
+/* 1 when a read would find bytes (buffered by TLS, or on the socket), 0
+ * after timeout_ms (or EINTR), negative errno on error. */
+int vms_conn_wait(vms_conn *c, int timeout_ms);
+/* 1 when bytes are buffered inside the transport: poll(2) on the
+ * descriptor would not see them. */
+int vms_conn_pending(const vms_conn *c);
+int vms_conn_fd(const vms_conn *c);
+/* "tls" or "tcp", and the peer as messages name it: its certificate's
+ * subject, or ADDR:PORT. Valid while c is. */
+const char *vms_conn_kind(const vms_conn *c);
+const char *vms_conn_peer(const vms_conn *c);
+/* The peer certificate's subject (RFC 2253), "" without TLS. */
+const char *vms_conn_subject(const vms_conn *c);
+/* Words for an error `code` this connection returned: for -EPROTO, TLS's
+ * own (an alert the peer sent, a record that failed), else strerror. */
+const char *vms_conn_strerror(const vms_conn *c, int code);
+/* Close: TLS says close_notify first (without waiting). NULL is fine. */
+void vms_conn_close(vms_conn *c);
+/* In a forked child that must not touch its parent's connection: free it
+ * and close the descriptor, sending nothing. */
+void vms_conn_forget(vms_conn *c);
+
+/* ---- sealed multicast (seal.c) -----------------------------------------------
+ * With TLS, every PGM message is AES-256-GCM under a fresh per-session key
+ * that each receiver gets inside HELLO on its TLS connection. Sealed
+ * message: counter u64 | ciphertext | tag (16); nonce = 4 zero bytes ||
+ * counter; additional data = session u64 || group u32 (big-endian). The
+ * sender's counter only grows, so a nonce is never used twice under a key.
+ * A vms_seal is used by one thread at a time. */
+#define VMS_SEAL_KEY 32u
+#define VMS_SEAL_TAG 16u
+#define VMS_SEAL_OVERHEAD (8u + VMS_SEAL_TAG)
+typedef struct vms_seal vms_seal;
+
+int vms_seal_new(const uint8_t key[VMS_SEAL_KEY], uint64_t session, vms_seal **out, vms_err *err);
+void vms_seal_free(vms_seal *s);
+/* Seal len bytes for `group` into out (cap >= len + VMS_SEAL_OVERHEAD):
+ * 0 with *outlen, -ENOBUFS, -EOVERFLOW (2^64 messages), -EIO. */
+int vms_seal_put(vms_seal *s, uint32_t group, const void *msg, size_t len, uint8_t *out,
+		 size_t cap, size_t *outlen);
+/* Check and open a sealed message into out (cap >= len - overhead): 0 with
+ * *outlen, or -EBADMSG (too short, or the tag does not match: nothing in
+ * out may be used). */
+int vms_seal_open(vms_seal *s, uint32_t group, const uint8_t *in, size_t len, uint8_t *out,
+		  size_t cap, size_t *outlen);
+/* n bytes from the operating system's CSPRNG: 0 or -EIO with a message. */
+int vms_random(void *buf, size_t n, vms_err *err);
 
 #endif

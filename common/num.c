@@ -78,14 +78,16 @@ int vms_strlcpy_n(char *dst, size_t dstlen, const void *src, size_t n)
 	return 0;
 }
 
+/* [A-Za-z0-9_][A-Za-z0-9_.-]*: a name is a file name on the receiver
+ * (NAME.img, STATE/NAME/), so never ".", "..", a hidden file or an option. */
 int vms_name_valid(const char *name, size_t len, size_t max)
 {
 	if (len == 0 || len >= max)
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		char ch = name[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '.' || ch == '_' || ch == '-'))
+		int alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+		if (!(alnum || ch == '_' || (i > 0 && (ch == '.' || ch == '-'))))
 			return 0;
 	}
 	return 1;

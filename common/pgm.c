@@ -21,11 +21,15 @@
 #define TXW_SQNS 16384
 #define RXW_SQNS 16384
 #define RCVBUF (32 << 20)
+#define MSG_BUF (VMS_MCAST_MSG_MAX + 32)   /* a message and its seal, a multiple of 16 */
 
 struct vms_mcast {
 	pgm_sock_t *sock;
 	int sender;
 	uint8_t *aligned;          /* 16-byte aligned send buffer */
+	vms_seal *seal;            /* seals / opens every message (vms_mcast_seal), or NULL */
+	uint32_t group;            /* the group number sealed messages are bound to */
+	uint8_t *sealed;           /* a receiver's buffer for a sealed message */
 };
 
 static int pgm_fail(vms_err *err, pgm_error_t **perr, const char *what)
@@ -128,7 +132,7 @@ static int open_socket(uint32_t ifaddr, uint32_t group, uint16_t port, int sende
 		r = pgm_fail(err, &perr, "connect");
 		goto out;
 	}
-	if (sender && !(m->aligned = aligned_alloc(16, VMS_MCAST_MSG_MAX))) {
+	if (sender && !(m->aligned = aligned_alloc(16, MSG_BUF))) {
 		r = vms_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -206,11 +210,26 @@ static void wait_fds(vms_mcast *m, short events, int ms)
 	poll(fds, (nfds_t)n, ms);
 }
 
+int vms_mcast_seal(vms_mcast *m, vms_seal *seal, uint32_t group, vms_err *err)
+{
+	if (!m->sender && !m->sealed && !(m->sealed = malloc(MSG_BUF)))
+		return vms_err_set(err, -ENOMEM, "out of memory");
+	m->seal = seal;
+	m->group = group;
+	return 0;
+}
+
 int vms_mcast_send(vms_mcast *m, const void *msg, size_t len, int timeout_ms, vms_err *err)
 {
 	if (len == 0 || len > VMS_MCAST_MSG_MAX)
 		return vms_err_set(err, -EMSGSIZE, "PGM: message of %zu bytes", len);
-	memcpy(m->aligned, msg, len);
+	if (m->seal) {             /* sealed straight into the aligned buffer */
+		int r = vms_seal_put(m->seal, m->group, msg, len, m->aligned, MSG_BUF, &len);
+		if (r < 0)
+			return vms_err_set(err, r, "sealing a multicast message: %s", strerror(-r));
+	} else {
+		memcpy(m->aligned, msg, len);
+	}
 	int64_t deadline = vms_now_ms() + timeout_ms;
 	for (;;) {
 		size_t sent = 0;
@@ -246,13 +265,17 @@ int vms_mcast_service(vms_mcast *m, int ms, vms_err *err)
 int vms_mcast_recv(vms_mcast *m, void *buf, size_t cap, size_t *len, int *wait_ms, vms_err *err)
 {
 	pgm_error_t *perr = NULL;
-	int st = pgm_recv(m->sock, buf, cap, 0, len, &perr);
+	int st = m->seal ? pgm_recv(m->sock, m->sealed, MSG_BUF, 0, len, &perr)
+			 : pgm_recv(m->sock, buf, cap, 0, len, &perr);
 	if (perr) {
 		pgm_error_free(perr);
 		perr = NULL;
 	}
 	switch (st) {
 	case PGM_IO_STATUS_NORMAL:
+		/* sealed: the tag is checked before the caller sees a byte */
+		if (m->seal && vms_seal_open(m->seal, m->group, m->sealed, *len, buf, cap, len) < 0)
+			return 3;
 		return 1;
 	case PGM_IO_STATUS_TIMER_PENDING:
 		*wait_ms = get_timeval_ms(m->sock, PGM_TIME_REMAIN);
@@ -277,6 +300,7 @@ void vms_mcast_close(vms_mcast *m)
 	if (m->sock)
 		pgm_close(m->sock, m->sender ? true : false);
 	free(m->aligned);
+	free(m->sealed);
 	free(m);
 	pgm_shutdown();
 }

@@ -85,24 +85,6 @@ int vms_frames_extract(vms_frames *f, uint8_t type, vms_wbuf *payload)
 	return 0;
 }
 
-int vms_frames_recv(vms_frames *f, int fd, int timeout_ms)
-{
-	uint8_t buf[1 << 16];
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	int pr = poll(&pfd, 1, timeout_ms);
-	if (pr < 0)
-		return errno == EINTR ? 0 : -errno;
-	if (pr == 0)
-		return 0;
-	ssize_t got = recv(fd, buf, sizeof(buf), 0);
-	if (got < 0)
-		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
-	if (got == 0)
-		return -ECONNRESET;
-	int r = vms_frames_feed(f, buf, (size_t)got);
-	return r < 0 ? r : 1;
-}
-
 int vms_frames_next(vms_frames *f, uint8_t *type, vms_cur *payload)
 {
 	vms_cur c;
@@ -169,14 +151,31 @@ static int frame_finish(vms_wbuf *b, size_t start, int r)
 	return r;
 }
 
+/* HELLO's flags and key agree: a key exactly when the multicast is sealed. */
+static int hello_key_ok(uint8_t flags, const uint8_t *key)
+{
+	uint8_t any = 0;
+	if (flags & ~VMS_HELLO_SEALED)
+		return 0;
+	for (size_t i = 0; i < VMS_SEAL_KEY; i++)
+		any |= key[i];
+	return (flags & VMS_HELLO_SEALED) ? any != 0 : any == 0;
+}
+
 static int hello_fill(vms_wbuf *b, const struct vms_msg_hello *m)
 {
+	if (!hello_key_ok(m->flags, m->key))
+		return -EINVAL;
 	int r = vms_wbuf_bytes(b, "VMSC", 4);
 	if (r == 0)
 		r = vms_wbuf_be16(b, VMS_WIRE_VERSION);
 	if (r == 0)
 		r = vms_wbuf_be64(b, m->session);
-	return r < 0 ? r : vms_wire_put_name(b, m->target);
+	if (r == 0)
+		r = vms_wire_put_name(b, m->target);
+	if (r == 0)
+		r = vms_wbuf_u8(b, m->flags);
+	return r < 0 ? r : vms_wbuf_bytes(b, m->key, VMS_SEAL_KEY);
 }
 
 int vms_msg_hello_put(vms_wbuf *b, const struct vms_msg_hello *m)
@@ -197,9 +196,13 @@ int vms_msg_hello_get(vms_cur *c, struct vms_msg_hello *m)
 		return -EBADMSG;
 	if (version != VMS_WIRE_VERSION)
 		return -EPROTONOSUPPORT;
-	if (vms_cur_be64(c, &m->session) < 0 || vms_wire_get_name(c, m->target) < 0)
+	const uint8_t *key;
+	if (vms_cur_be64(c, &m->session) < 0 || vms_wire_get_name(c, m->target) < 0 ||
+	    vms_cur_u8(c, &m->flags) < 0 || vms_cur_bytes(c, VMS_SEAL_KEY, &key) < 0 ||
+	    vms_cur_end(c) < 0 || !hello_key_ok(m->flags, key))
 		return -EBADMSG;
-	return vms_cur_end(c);
+	memcpy(m->key, key, VMS_SEAL_KEY);
+	return 0;
 }
 
 static int welcome_fill(vms_wbuf *b, const struct vms_msg_welcome *m)
@@ -297,14 +300,97 @@ int vms_msg_group_done_put(vms_wbuf *b, const struct vms_msg_group_done *m)
 	int r = vms_frame_begin(b, VMS_MSG_GROUP_DONE, &start);
 	if (r == 0)
 		r = two_u32_fill(b, m->group, m->received);
+	if (r == 0)
+		r = vms_wbuf_be32(b, m->rejected);
 	return frame_finish(b, start, r);
 }
 
 int vms_msg_group_done_get(vms_cur *c, struct vms_msg_group_done *m)
 {
-	if (vms_cur_be32(c, &m->group) < 0 || vms_cur_be32(c, &m->received) < 0)
+	if (vms_cur_be32(c, &m->group) < 0 || vms_cur_be32(c, &m->received) < 0 ||
+	    vms_cur_be32(c, &m->rejected) < 0)
 		return -EBADMSG;
 	return vms_cur_end(c);
+}
+
+/* MISSING: last u8, count u32 (1..VMS_WIRE_IDS_MAX), count x id u32 (>= 1) */
+int vms_msg_missing_put(vms_wbuf *b, uint8_t last, const uint32_t *ids, uint32_t count)
+{
+	size_t start;
+	if (last > 1 || count == 0 || count > VMS_WIRE_IDS_MAX)
+		return -EINVAL;
+	for (uint32_t i = 0; i < count; i++)
+		if (ids[i] == 0)
+			return -EINVAL;
+	int r = vms_frame_begin(b, VMS_MSG_MISSING, &start);
+	if (r == 0)
+		r = vms_wbuf_u8(b, last);
+	if (r == 0)
+		r = vms_wbuf_be32(b, count);
+	for (uint32_t i = 0; i < count && r == 0; i++)
+		r = vms_wbuf_be32(b, ids[i]);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_missing_get(vms_cur *c, struct vms_msg_missing *m, size_t *left)
+{
+	const uint8_t *p;
+	if (vms_cur_u8(c, &m->last) < 0 || m->last > 1 || vms_cur_be32(c, &m->count) < 0 ||
+	    m->count == 0 || m->count > VMS_WIRE_IDS_MAX ||
+	    vms_cur_bytes(c, (size_t)m->count * 4, &p) < 0 || vms_cur_end(c) < 0)
+		return -EBADMSG;
+	vms_cur_init(&m->ids, p, (size_t)m->count * 4);
+	vms_cur ids = m->ids;
+	for (uint32_t i = 0; i < m->count; i++) {
+		uint32_t id;
+		if (vms_cur_be32(&ids, &id) < 0 || id == 0)
+			return -EBADMSG;
+	}
+	if (*left < m->count)                   /* the session's total: checked last */
+		return -E2BIG;
+	*left -= m->count;
+	return 0;
+}
+
+/* DONE: count u32 (<= VMS_WIRE_VMS_MAX), count x (vm u32 = its position, SHA-256) */
+#define DONE_ENTRY (4u + 32u)
+
+int vms_msg_done_put(vms_wbuf *b, const uint8_t *sha256, uint32_t count)
+{
+	size_t start;
+	if (count > VMS_WIRE_VMS_MAX)
+		return -EINVAL;
+	int r = vms_frame_begin(b, VMS_MSG_DONE, &start);
+	if (r == 0)
+		r = vms_wbuf_be32(b, count);
+	for (uint32_t i = 0; i < count && r == 0; i++) {
+		r = vms_wbuf_be32(b, i);
+		if (r == 0)
+			r = vms_wbuf_bytes(b, sha256 + (size_t)i * 32, 32);
+	}
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_done_get(vms_cur *c, struct vms_msg_done *m)
+{
+	const uint8_t *p;
+	if (vms_cur_be32(c, &m->count) < 0 || m->count > VMS_WIRE_VMS_MAX ||
+	    vms_cur_bytes(c, (size_t)m->count * DONE_ENTRY, &p) < 0 || vms_cur_end(c) < 0)
+		return -EBADMSG;
+	vms_cur e;
+	vms_cur_init(&e, p, (size_t)m->count * DONE_ENTRY);
+	for (uint32_t i = 0; i < m->count; i++) {
+		uint32_t vm;
+		if (vms_cur_be32(&e, &vm) < 0 || vm != i || vms_cur_skip(&e, 32) < 0)
+			return -EBADMSG;
+	}
+	m->entries = p;
+	return 0;
+}
+
+const uint8_t *vms_msg_done_sha256(const struct vms_msg_done *m, uint32_t vm)
+{
+	return m->entries + (size_t)vm * DONE_ENTRY + 4;
 }
 
 int vms_msg_u32_put(vms_wbuf *b, uint8_t type, uint32_t v)
@@ -391,9 +477,47 @@ int vms_msg_error_get(vms_cur *c, char *text)
 	return vms_cur_end(c);
 }
 
+#define MAP_HEAD (4u + 1u + 4u + 8u)      /* frame length, type, vm, first page */
+
+int vms_msg_map_begin(vms_wbuf *b, uint32_t vm, uint64_t first, size_t *start)
+{
+	if (vm >= VMS_WIRE_VMS_MAX)
+		return -EINVAL;
+	int r = vms_frame_begin(b, VMS_MSG_MAP, start);
+	if (r == 0)
+		r = vms_wbuf_be32(b, vm);
+	if (r == 0)
+		r = vms_wbuf_be64(b, first);
+	return r < 0 ? frame_finish(b, *start, r) : 0;
+}
+
+int vms_msg_map_run_put(vms_wbuf *b, uint8_t kind, uint32_t count, const uint32_t *ids)
+{
+	size_t at = b->len;
+	if (kind > 1 || count == 0 || (kind == 1 && !ids))
+		return -EINVAL;
+	for (uint32_t i = 0; kind == 1 && i < count; i++)
+		if (ids[i] == 0)
+			return -EINVAL;
+	int r = vms_wbuf_u8(b, kind);
+	if (r == 0)
+		r = vms_wbuf_be32(b, count);
+	for (uint32_t i = 0; kind == 1 && i < count && r == 0; i++)
+		r = vms_wbuf_be32(b, ids[i]);
+	if (r < 0)
+		b->len = at;
+	return r;
+}
+
+int vms_msg_map_end(vms_wbuf *b, size_t start)
+{
+	return frame_finish(b, start, b->len - start > MAP_HEAD ? 0 : -EINVAL);
+}
+
 int vms_msg_map_get(vms_cur *c, uint32_t *vm, uint64_t *first)
 {
-	if (vms_cur_be32(c, vm) < 0 || *vm >= VMS_WIRE_VMS_MAX || vms_cur_be64(c, first) < 0)
+	if (vms_cur_be32(c, vm) < 0 || *vm >= VMS_WIRE_VMS_MAX || vms_cur_be64(c, first) < 0 ||
+	    vms_cur_left(c) == 0)                /* at least one run */
 		return -EBADMSG;
 	return 0;
 }
@@ -408,6 +532,10 @@ int vms_msg_map_run(vms_cur *c, uint8_t *kind, uint32_t *count, vms_cur *ids)
 		if (*count > vms_cur_left(c) / 4 || vms_cur_bytes(c, (size_t)*count * 4, &p) < 0)
 			goto bad;
 		vms_cur_init(ids, p, (size_t)*count * 4);
+		vms_cur each = *ids;
+		for (uint32_t i = 0, id; i < *count; i++)
+			if (vms_cur_be32(&each, &id) < 0 || id == 0)
+				goto bad;
 	} else {
 		vms_cur_init(ids, NULL, 0);
 	}
@@ -627,6 +755,15 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	case VMS_MSG_VM: return vms_msg_vm_get(p, &v);
 	case VMS_MSG_MCAST_JOIN: return vms_msg_join_get(p, &j);
 	case VMS_MSG_GROUP_DONE: return vms_msg_group_done_get(p, &d);
+	case VMS_MSG_MISSING: {
+		struct vms_msg_missing m;
+		size_t left = SIZE_MAX;             /* no session here: only the message's own cap */
+		return vms_msg_missing_get(p, &m, &left);
+	}
+	case VMS_MSG_DONE: {
+		struct vms_msg_done m;
+		return vms_msg_done_get(p, &m);
+	}
 	case VMS_MSG_JOINED: case VMS_MSG_MCAST_END: return vms_msg_u32_get(p, &u);
 	case VMS_MSG_MAPS_END: case VMS_MSG_END: return vms_msg_empty_get(p);
 	case VMS_MSG_CONTENT: return vms_msg_content_get(p, &u, scratch, &page);

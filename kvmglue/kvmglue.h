@@ -151,24 +151,47 @@ const struct kvm_ramblock *kvm_mem_blocks(const kvm_mem *m, size_t *n);
 void kvm_mem_close(kvm_mem *m);
 
 /* ---- the target QEMU's command line ------------------------------------------
- * From the source QEMU's argv, the argv of a target QEMU that waits for the
- * migration (`-incoming defer -S`, no -daemonize), with every host-specific
- * path moved into STATE/NAME/ so several "hosts" sharing one filesystem
- * never collide:
- *   the first -qmp unix socket       -> STATE/NAME/qmp.sock (later ones qmpN.sock)
- *   -monitor unix:...                -> STATE/NAME/monitor.sock
- *   -chardev socket,path=P,id=X      -> STATE/NAME/X.sock
- *   -chardev file,path=P / -serial file:P -> STATE/NAME/basename(P)
- *   -pidfile P                       -> STATE/NAME/qemu.pid
- * Everything else is kept as it is. QMP or monitor over TCP, and
- * -incoming in the source's argv, are refused. */
+ * The source's command line comes from an authenticated sender, who is
+ * trusted with guest memory, not with this host (doc/SECURITY.md, "The
+ * target QEMU's command line"). kvm_target_argv() rebuilds it through an
+ * allow-list: every option of the source is carried over as it is, carried
+ * over with its host paths moved into STATE/NAME/ (sockets, serial and
+ * chardev files, the pidfile, logs, memory-backend files), kept only if it
+ * names a file under one of the receiver's shared paths (disks, kernel,
+ * firmware, ...), dropped (-daemonize, -S, -sandbox, -runas, -chroot,
+ * -loadvm, ...), or refused with a message naming the option and why
+ * (listeners, programs, host devices, file descriptors, unknown options).
+ * The output is
+ *   BIN  <the source's options, checked>  [-qmp unix:STATE/NAME/qmp.sock,...]
+ *   -sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny
+ *   [-runas USER]  -incoming defer -S
+ * where BIN is pol->qemu_bin, else "qemu-system-ARCH" (execvp finds it in
+ * the receiver's PATH) with ARCH from the source's argv[0], which must be
+ * qemu-system-[a-z0-9_]+. The -qmp is added when the source has no -qmp
+ * unix socket to move there. With run_as, elevateprivileges=allow: QEMU 7.2
+ * drops to USER (setgid/setuid) after the filter is installed, which
+ * elevateprivileges=deny would kill; the drop is for good and the filter
+ * sets no_new_privs, so nothing can be elevated afterwards. */
 #define KVM_ARGV_MAX 4096u
 #define KVM_ARG_MAX 8192u
+#define KVM_SHARED_MAX 64u
+
+struct kvm_target_policy {
+	const char *qemu_bin;              /* the receiver's binary; NULL: qemu-system-ARCH from PATH */
+	const char *const *shared_paths;   /* prefixes under which host files may stay where they
+					    * are, compared after realpath() on this host */
+	size_t nshared;                    /* at most KVM_SHARED_MAX */
+	const char *run_as;                /* NULL: stay root; else QEMU's -runas USER */
+};
 
 /* *out is a NULL-terminated malloc()ed array of malloc()ed strings (free
- * with kvm_argv_free); *outn its length. */
+ * with kvm_argv_free); *outn its length; both untouched on failure.
+ * Returns 0, -EPERM for an option the policy refuses, -ENOENT for a host
+ * file that is not there, -EINVAL for a malformed command line, policy or
+ * name, -E2BIG / -ENAMETOOLONG past the caps, -ENOMEM. Reads the file
+ * system (realpath) but changes nothing. Thread-safe. */
 int kvm_target_argv(char *const *src, size_t n, const char *state_dir, const char *name,
-		    char ***out, size_t *outn, vms_err *err);
+		    const struct kvm_target_policy *pol, char ***out, size_t *outn, vms_err *err);
 void kvm_argv_free(char **argv);
 /* The argv of a running process (/proc/PID/cmdline), same ownership. */
 int kvm_proc_argv(pid_t pid, char ***out, size_t *outn, vms_err *err);
@@ -198,7 +221,7 @@ int kvm_runstate(kvm_qmp *q, char *state, size_t len, vms_err *err);
 int kvm_qmp_simple(kvm_qmp *q, const char *cmd, vms_err *err);
 
 /* Start the target QEMU from `argv` (kvm_target_argv) in its own session,
- * output in DIR/qemu.log, and connect to DIR/qmp.sock (waiting up to
+ * in DIR (its working directory), output in DIR/qemu.log, and connect to DIR/qmp.sock (waiting up to
  * timeout_ms). On failure the process is gone. *guard is the target's
  * guard: until kvm_target_release(guard, 1), the target QEMU is killed as
  * soon as the caller's process ends, however it ends. */
@@ -263,7 +286,9 @@ int kvm_ms_feed(kvm_ms *ms, const void *p, size_t n, vms_err *err);
 /* 1 with the next item (valid until the next feed or next), 0 when more
  * bytes are needed, negative on a stream it cannot (or must not) parse. */
 int kvm_ms_next(kvm_ms *ms, struct kvm_ms_item *it, vms_err *err);
-/* The RAM blocks from MEM_SIZE: name and used length. */
+/* The RAM blocks from MEM_SIZE: name and used length. They never change
+ * once known: a later MEM_SIZE that differs (a block of another size, name
+ * or place) fails kvm_ms_next with -EBADMSG naming the block. */
 size_t kvm_ms_blocks(const kvm_ms *ms);
 const char *kvm_ms_block_name(const kvm_ms *ms, unsigned i);
 uint64_t kvm_ms_block_size(const kvm_ms *ms, unsigned i);

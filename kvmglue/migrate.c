@@ -182,7 +182,8 @@ int kvm_target_start(char *const *argv, const char *dir, int timeout_ms, pid_t *
 	if (pid < 0)
 		return vms_err_set(err, -errno, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		/* its own session: the target outlives the receiver once committed */
+		/* its own session: the target outlives the receiver once committed;
+		 * in DIR, where QEMU looks first for bare firmware names (romfile=) */
 		setsid();
 		int nul = open("/dev/null", O_RDONLY), lf = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		if (nul >= 0)
@@ -190,6 +191,10 @@ int kvm_target_start(char *const *argv, const char *dir, int timeout_ms, pid_t *
 		if (lf >= 0) {
 			dup2(lf, 1);
 			dup2(lf, 2);
+		}
+		if (chdir(dir) < 0) {
+			dprintf(2, "cannot enter %s: %s\n", dir, strerror(errno));
+			_exit(127);
 		}
 		execvp(argv[0], argv);
 		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));

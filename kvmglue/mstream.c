@@ -191,8 +191,12 @@ static int parse_ram(kvm_ms *ms, vms_cur *c, struct kvm_ms_item *it, vms_err *er
 		return 1;
 	}
 	if (what == RAM_MEM_SIZE) {
+		/* The first list is written into blocks[] as it is parsed (nblocks
+		 * stays 0 until it is whole). A later list must repeat it: a block
+		 * that changes size or place would outgrow what callers sized from
+		 * the first list (the sender's per-block bitmaps). */
 		uint64_t total = addr, sum = 0;     /* the total size, page aligned */
-		size_t n = 0;
+		size_t n = 0, had = ms->nblocks;
 		while (sum < total) {
 			char name[NAME_MAX_LEN + 1];
 			uint64_t used;
@@ -200,11 +204,23 @@ static int parse_ram(kvm_ms *ms, vms_cur *c, struct kvm_ms_item *it, vms_err *er
 				return -EAGAIN;
 			if (n == KVM_MS_BLOCKS_MAX || used == 0 || used % KVM_PAGE_SIZE || used > total - sum)
 				return bad(err, "bad RAM block list");
-			memcpy(ms->blocks[n].name, name, sizeof(name));
-			ms->blocks[n].size = used;
+			if (had && (n >= had || strcmp(ms->blocks[n].name, name) != 0))
+				return vms_err_set(err, -EBADMSG, "migration stream: the RAM block list changes: "
+						   "block %zu is '%s', was '%s'", n, name, n < had ? ms->blocks[n].name : "(none)");
+			if (had && ms->blocks[n].size != used)
+				return vms_err_set(err, -EBADMSG, "migration stream: RAM block '%s' changes size "
+						   "from %llu to %llu bytes", name, (unsigned long long)ms->blocks[n].size,
+						   (unsigned long long)used);
+			if (!had) {
+				memcpy(ms->blocks[n].name, name, sizeof(name));
+				ms->blocks[n].size = used;
+			}
 			sum += used;
 			n++;
 		}
+		if (had && n != had)
+			return vms_err_set(err, -EBADMSG, "migration stream: the RAM block list changes: "
+					   "%zu blocks, were %zu", n, had);
 		ms->nblocks = n;
 		ms->last_block = -1;
 		it->kind = KVM_MS_BLOCKS;

@@ -22,12 +22,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "receiver_int.h"
 
-#define MSG_MAX_PAGES_TOTAL (1ull << 34)     /* 64 TiB per session */
 #define GROUP_QUIET_MS 3000                 /* no multicast progress: report */
+#define HANDSHAKE_MS 10000                  /* a TLS handshake, at most */
 
 enum state { ST_HELLO, ST_VMS, ST_DATA, ST_LIVE, ST_DONE };
 #define STREAMS_MAX 1024                    /* live stream children per session */
@@ -38,14 +39,19 @@ struct rvm {
 	uint8_t digest[32];
 	uint32_t *map;               /* content id per page, 0 = zero */
 	int fd;
-	char tmp[4200], final[4200];
+	char tmp[RC_PART_NAME_MAX];  /* in the out dir; set only once we made it */
+	char final[VMS_WIRE_NAME_MAX + 8];
 };
 
 struct loc { uint32_t id, vm, page; };
 
 struct session {
 	const struct rc_options *o;
-	int fd;
+	vms_conn *conn;              /* the sender's control connection (TLS) */
+	int out_fd, state_fd;        /* o->out_dir, o->state_dir (or out_fd), opened once */
+	uint64_t max_vm, max_total;  /* the limits in bytes (o's, or the defaults) */
+	unsigned max_vms;
+	uint64_t disk_free;          /* free bytes in the out dir at the first VM */
 	int lfd;                     /* the listening socket: live streams arrive there */
 	uint64_t id;                 /* the sender's session number */
 	int live;                    /* LIVE: images are seeds for live streams */
@@ -66,11 +72,16 @@ struct session {
 	size_t nids, missing;
 	/* the multicast group being received */
 	vms_mcast *mc;
+	vms_seal *seal;              /* opens sealed multicast (HELLO's key), or NULL */
 	uint32_t group, expect, received;
+	uint32_t rejected;           /* multicast messages that failed authentication */
 	int group_heard;             /* JOINED sent: the group reaches us */
 	int group_ending;
 	int64_t last_progress;
-	int64_t last_msg;
+	int64_t last_msg;            /* the sender last spoke: a whole message on the control
+				      * connection, an authentic multicast message, or (ST_LIVE)
+				      * a live stream still running; idle_ms after it, the
+				      * session is dropped, in every state */
 	uint64_t bytes_in, contents_tcp, contents_mcast;
 };
 
@@ -89,7 +100,7 @@ static void logf_(const struct session *s, const char *fmt, ...)
 
 static int flush_out(struct session *s, vms_err *err)
 {
-	int r = vms_write_all(s->fd, s->out.data, s->out.len);
+	int r = vms_conn_write_all(s->conn, s->out.data, s->out.len);
 	vms_wbuf_reset(&s->out);
 	return r < 0 ? vms_err_set(err, r, "sending to the sender: %s", strerror(-r)) : 0;
 }
@@ -186,6 +197,12 @@ static int mcast_drain(struct session *s, int *wait_ms, vms_err *err)
 			logf_(s, "group %u: multicast data lost for good; it will come by unicast", s->group);
 			continue;
 		}
+		if (r == 3) {                /* failed authentication: another host's, or forged */
+			if (s->rejected++ == 0)
+				logf_(s, "group %u: dropped a multicast message that failed authentication", s->group);
+			continue;
+		}
+		s->last_msg = vms_now_ms();  /* authentic: the sender speaks by multicast */
 		if (!s->group_heard) {       /* the first message of any kind */
 			s->group_heard = 1;
 			r = vms_msg_u32_put(&s->out, VMS_MSG_JOINED, s->group);
@@ -215,8 +232,9 @@ static int mcast_drain(struct session *s, int *wait_ms, vms_err *err)
 
 static int group_finish(struct session *s, vms_err *err)
 {
-	struct vms_msg_group_done d = { s->group, s->received };
-	logf_(s, "group %u: %u of %u messages", s->group, s->received, s->expect);
+	struct vms_msg_group_done d = { s->group, s->received, s->rejected };
+	logf_(s, "group %u: %u of %u messages, %u that failed authentication dropped", s->group,
+	      s->received, s->expect, s->rejected);
 	vms_mcast_close(s->mc);
 	s->mc = NULL;
 	s->group_ending = 0;
@@ -226,8 +244,12 @@ static int group_finish(struct session *s, vms_err *err)
 
 /* ---- finishing ------------------------------------------------------------------- */
 
-static int image_digest(const char *path, int fd, uint8_t *out, vms_err *err)
+/* SHA-256 of the image's `size` bytes. Holes (pages nobody wrote: zero
+ * pages) are not read, only hashed from a zero buffer (SEEK_DATA/SEEK_HOLE;
+ * where the file system cannot say, everything is read). */
+static int image_digest(const char *name, int fd, uint64_t size, uint8_t *out, vms_err *err)
 {
+	static const uint8_t zeros[1 << 16];
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	uint8_t *buf = malloc(1 << 20);
 	int r = 0;
@@ -235,18 +257,32 @@ static int image_digest(const char *path, int fd, uint8_t *out, vms_err *err)
 		r = vms_err_set(err, -ENOMEM, "SHA-256: cannot start");
 		goto out;
 	}
-	for (off_t at = 0;;) {
-		ssize_t got = pread(fd, buf, 1 << 20, at);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			r = vms_err_set(err, -errno, "%s: read: %s", path, strerror(errno));
-			goto out;
+	for (off_t at = 0, end = (off_t)size; at < end;) {
+		off_t data = lseek(fd, at, SEEK_DATA), hole = end;
+		if (data < 0)
+			data = errno == ENXIO ? end : at;    /* only holes left; or no SEEK_DATA */
+		if (data > end)
+			data = end;
+		while (at < data) {
+			size_t n = data - at < (off_t)sizeof(zeros) ? (size_t)(data - at) : sizeof(zeros);
+			EVP_DigestUpdate(ctx, zeros, n);
+			at += (off_t)n;
 		}
-		if (got == 0)
-			break;
-		EVP_DigestUpdate(ctx, buf, (size_t)got);
-		at += got;
+		if (at < end && (hole = lseek(fd, at, SEEK_HOLE)) < 0)
+			hole = end;
+		while (at < hole && at < end) {
+			size_t want = hole - at < (off_t)(1 << 20) ? (size_t)(hole - at) : (size_t)(1 << 20);
+			ssize_t got = pread(fd, buf, want, at);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0) {
+				r = vms_err_set(err, got < 0 ? -errno : -EIO, "%s: read: %s", name,
+						got < 0 ? strerror(errno) : "short file");
+				goto out;
+			}
+			EVP_DigestUpdate(ctx, buf, (size_t)got);
+			at += got;
+		}
 	}
 	unsigned len = 32;
 	EVP_DigestFinal_ex(ctx, out, &len);
@@ -258,37 +294,33 @@ out:
 
 static int finish(struct session *s, vms_err *err)
 {
-	size_t start;
 	int r = 0;
 	for (unsigned v = 0; v < s->nvms && !s->live; v++) {
 		struct rvm *vm = &s->vms[v];
 		uint8_t d[32];
-		r = image_digest(vm->tmp, vm->fd, d, err);
+		r = image_digest(vm->name, vm->fd, vm->pages * VMS_WIRE_PAGE, d, err);
 		if (r < 0)
 			return r;
 		if (memcmp(d, vm->digest, 32) != 0)
 			return vms_err_set(err, -EIO, "%s: the rebuilt image differs from the source (SHA-256)",
 					   vm->name);
 		if (fsync(vm->fd) < 0)
-			return vms_err_set(err, -errno, "%s: fsync: %s", vm->tmp, strerror(errno));
+			return vms_err_set(err, -errno, "%s/%s: fsync: %s", s->o->out_dir, vm->tmp, strerror(errno));
 	}
 	for (unsigned v = 0; v < s->nvms && !s->live; v++) {
 		struct rvm *vm = &s->vms[v];
-		if (rename(vm->tmp, vm->final) < 0)
-			return vms_err_set(err, -errno, "%s: %s", vm->final, strerror(errno));
+		/* never over an image that is there, unless --force */
+		if ((r = rc_part_publish(s->out_fd, s->o->out_dir, vm->tmp, vm->final, s->o->force, err)) < 0)
+			return r;
 		vm->tmp[0] = '\0';
-		logf_(s, "%s: %llu pages written and verified", vm->final, (unsigned long long)vm->pages);
+		logf_(s, "%s/%s: %llu pages written and verified", s->o->out_dir, vm->final,
+		      (unsigned long long)vm->pages);
 	}
-	r = vms_frame_begin(&s->out, VMS_MSG_DONE, &start);
-	if (r == 0)
-		r = vms_wbuf_be32(&s->out, s->nvms);
-	for (unsigned v = 0; v < s->nvms && r == 0; v++) {
-		r = vms_wbuf_be32(&s->out, v);
-		if (r == 0)
-			r = vms_wbuf_bytes(&s->out, s->vms[v].digest, 32);
-	}
-	if (r == 0)
-		r = vms_frame_end(&s->out, start);
+	uint8_t *sha = calloc(s->nvms ? s->nvms : 1, 32);     /* DONE: the digests, VM 0 first */
+	for (unsigned v = 0; sha && v < s->nvms; v++)
+		memcpy(sha + (size_t)v * 32, s->vms[v].digest, 32);
+	r = sha ? vms_msg_done_put(&s->out, sha, s->nvms) : -ENOMEM;
+	free(sha);
 	if (r < 0)
 		return vms_err_set(err, r, "out of memory");
 	/* a live session goes on: its seeds stay (as temporary files) for the streams */
@@ -301,30 +333,19 @@ static int finish(struct session *s, vms_err *err)
 static int send_missing(struct session *s, vms_err *err)
 {
 	size_t left = s->missing, k = 0;
-	int r = 0;
+	uint32_t *chunk = malloc((left < VMS_WIRE_IDS_MAX ? left : VMS_WIRE_IDS_MAX) * sizeof(*chunk));
+	int r = chunk ? 0 : vms_err_set(err, -ENOMEM, "out of memory");
 	logf_(s, "asking for %zu missing contents", left);
-	while (r == 0) {
-		uint32_t n = left > VMS_WIRE_IDS_MAX ? VMS_WIRE_IDS_MAX : (uint32_t)left;
-		size_t start;
-		r = vms_frame_begin(&s->out, VMS_MSG_MISSING, &start);
-		if (r == 0)
-			r = vms_wbuf_u8(&s->out, n == left);
-		if (r == 0)
-			r = vms_wbuf_be32(&s->out, n);
-		for (uint32_t i = 0; i < n && r == 0; k++)
-			if (!s->have[k]) {
-				r = vms_wbuf_be32(&s->out, s->ids[k]);
-				i++;
-			}
-		if (r == 0)
-			r = vms_frame_end(&s->out, start);
-		if (r < 0)
-			return vms_err_set(err, r, "out of memory");
-		r = flush_out(s, err);
+	while (r == 0 && left > 0) {          /* MISSING messages of <= VMS_WIRE_IDS_MAX ids */
+		uint32_t n = 0;
+		for (; n < VMS_WIRE_IDS_MAX && n < left; k++)
+			if (!s->have[k])
+				chunk[n++] = s->ids[k];
 		left -= n;
-		if (left == 0)
-			break;
+		r = vms_msg_missing_put(&s->out, left == 0, chunk, n);
+		r = r < 0 ? vms_err_set(err, r, "out of memory") : flush_out(s, err);
 	}
+	free(chunk);
 	return r;
 }
 
@@ -338,14 +359,38 @@ static int bad(vms_err *err, const char *what)
 static int on_vm(struct session *s, vms_cur *p, vms_err *err)
 {
 	struct vms_msg_vm m;
+	int r;
 	if (s->st != ST_VMS || vms_msg_vm_get(p, &m) < 0 || m.vm != s->nvms)
 		return bad(err, "VM");
 	for (unsigned v = 0; v < s->nvms; v++)
 		if (strcmp(s->vms[v].name, m.name) == 0)
 			return vms_err_set(err, -EBADMSG, "VM %s announced twice", m.name);
-	if (s->total_pages + m.pages > MSG_MAX_PAGES_TOTAL)
-		return vms_err_set(err, -E2BIG, "the session's VMs exceed %llu pages",
-				   (unsigned long long)MSG_MAX_PAGES_TOTAL);
+	if (!vms_name_valid(m.name, strlen(m.name), VMS_WIRE_NAME_MAX))   /* (the decoder checks it too) */
+		return vms_err_set(err, -EINVAL, "VM name '%s' is not allowed", m.name);
+	/* this receiver's limits, before anything is allocated or created */
+	uint64_t bytes = m.pages * VMS_WIRE_PAGE, total = (s->total_pages + m.pages) * VMS_WIRE_PAGE;
+	struct stat st;
+	if (s->nvms >= s->max_vms)
+		return vms_err_set(err, -E2BIG, "more than %u VMs in one session (this receiver's --max-vms)",
+				   s->max_vms);
+	if (bytes > s->max_vm)
+		return vms_err_set(err, -EFBIG, "VM %s: %llu bytes of memory, more than this receiver's "
+				   "--max-memory (%llu)", m.name, (unsigned long long)bytes,
+				   (unsigned long long)s->max_vm);
+	if (total > s->max_total)
+		return vms_err_set(err, -EFBIG, "the session's VMs would hold %llu bytes, more than this receiver's "
+				   "--max-session-memory (%llu)", (unsigned long long)total,
+				   (unsigned long long)s->max_total);
+	if (s->nvms == 0 && (r = rc_dir_free(s->out_fd, &s->disk_free)) < 0)
+		return vms_err_set(err, r, "%s: statvfs: %s", s->o->out_dir, strerror(-r));
+	if (total > s->disk_free)
+		return vms_err_set(err, -ENOSPC, "the session's VMs need %llu bytes in %s, which has %llu free",
+				   (unsigned long long)total, s->o->out_dir, (unsigned long long)s->disk_free);
+	char final[sizeof(s->vms->final)];
+	snprintf(final, sizeof(final), "%s.img", m.name);
+	if (!s->live && !s->o->force && fstatat(s->out_fd, final, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return vms_err_set(err, -EEXIST, "%s/%s exists: this receiver does not replace an image "
+				   "(run it with --force to allow that)", s->o->out_dir, final);
 	struct rvm *nv = realloc(s->vms, (s->nvms + 1) * sizeof(*nv));
 	if (!nv)
 		return vms_err_set(err, -ENOMEM, "out of memory");
@@ -362,16 +407,11 @@ static int on_vm(struct session *s, vms_cur *p, vms_err *err)
 	if (!v->map)
 		return vms_err_set(err, -ENOMEM, "%s: out of memory for %llu pages", m.name,
 				   (unsigned long long)m.pages);
-	snprintf(v->final, sizeof(v->final), "%s/%s.img", s->o->out_dir, m.name);
-	snprintf(v->tmp, sizeof(v->tmp), "%s/.%s.img.part-%d", s->o->out_dir, m.name, (int)getpid());
-	v->fd = open(v->tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (v->fd < 0) {
-		int e = errno;
-		v->tmp[0] = '\0';
-		return vms_err_set(err, -e, "%s/.%s.img.part: %s", s->o->out_dir, m.name, strerror(e));
-	}
-	if (ftruncate(v->fd, (off_t)(m.pages * VMS_WIRE_PAGE)) < 0)
-		return vms_err_set(err, -errno, "%s: %s", v->tmp, strerror(errno));
+	memcpy(v->final, final, sizeof(final));
+	if ((r = rc_part_create(s->out_fd, s->o->out_dir, m.name, v->tmp, &v->fd, err)) < 0)
+		return r;
+	if (ftruncate(v->fd, (off_t)bytes) < 0)
+		return vms_err_set(err, -errno, "%s/%s: %s", s->o->out_dir, v->tmp, strerror(errno));
 	logf_(s, "VM %s: %llu pages", m.name, (unsigned long long)m.pages);
 	return 0;
 }
@@ -417,6 +457,12 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 					   "this receiver (%u): run the same vmscatter on both sides", VMS_WIRE_VERSION);
 		if (s->st != ST_HELLO || r < 0)
 			return bad(err, "HELLO");
+		if (s->o->tls && !(h.flags & VMS_HELLO_SEALED))
+			return vms_err_set(err, -EPROTO, "the sender does not seal its multicast (an --insecure "
+					   "sender): this receiver runs with --tls-creds");
+		if ((h.flags & VMS_HELLO_SEALED) && (r = vms_seal_new(h.key, h.session, &s->seal, err)) < 0)
+			return r;
+		OPENSSL_cleanse(h.key, sizeof(h.key));
 		snprintf(w.name, sizeof(w.name), "%s", s->o->name);
 		logf_(s, "session %016llx from the sender, as target %s", (unsigned long long)h.session, h.target);
 		s->id = h.session;
@@ -456,11 +502,14 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 		if (s->st != ST_DATA || s->mc || vms_msg_join_get(p, &j) < 0)
 			return bad(err, "MCAST_JOIN");
 		r = vms_mcast_receiver(s->local_ip, j.addr, j.port, &s->mc, err);
+		if (r == 0 && s->seal)
+			r = vms_mcast_seal(s->mc, s->seal, j.group, err);
 		if (r < 0)
 			return r;
 		s->group = j.group;
 		s->expect = j.messages;
 		s->received = 0;
+		s->rejected = 0;
 		s->group_heard = 0;          /* JOINED goes out with the first message heard */
 		s->last_progress = vms_now_ms();
 		return 0;
@@ -523,8 +572,8 @@ static void session_free(struct session *s)
 	for (unsigned v = 0; v < s->nvms; v++) {
 		if (s->vms[v].fd >= 0)
 			close(s->vms[v].fd);
-		if (s->vms[v].tmp[0])
-			unlink(s->vms[v].tmp);       /* never leave a partial image */
+		if (s->vms[v].tmp[0])            /* never leave a partial image (only ours) */
+			unlinkat(s->out_fd, s->vms[v].tmp, 0);
 		free(s->vms[v].map);
 	}
 	free(s->vms);
@@ -533,10 +582,14 @@ static void session_free(struct session *s)
 	free(s->off);
 	free(s->have);
 	vms_mcast_close(s->mc);
+	vms_seal_free(s->seal);
 	vms_frames_free(&s->in);
 	vms_wbuf_free(&s->out);
-	if (s->fd >= 0)
-		close(s->fd);
+	vms_conn_close(s->conn);
+	if (s->state_fd >= 0 && s->state_fd != s->out_fd)
+		close(s->state_fd);
+	if (s->out_fd >= 0)
+		close(s->out_fd);
 }
 
 /* A live stream connection: serve it in a child process, which dies with
@@ -562,10 +615,22 @@ static int accept_stream(struct session *s, vms_err *err)
 	}
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	signal(SIGTERM, SIG_DFL);
-	close(s->fd);
+	char sender[200];                    /* the control connection's certificate subject */
+	snprintf(sender, sizeof(sender), "%s", vms_conn_subject(s->conn));
+	vms_conn_forget(s->conn);            /* the parent's: never touched here */
 	close(s->lfd);
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	vms_err e = { 0 };
+	vms_conn *conn = NULL;
+	if (vms_conn_accept(s->o->tls, fd, HANDSHAKE_MS, &conn, &e) < 0) {
+		logf_(s, "refused a stream connection: %s", e.msg);
+		_exit(1);
+	}
+	if (strcmp(vms_conn_subject(conn), sender) != 0) {   /* the session's own sender only */
+		logf_(s, "refused a stream connection from '%s': the session's sender is '%s'",
+		      vms_conn_subject(conn), sender);
+		vms_conn_close(conn);
+		_exit(1);
+	}
 	struct rc_seed *seeds = calloc(s->nvms ? s->nvms : 1, sizeof(*seeds));
 	if (!seeds)
 		_exit(1);
@@ -576,11 +641,13 @@ static int accept_stream(struct session *s, vms_err *err)
 	}
 	struct rc_stream_ctx c = {
 		.receiver = s->o->name, .state_dir = s->o->state_dir ? s->o->state_dir : s->o->out_dir,
-		.qemu_bin = s->o->qemu_bin, .session = s->id, .quiet = s->o->quiet,
+		.state_fd = s->state_fd, .qemu_bin = s->o->qemu_bin, .session = s->id, .quiet = s->o->quiet,
+		.shared_paths = s->o->shared_paths, .nshared = s->o->nshared, .run_as = s->o->run_as,
 		.idle_ms = s->o->idle_ms, .seeds = seeds, .nseeds = s->nvms,
 	};
-	vms_err e = { 0 };
-	_exit(rc_stream(&c, fd, &e) == 0 ? 0 : 1);
+	int r = rc_stream(&c, conn, &e);
+	vms_conn_close(conn);
+	_exit(r == 0 ? 0 : 1);
 }
 
 static int run_session(struct session *s, vms_err *err)
@@ -589,12 +656,13 @@ static int run_session(struct session *s, vms_err *err)
 	int r = 0;
 	s->last_msg = vms_now_ms();
 	while (s->st != ST_DONE) {
-		struct pollfd fds[5] = { { .fd = s->fd, .events = POLLIN } };
+		struct pollfd fds[5] = { { .fd = vms_conn_fd(s->conn), .events = POLLIN } };
 		int n = 1, wait = 1000;
 		if (s->st == ST_LIVE) {
 			fds[n++] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
 			reap_kids(s, 0);
-			s->last_msg = vms_now_ms();  /* the streams are the traffic now */
+			if (s->nkids)            /* a live stream is the traffic; without one, */
+				s->last_msg = vms_now_ms();  /* the control connection must speak */
 		}
 		if (s->mc) {
 			int more = 4;
@@ -613,22 +681,26 @@ static int run_session(struct session *s, vms_err *err)
 			if (wait < 0 || wait > 200)
 				wait = 200;
 		}
+		if (vms_conn_pending(s->conn))
+			wait = 0;                /* TLS holds bytes poll cannot see */
 		if (poll(fds, (nfds_t)n, wait) < 0 && errno != EINTR)
 			return vms_err_set(err, -errno, "poll: %s", strerror(errno));
 		if (s->st == ST_LIVE && (fds[1].revents & POLLIN) && (r = accept_stream(s, err)) < 0)
 			return r;
-		if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			if (vms_now_ms() - s->last_msg > s->o->idle_ms && !s->mc)
+		if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !vms_conn_pending(s->conn)) {
+			if (vms_now_ms() - s->last_msg > s->o->idle_ms)
 				return vms_err_set(err, -ETIMEDOUT, "the sender said nothing for %d s", s->o->idle_ms / 1000);
 			continue;
 		}
-		ssize_t got = recv(s->fd, buf, sizeof(buf), 0);
-		if (got < 0 && (errno == EINTR || errno == EAGAIN))
+		ssize_t got = vms_conn_read(s->conn, buf, sizeof(buf));
+		if (got == 0)
 			continue;
-		if (got <= 0)
+		if (got == -ECONNRESET)
 			return vms_err_set(err, -ECONNRESET, "the sender went away before the end of the session");
+		if (got < 0)
+			return vms_err_set(err, (int)got, "receiving from the sender: %s",
+					   vms_conn_strerror(s->conn, (int)got));
 		s->bytes_in += (uint64_t)got;
-		s->last_msg = vms_now_ms();
 		r = vms_frames_feed(&s->in, buf, (size_t)got);
 		if (r < 0)
 			return vms_err_set(err, r, "out of memory");
@@ -638,9 +710,13 @@ static int run_session(struct session *s, vms_err *err)
 			r = on_message(s, type, &p, err);
 			if (r < 0)
 				return r;
+			s->last_msg = vms_now_ms();  /* whole messages only: a trickle is silence */
 		}
 		if (r < 0)
 			return vms_err_set(err, r, "bad frame from the sender (length out of range)");
+		if (s->st != ST_DONE && vms_now_ms() - s->last_msg > s->o->idle_ms)
+			return vms_err_set(err, -ETIMEDOUT, "the sender sent no whole message for %d s",
+					   s->o->idle_ms / 1000);
 	}
 	reap_kids(s, 1);                     /* LIVE_END: every stream has ended */
 	if (s->kids_failed)
@@ -666,36 +742,49 @@ static int listen_on(const struct rc_options *o, vms_err *err)
 
 /* Remove partial images that a receiver killed outright left behind
  * (".NAME.img.part-PID" whose PID is gone). */
-static void sweep_stale(const struct rc_options *o)
+int rc_session(const struct rc_options *o, vms_conn *conn, int lfd, uint32_t local_ip, vms_err *err)
 {
-	DIR *d = opendir(o->out_dir);
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		const char *tag = strstr(e->d_name, ".img.part-");
-		uint64_t pid;
-		if (e->d_name[0] != '.' || !tag ||
-		    vms_parse_u64(tag + 10, strlen(tag + 10), 10, &pid) < 0 || pid == 0 || pid > INT32_MAX)
-			continue;
-		if (kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
-			char path[4400];
-			snprintf(path, sizeof(path), "%s/%s", o->out_dir, e->d_name);
-			if (unlink(path) == 0 && !o->quiet)
-				fprintf(stderr, "vmscatter receive[%s]: removed %s, left by a receiver that died\n",
-					o->name, path);
-		}
+	struct session s = {
+		.o = o, .conn = conn, .lfd = lfd, .local_ip = local_ip, .out_fd = -1, .state_fd = -1,
+		.max_vm = o->max_vm_bytes ? o->max_vm_bytes : RC_MAX_VM_BYTES_DEFAULT,
+		.max_total = o->max_session_bytes ? o->max_session_bytes : RC_MAX_SESSION_BYTES_DEFAULT,
+		.max_vms = o->max_vms ? o->max_vms : RC_MAX_VMS_DEFAULT,
+	};
+	/* every file of the session is made relative to these */
+	int r = rc_dir_open(o->out_dir, &s.out_fd, err);
+	if (r == 0 && o->state_dir && strcmp(o->state_dir, o->out_dir) != 0)
+		r = rc_dir_open(o->state_dir, &s.state_fd, err);
+	else
+		s.state_fd = s.out_fd;
+	if (r == 0)
+		r = run_session(&s, err);
+	if (r < 0) {
+		logf_(&s, "session failed: %s", err->msg);
+		vms_wbuf_reset(&s.out);
+		if (vms_msg_error_put(&s.out, err->msg) == 0)
+			vms_conn_write_all(s.conn, s.out.data, s.out.len);
+	} else {
+		logf_(&s, "session done: %llu bytes in, %llu contents by multicast, %llu by unicast",
+		      (unsigned long long)s.bytes_in, (unsigned long long)s.contents_mcast,
+		      (unsigned long long)s.contents_tcp);
 	}
-	if (d)
-		closedir(d);
+	session_free(&s);                    /* closes conn */
+	return r;
 }
 
 int rc_serve(const struct rc_options *o, vms_err *err)
 {
-	struct stat st;
-	if (stat(o->out_dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		return vms_err_set(err, -ENOTDIR, "%s: not a directory", o->out_dir);
-	if (access(o->out_dir, W_OK) < 0)
-		return vms_err_set(err, -EACCES, "%s: not writable", o->out_dir);
-	sweep_stale(o);
+	int dfd, sfd, e = rc_dir_open(o->out_dir, &dfd, err);
+	if (e < 0)
+		return e;
+	if (o->state_dir && (e = rc_dir_open(o->state_dir, &sfd, err)) < 0) {
+		close(dfd);
+		return e;
+	}
+	if (o->state_dir)
+		close(sfd);
+	rc_sweep_parts(dfd, o->out_dir, o->quiet, o->name);
+	close(dfd);
 	int lfd = listen_on(o, err);
 	if (lfd < 0)
 		return lfd;
@@ -710,25 +799,24 @@ int rc_serve(const struct rc_options *o, vms_err *err)
 			r = vms_err_set(err, -errno, "accept: %s", strerror(errno));
 			break;
 		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		getsockname(fd, (struct sockaddr *)&local, &llen);
-		struct session s = { .o = o, .fd = fd, .lfd = lfd, .local_ip = ntohl(local.sin_addr.s_addr) };
+		vms_conn *conn = NULL;
 		vms_err serr = { 0 };
-		r = run_session(&s, &serr);
-		if (r < 0) {
-			logf_(&s, "session failed: %s", serr.msg);
-			vms_wbuf_reset(&s.out);
-			if (vms_msg_error_put(&s.out, serr.msg) == 0)
-				vms_write_all(s.fd, s.out.data, s.out.len);
-			if (err)
-				*err = serr;
-		} else {
-			logf_(&s, "session done: %llu bytes in, %llu contents by multicast, %llu by unicast",
-			      (unsigned long long)s.bytes_in, (unsigned long long)s.contents_mcast,
-			      (unsigned long long)s.contents_tcp);
+		/* no session without a certificate the CA signed (and --tls-allow admits) */
+		if (vms_conn_accept(o->tls, fd, HANDSHAKE_MS, &conn, &serr) < 0) {
+			char ip[INET_ADDRSTRLEN] = "?";
+			inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
+			if (!o->quiet)
+				fprintf(stderr, "vmscatter receive[%s]: refused a connection from %s: %s\n", o->name,
+					ip, serr.msg);
+			continue;
 		}
-		session_free(&s);
+		if (!o->quiet)
+			fprintf(stderr, "vmscatter receive[%s]: %s connection from %s\n", o->name,
+				vms_conn_kind(conn), vms_conn_peer(conn));
+		r = rc_session(o, conn, lfd, ntohl(local.sin_addr.s_addr), &serr);
+		if (r < 0 && err)
+			*err = serr;
 		if (o->once)
 			break;
 	}

@@ -21,12 +21,28 @@ struct rc_options {
 	uint16_t port;
 	const char *out_dir;
 	const char *state_dir;       /* live targets' files; NULL: out_dir */
-	const char *qemu_bin;        /* live targets: NULL runs the source's argv[0] */
+	const char *qemu_bin;        /* live targets' binary; NULL: qemu-system-ARCH from PATH */
+	const char *const *shared_paths; /* live targets: host files (disks, kernels, firmware)
+				      * may stay where they are under these (--shared-path) */
+	size_t nshared;
+	const char *run_as;          /* live targets run as this user (--run-as); NULL: root */
 	const char *name;            /* this receiver's name (WELCOME) */
 	int once;                    /* return after one session */
 	int quiet;                   /* no log lines */
 	int idle_ms;                 /* a silent sender is dropped after this */
+	const vms_tls *tls;          /* server credentials; NULL: plain TCP (--insecure) */
+	/* What one sender may ask of this host, checked before anything is
+	 * allocated or created (doc/SECURITY.md "Receiver limits"); 0: the
+	 * default. */
+	uint64_t max_vm_bytes;       /* one VM's memory (--max-memory) */
+	uint64_t max_session_bytes;  /* all VMs of a session (--max-session-memory) */
+	unsigned max_vms;            /* VMs in a session (--max-vms) */
+	int force;                   /* an existing OUT/NAME.img may be replaced (--force) */
 };
+
+#define RC_MAX_VM_BYTES_DEFAULT (64ull << 30)
+#define RC_MAX_SESSION_BYTES_DEFAULT (1ull << 40)
+#define RC_MAX_VMS_DEFAULT 256u
 
 /* Serve sessions until one ends with `once`, or forever. Returns 0 when the
  * (last) session succeeded, a negative errno otherwise (message in err). */

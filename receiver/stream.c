@@ -5,9 +5,9 @@
  * seed images, checked by SHA-256), and resumes the guest only on COMMIT.
  * Anything else before COMMIT - a bad message, a lost sender, a reference
  * that does not match, a target that fails to load - removes the target:
- * its QEMU is killed and its directory emptied. */
+ * its QEMU is killed and its directory STATE/NAME/ removed, if this
+ * receiver made it (files.c: rc_vmdir_claim). */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,7 +26,7 @@
 
 struct stream {
 	const struct rc_stream_ctx *c;
-	int fd;                      /* the sender */
+	vms_conn *conn;              /* the sender (TLS) */
 	int mig;                     /* our end of the target's migration socket */
 	vms_frames in;
 	vms_wbuf out;
@@ -35,6 +35,7 @@ struct stream {
 	uint64_t nref, fetched;      /* SREFs so far; their pages sent whole after a NEED */
 	char name[VMS_WIRE_NAME_MAX];
 	char dir[4200];
+	struct rc_vmdir vd;          /* STATE/NAME/, claimed at STREAM */
 	pid_t qemu;
 	int guard;                   /* kvm_target_start's: kills the target unless committed */
 	kvm_qmp *q;
@@ -69,9 +70,9 @@ static int send_out(struct stream *s, int r, vms_err *err)
 {
 	if (r < 0)
 		return vms_err_set(err, r, "out of memory");
-	r = vms_write_all(s->fd, s->out.data, s->out.len);
+	r = vms_conn_write_all(s->conn, s->out.data, s->out.len);
 	vms_wbuf_reset(&s->out);
-	return r < 0 ? vms_err_set(err, r, "sending to the sender: %s", strerror(-r)) : 0;
+	return r < 0 ? vms_err_set(err, r, "sending to the sender: %s", vms_conn_strerror(s->conn, r)) : 0;
 }
 
 static int flush_raw(struct stream *s, vms_err *err);
@@ -92,11 +93,11 @@ static int next_frame(struct stream *s, int timeout_ms, uint8_t *type, vms_cur *
 		int left = (int)(end - vms_now_ms());
 		if (left <= 0)
 			return vms_err_set(err, -ETIMEDOUT, "the sender said nothing for %d s", timeout_ms / 1000);
-		r = vms_frames_recv(&s->in, s->fd, left);
+		r = vms_frames_recv(&s->in, s->conn, left);
 		if (r == -ECONNRESET)
 			return vms_err_set(err, r, "the sender went away");
 		if (r < 0)
-			return vms_err_set(err, r, "receiving from the sender: %s", strerror(-r));
+			return vms_err_set(err, r, "receiving from the sender: %s", vms_conn_strerror(s->conn, r));
 	}
 }
 
@@ -108,25 +109,14 @@ static void remove_target(struct stream *s)
 	s->qemu = 0;
 	kvm_target_release(s->guard, 1);     /* already gone: nothing for the guard to do */
 	s->guard = -1;
-	DIR *d = s->dir[0] ? opendir(s->dir) : NULL;
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		char path[4500];
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
-		    snprintf(path, sizeof(path), "%s/%s", s->dir, e->d_name) < (int)sizeof(path))
-			unlink(path);
-	}
-	if (d) {
-		closedir(d);
-		rmdir(s->dir);
-	}
+	rc_vmdir_remove(s->c->state_fd, &s->vd);   /* only a directory this receiver made */
 }
 
 /* STREAM: start the target QEMU from the source's command line. */
 static int start_target(struct stream *s, vms_cur *p, vms_err *err)
 {
 	struct vms_msg_stream m;
-	char *store = NULL, **argv = NULL, sock[4300];
+	char *store = NULL, **argv = NULL;
 	size_t argc = 0;
 	int r = vms_msg_stream_get(p, &m, &store);
 	if (r < 0) {
@@ -139,21 +129,21 @@ static int start_target(struct stream *s, vms_cur *p, vms_err *err)
 	}
 	memcpy(s->name, s->c->seeds[m.vm].name, sizeof(s->name));
 	snprintf(s->dir, sizeof(s->dir), "%s/%s", s->c->state_dir, s->name);
-	r = kvm_target_argv(m.argv, m.argc, s->c->state_dir, s->name, &argv, &argc, err);
+	if ((r = rc_vmdir_claim(s->c->state_fd, s->c->state_dir, s->name, &s->vd, err)) < 0)
+		goto out;
+	if (s->vd.cleaned)
+		slog(s, "removed %s/, left by a receiver that died", s->dir);
+	/* the sender's command line, through the receiver's allow-list: our
+	 * binary, our paths, no listeners or programs (doc/SECURITY.md) */
+	const struct kvm_target_policy pol = {
+		.qemu_bin = s->c->qemu_bin, .shared_paths = s->c->shared_paths, .nshared = s->c->nshared,
+		.run_as = s->c->run_as,
+	};
+	r = kvm_target_argv(m.argv, m.argc, s->c->state_dir, s->name, &pol, &argv, &argc, err);
 	if (r < 0)
 		goto out;
-	if (s->c->qemu_bin) {
-		char *bin = strdup(s->c->qemu_bin);
-		if (!bin) {
-			r = vms_err_set(err, -ENOMEM, "out of memory");
-			goto out;
-		}
-		free(argv[0]);
-		argv[0] = bin;
-	}
 	/* a target QEMU the admin started in DIR/NAME/ is used as it is */
-	snprintf(sock, sizeof(sock), "%s/qmp.sock", s->dir);
-	if (access(sock, F_OK) == 0) {
+	if (!s->vd.ours) {
 		r = kvm_target_attach(s->dir, &s->qemu, &s->guard, &s->q, err);
 		if (r < 0)
 			goto out;
@@ -249,11 +239,11 @@ static int fetch_ref(struct stream *s, uint64_t k, vms_cur *p, vms_err *err)
 		if (left <= 0)
 			return vms_err_set(err, -ETIMEDOUT, "the sender did not send reference %llu within %d s",
 					   (unsigned long long)k, s->c->idle_ms / 1000);
-		r = vms_frames_recv(&s->in, s->fd, left);
+		r = vms_frames_recv(&s->in, s->conn, left);
 		if (r == -ECONNRESET)
 			return vms_err_set(err, r, "the sender went away");
 		if (r < 0)
-			return vms_err_set(err, r, "receiving from the sender: %s", strerror(-r));
+			return vms_err_set(err, r, "receiving from the sender: %s", vms_conn_strerror(s->conn, r));
 		r = 0;
 	}
 	return r;
@@ -357,6 +347,7 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 		kvm_target_release(s->guard, 1);
 		s->guard = -1;
 		s->committed = 1;
+		rc_vmdir_keep(&s->vd);               /* STATE/NAME/ is the running guest's now */
 		*done = 1;
 		if (s->fixed)
 			slog(s, "%llu pages the source changed but QEMU did not send were repaired from it",
@@ -372,9 +363,9 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 	}
 }
 
-int rc_stream(const struct rc_stream_ctx *c, int fd, vms_err *err)
+int rc_stream(const struct rc_stream_ctx *c, vms_conn *conn, vms_err *err)
 {
-	struct stream s = { .c = c, .fd = fd, .mig = -1, .guard = -1 };
+	struct stream s = { .c = c, .conn = conn, .mig = -1, .guard = -1, .vd = { .fd = -1 } };
 	uint8_t type;
 	vms_cur p;
 	int r = next_frame(&s, c->idle_ms, &type, &p, err), done = 0;
@@ -391,7 +382,7 @@ int rc_stream(const struct rc_stream_ctx *c, int fd, vms_err *err)
 		slog(&s, "rolled back: %s", err ? err->msg : "error");
 		vms_wbuf_reset(&s.out);
 		if (vms_msg_error_put(&s.out, err ? err->msg : "receiver error") == 0)
-			vms_write_all(fd, s.out.data, s.out.len);
+			vms_conn_write_all(conn, s.out.data, s.out.len);
 		if (!s.committed)
 			remove_target(&s);
 	}
@@ -400,6 +391,7 @@ int rc_stream(const struct rc_stream_ctx *c, int fd, vms_err *err)
 	kvm_mem_close(s.tmem);
 	kvm_qmp_close(s.q);
 	kvm_target_release(s.guard, 0);
+	rc_vmdir_close(&s.vd);
 	vms_frames_free(&s.in);
 	vms_wbuf_free(&s.out);
 	vms_wbuf_free(&s.raw);

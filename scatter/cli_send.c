@@ -17,7 +17,8 @@ static const char send_usage[] =
 	"Usage: vmscatter send --target NAME=HOST:PORT[:SLOTS] ... [--plan FILE | --strategy S]\n"
 	"                      [--rate BITS/S] [--mcast-if ADDR] [--mcast-port PORT]\n"
 	"                      [--timeout SEC] [--no-compress] [--json] [--threads N] [--quiet]\n"
-	"                      [--live [--verify] [--parallel N] [--keep-source]] SRC...\n"
+	"                      [--live [--verify] [--parallel N] [--keep-source]]\n"
+	"                      (--tls-creds DIR [--tls-hostname NAME] | --insecure) SRC...\n"
 	"\n"
 	"Index the memory images SRC, place them on the targets (greedy by default,\n"
 	"or the `vmscatter plan --json` output in FILE), and send them: contents\n"
@@ -38,6 +39,14 @@ static const char send_usage[] =
 	"  --no-compress      send every page as it is (default: LZO1X-1 each page\n"
 	"                     it shrinks: multicast, unicast and, live, the streams)\n"
 	"  --json             print the summary as JSON\n"
+	"  --tls-creds DIR    mutual TLS 1.3 with the receivers (required): DIR has\n"
+	"                     ca-cert.pem, client-cert.pem, client-key.pem (QEMU's and\n"
+	"                     libvirt's x509 layout; tools/mkcerts.sh makes a test PKI);\n"
+	"                     multicast is sealed (AES-256-GCM) with a fresh key\n"
+	"  --tls-hostname NAME check every receiver's certificate for NAME instead of\n"
+	"                     the HOST of its --target\n"
+	"  --insecure         no TLS, multicast in the clear: only to measure what\n"
+	"                     security costs (says so on stderr)\n"
 	"\n"
 	"Live (every SRC a running QEMU's QMP socket; receivers with --state-dir):\n"
 	"  --live             while the guests run, multicast the contents several\n"
@@ -58,7 +67,9 @@ static const char send_usage[] =
 
 static const char receive_usage[] =
 	"Usage: vmscatter receive --listen ADDR:PORT (--out DIR | --state-dir DIR)\n"
-	"                         [--qemu BIN] [--name NAME] [--once] [--idle-timeout SEC] [--quiet]\n"
+	"                         [--qemu BIN] [--shared-path PREFIX]... [--run-as USER]\n"
+	"                         [--name NAME] [--once] [--idle-timeout SEC] [--quiet]\n"
+	"                         [--max-memory SIZE] [--max-session-memory SIZE] [--max-vms N] [--force]\n"
 	"\n"
 	"Serve one sender session at a time: receive the VMs placed here and write\n"
 	"DIR/NAME.img once each is complete and verified (SHA-256). A session that\n"
@@ -69,12 +80,48 @@ static const char receive_usage[] =
 	"  --state-dir DIR     live migrations: seeds, and one DIR/NAME/ per target QEMU\n"
 	"                      with its QMP socket (qmp.sock), log and files (default:\n"
 	"                      the --out DIR; either is enough for live sessions)\n"
-	"  --qemu BIN          run BIN as the target QEMU (default: the source's argv[0]);\n"
-	"                      a QEMU already waiting (-incoming defer) with its QMP\n"
-	"                      socket at DIR/NAME/qmp.sock is used instead\n"
+	"  --qemu BIN          run BIN as the target QEMU (default: qemu-system-ARCH from\n"
+	"                      PATH, ARCH as the source's); a QEMU already waiting\n"
+	"                      (-incoming defer) with its QMP socket at DIR/NAME/qmp.sock\n"
+	"                      is used instead. The source's command line is carried\n"
+	"                      over only through an allow-list (doc/SECURITY.md)\n"
+	"  --shared-path PREFIX  disk images, kernels, firmware and other host files the\n"
+	"                      source names may stay where they are under PREFIX (after\n"
+	"                      realpath; repeatable, up to 64); any other is refused\n"
+	"  --run-as USER       the target QEMU drops to USER once started (-runas)\n"
 	"  --name NAME         this receiver's name in logs (default: the host name)\n"
 	"  --once              exit after one session (0 if it succeeded)\n"
-	"  --idle-timeout SEC  drop a sender silent for this long (default 120)\n";
+	"  --idle-timeout SEC  drop a sender that sends no whole message for this long,\n"
+	"                      in every state; after the seeds of a live session, a\n"
+	"                      running migration stream counts (default 120)\n"
+	"  --max-memory SIZE   refuse a VM of more memory than SIZE (K, M, G, T; default\n"
+	"                      64G), before anything is allocated or written\n"
+	"  --max-session-memory SIZE\n"
+	"                      refuse a session whose VMs hold more in all (default 1T);\n"
+	"                      and one that needs more than DIR has free\n"
+	"  --max-vms N         refuse a session of more than N VMs (default 256)\n"
+	"  --force             replace an existing DIR/NAME.img (default: the session\n"
+	"                      fails and the image stays as it is)\n"
+	"  --tls-creds DIR     mutual TLS 1.3 (required): DIR has ca-cert.pem (and\n"
+	"                      optionally ca-crl.pem), server-cert.pem, server-key.pem\n"
+	"                      (QEMU's and libvirt's x509 layout; tools/mkcerts.sh)\n"
+	"  --tls-allow PATTERN accept only senders whose certificate subject matches\n"
+	"                      PATTERN (fnmatch, e.g. 'CN=src*,O=vmscatter'; repeatable;\n"
+	"                      default: any the CA signed)\n"
+	"  --insecure          no TLS: anyone who reaches the port can send; only to\n"
+	"                      measure what security costs (says so on stderr)\n";
+
+static const char no_creds[] =
+	"no --tls-creds DIR given: vmscatter talks only mutual TLS. Make credentials with\n"
+	"  tools/mkcerts.sh DIR NAME=ADDR...   (a test PKI), or point --tls-creds at\n"
+	"  your PKI in QEMU's layout, e.g. /etc/pki/qemu (doc/SECURITY.md).\n"
+	"  --insecure runs in the clear, to measure the cost only";
+
+static void warn_insecure(const char *cmd)
+{
+	fprintf(stderr, "vmscatter %s: WARNING: --insecure: no TLS, guest memory and commands cross the "
+		"network in the clear and anyone who reaches the port is trusted\n", cmd);
+}
 
 static int parse_ip(const char *s, uint32_t *ip)
 {
@@ -185,7 +232,7 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 			for (unsigned v = 0; v < rack->n; v++)
 				if (target_of[v] == t)
 					json_array_append_new(vms, json_string(rack->srcs[v].name));
-			json_array_append_new(targets, json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			json_array_append_new(targets, json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 				"name", tg[t].name, "vms", vms,
 				"multicast_bytes", (json_int_t)st[t].multicast_bytes,
 				"unicast_bytes", (json_int_t)st[t].unicast_bytes,
@@ -194,11 +241,13 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 				"contents_multicast", (json_int_t)st[t].contents_multicast,
 				"contents_unicast", (json_int_t)st[t].contents_unicast,
 				"contents_resent", (json_int_t)st[t].contents_resent,
-				"contents_compressed", (json_int_t)st[t].contents_compressed));
+				"contents_compressed", (json_int_t)st[t].contents_compressed,
+				"multicast_rejected", (json_int_t)st[t].multicast_rejected));
 		}
 		json_object_set_new(root, "targets", targets);
-		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
+		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
 			"contents_compressed", (json_int_t)tot->contents_compressed,
+			"multicast_rejected", (json_int_t)tot->multicast_rejected,
 			"multicast_bytes", (json_int_t)tot->multicast_bytes,
 			"unicast_bytes", (json_int_t)tot->unicast_bytes,
 			"control_bytes", (json_int_t)tot->control_bytes,
@@ -229,6 +278,9 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 	       mib(tot->control_bytes), 100.0 * (double)sent / (double)tot->image_bytes, mib(tot->image_bytes));
 	printf("time: %.1f s connections and page maps, %.1f s multicast, %.1f s unicast and verification\n",
 	       tot->seconds_prepare, tot->seconds_multicast, tot->seconds_unicast);
+	if (tot->multicast_rejected)
+		printf("%llu multicast messages that failed authentication (another host's?) were dropped by "
+		       "the receivers\n", (unsigned long long)tot->multicast_rejected);
 	if (tot->contents_compressed)
 		printf("%llu of %llu page contents went LZO-compressed\n",
 		       (unsigned long long)tot->contents_compressed,
@@ -283,9 +335,10 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 			json_object_set_new(json_array_get(vms, v), "compressed_pages", json_integer((json_int_t)s->compressed_pages));
 		}
 		json_object_set_new(root, "vms", vms);
-		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
+		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
 			"memory_bytes", (json_int_t)mem, "seed_multicast_bytes", (json_int_t)seed->multicast_bytes,
 			"seed_contents_compressed", (json_int_t)seed->contents_compressed,
+			"seed_multicast_rejected", (json_int_t)seed->multicast_rejected,
 			"seed_unicast_bytes", (json_int_t)(seed->unicast_bytes + seed->control_bytes),
 			"stream_bytes", (json_int_t)stream, "qemu_stream_bytes", (json_int_t)qemu,
 			"sent_bytes", (json_int_t)(seeded + stream),
@@ -328,6 +381,9 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 	if (fetched)
 		printf("%llu references did not match the target's seed; the receivers asked for those pages whole\n",
 		       (unsigned long long)fetched);
+	if (seed->multicast_rejected)
+		printf("%llu multicast messages that failed authentication (another host's?) were dropped by "
+		       "the receivers\n", (unsigned long long)seed->multicast_rejected);
 	if (repaired)
 		printf("--verify found %llu pages that QEMU's migration missed (the guest wrote them, QEMU did not\n"
 		       "send them again); they were repaired from the paused sources before the guests resumed\n",
@@ -346,7 +402,7 @@ static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_targ
 		     struct sc_live_opts *lo, double prep, int json, int quiet, vms_err *err)
 {
 	struct sc_send_stats st[VMSPLAN_MAX_TARGETS], tot;
-	int ctrl[VMSPLAN_MAX_TARGETS];
+	vms_conn *ctrl[VMSPLAN_MAX_TARGETS] = { 0 };
 	uint64_t session = 0;
 	size_t ncont = (size_t)sc_index_contents(rack->ix) + 1;
 	uint8_t *stale = calloc(ncont, 1), *absent[VMSPLAN_MAX_TARGETS] = { 0 };
@@ -355,7 +411,6 @@ static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_targ
 	double t0 = vms_now();
 	int r = 0;
 	for (unsigned t = 0; t < nt; t++) {
-		ctrl[t] = -1;
 		absent[t] = calloc(ncont, 1);
 		if (!absent[t])
 			r = -ENOMEM;
@@ -369,7 +424,7 @@ static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_targ
 	so->live = 1;
 	so->stale = stale;
 	so->session = &session;
-	so->keep_fds = ctrl;
+	so->keep_conns = ctrl;
 	so->absent = absent;
 	if (!quiet)
 		fprintf(stderr, "vmscatter send: seeding the targets while the guests run\n");
@@ -396,8 +451,7 @@ static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_targ
 		print_live(rack, tg, nt, target_of, &tot, ls, prep, vms_now() - t0, json);
 out:
 	for (unsigned t = 0; t < nt; t++) {
-		if (ctrl[t] >= 0)
-			close(ctrl[t]);
+		vms_conn_close(ctrl[t]);
 		free(absent[t]);
 	}
 	free(stale);
@@ -418,9 +472,14 @@ int cli_send(int argc, char **argv)
 		{ "parallel", required_argument, NULL, 'N' }, { "keep-source", no_argument, NULL, 'K' },
 		{ "max-bandwidth", required_argument, NULL, 'B' }, { "no-repair", no_argument, NULL, 'R' },
 		{ "no-compress", no_argument, NULL, 'Z' },
+		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct sc_target tg[VMSPLAN_MAX_TARGETS];
+	const char *creds = NULL;
+	int insecure = 0;
+	vms_tls *tls = NULL;
 	struct sc_live_opts lo = { .max_bandwidth = 10000000000ull, .repair = 1, .compress = 1 };
 	int live = 0;
 	unsigned nt = 0, threads = cli_default_threads(), slots[VMSPLAN_MAX_TARGETS];
@@ -441,7 +500,8 @@ int cli_send(int argc, char **argv)
 				return cli_usage_error("send", "more than %u targets", VMSPLAN_MAX_TARGETS);
 			memset(&tg[nt], 0, sizeof(tg[nt]));
 			if (!eq || vms_strlcpy_n(tg[nt].name, sizeof(tg[nt].name), optarg, (size_t)(eq - optarg)) < 0 ||
-			    !tg[nt].name[0] || parse_hostport(eq + 1, &tg[nt].ip, &tg[nt].port, &rest) < 0)
+			    !tg[nt].name[0] || parse_hostport(eq + 1, &tg[nt].ip, &tg[nt].port, &rest) < 0 ||
+			    vms_strlcpy_n(tg[nt].host, sizeof(tg[nt].host), eq + 1, strcspn(eq + 1, ":")) < 0)
 				return cli_usage_error("send", "--target %s: expected NAME=HOST:PORT[:SLOTS]", optarg);
 			slots[nt] = VMSPLAN_MAX_VMS;
 			if (rest && (vms_parse_u64(rest, strlen(rest), 10, &v) < 0 || v == 0 || v > VMSPLAN_MAX_VMS))
@@ -497,6 +557,13 @@ int cli_send(int argc, char **argv)
 				return cli_usage_error("send", "--max-bandwidth must be bytes/s such as 1G, not '%s'", optarg);
 			lo.max_bandwidth = v;
 			break;
+		case 'C': creds = optarg; break;
+		case 'H':
+			if (!*optarg || strlen(optarg) > 253)
+				return cli_usage_error("send", "--tls-hostname needs a host name");
+			so.tls_hostname = lo.tls_hostname = optarg;
+			break;
+		case 'I': insecure = 1; break;
 		case 'h': fputs(send_usage, stdout); return 0;
 		default: return cli_usage_error("send", "unknown option");
 		}
@@ -511,6 +578,17 @@ int cli_send(int argc, char **argv)
 		return cli_usage_error("send", "--verify, --parallel and --keep-source need --live");
 	if (!lo.repair && !lo.verify)
 		return cli_usage_error("send", "--no-repair needs --verify");
+	if (!creds && !insecure)
+		return cli_usage_error("send", "%s", no_creds);
+	if (creds && insecure)
+		return cli_usage_error("send", "give --tls-creds or --insecure, not both");
+	if (insecure && so.tls_hostname)
+		return cli_usage_error("send", "--tls-hostname needs --tls-creds");
+	if (insecure)
+		warn_insecure("send");
+	else if (vms_tls_new(creds, VMS_TLS_CLIENT, &tls, &err) < 0)
+		return cli_fail("send", &err);
+	so.tls = lo.tls = tls;
 	so.progress = !quiet && isatty(2);
 
 	struct cli_rack rack = { 0 };
@@ -585,6 +663,7 @@ out:
 	vmsplan_plan_free(plan);
 	vmsplan_problem_free(p);
 	cli_rack_free(&rack);
+	vms_tls_free(tls);
 	return status;
 }
 
@@ -595,9 +674,20 @@ int cli_receive(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, 's' }, { "name", required_argument, NULL, 'n' },
 		{ "once", no_argument, NULL, '1' }, { "idle-timeout", required_argument, NULL, 'i' },
 		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
-		{ "qemu", required_argument, NULL, 'Q' }, { NULL, 0, NULL, 0 },
+		{ "qemu", required_argument, NULL, 'Q' }, { "shared-path", required_argument, NULL, 0x210 },
+		{ "run-as", required_argument, NULL, 0x211 },
+		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-allow", required_argument, NULL, 'A' },
+		{ "insecure", no_argument, NULL, 'I' },
+		{ "max-memory", required_argument, NULL, 0x201 }, { "max-session-memory", required_argument, NULL, 0x202 },
+		{ "max-vms", required_argument, NULL, 0x203 }, { "force", no_argument, NULL, 0x204 },
+		{ NULL, 0, NULL, 0 },
 	};
-	struct rc_options o = { .idle_ms = 120000 };
+	struct rc_options o = { .idle_ms = 120000, .max_vm_bytes = RC_MAX_VM_BYTES_DEFAULT,
+				.max_session_bytes = RC_MAX_SESSION_BYTES_DEFAULT, .max_vms = RC_MAX_VMS_DEFAULT };
+	const char *creds = NULL, *allow[64], *shared[KVM_SHARED_MAX];
+	unsigned nallow = 0;
+	int insecure = 0, status;
+	vms_tls *tls = NULL;
 	char host[VMS_WIRE_NAME_MAX] = "receiver";
 	const char *rest;
 	uint64_t v;
@@ -614,6 +704,13 @@ int cli_receive(int argc, char **argv)
 		case 'o': o.out_dir = optarg; break;
 		case 's': o.state_dir = optarg; break;
 		case 'Q': o.qemu_bin = optarg; break;
+		case 0x210:
+			if (o.nshared == KVM_SHARED_MAX || !*optarg)
+				return cli_usage_error("receive", "--shared-path: at most %u non-empty prefixes", KVM_SHARED_MAX);
+			shared[o.nshared++] = optarg;
+			o.shared_paths = shared;
+			break;
+		case 0x211: o.run_as = optarg; break;
 		case 'n':
 			if (vms_strlcpy_n(host, sizeof(host), optarg, strlen(optarg)) < 0)
 				return cli_usage_error("receive", "--name: at most %u characters", VMS_WIRE_NAME_MAX - 1);
@@ -625,6 +722,26 @@ int cli_receive(int argc, char **argv)
 			o.idle_ms = (int)v * 1000;
 			break;
 		case 'q': o.quiet = 1; break;
+		case 'C': creds = optarg; break;
+		case 'A':
+			if (nallow == 64 || !*optarg)
+				return cli_usage_error("receive", "--tls-allow: at most 64 non-empty patterns");
+			allow[nallow++] = optarg;
+			break;
+		case 'I': insecure = 1; break;
+		case 0x201:
+		case 0x202:
+			if (vms_parse_size(optarg, &v) < 0 || v < VMS_WIRE_PAGE)
+				return cli_usage_error("receive", "--%s: expected a size of at least 4K (like 64G), not '%s'",
+						       ch == 0x201 ? "max-memory" : "max-session-memory", optarg);
+			*(ch == 0x201 ? &o.max_vm_bytes : &o.max_session_bytes) = v;
+			break;
+		case 0x203:
+			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > VMS_WIRE_VMS_MAX)
+				return cli_usage_error("receive", "--max-vms must be 1..%u", VMS_WIRE_VMS_MAX);
+			o.max_vms = (unsigned)v;
+			break;
+		case 0x204: o.force = 1; break;
 		case 'h': fputs(receive_usage, stdout); return 0;
 		default: return cli_usage_error("receive", "unknown option");
 		}
@@ -641,6 +758,24 @@ int cli_receive(int argc, char **argv)
 			snprintf(host, sizeof(host), "%.63s", hn);
 	}
 	o.name = host;
+	if (!creds && !insecure)
+		return cli_usage_error("receive", "%s", no_creds);
+	if (creds && insecure)
+		return cli_usage_error("receive", "give --tls-creds or --insecure, not both");
+	if (insecure && nallow)
+		return cli_usage_error("receive", "--tls-allow needs --tls-creds");
+	if (insecure)
+		warn_insecure("receive");
+	else if (vms_tls_new(creds, VMS_TLS_SERVER, &tls, &err) < 0)
+		return cli_fail("receive", &err);
+	for (unsigned i = 0; i < nallow; i++)
+		if (vms_tls_allow(tls, allow[i], &err) < 0) {
+			vms_tls_free(tls);
+			return cli_fail("receive", &err);
+		}
+	o.tls = tls;
 	signal(SIGPIPE, SIG_IGN);
-	return rc_serve(&o, &err) < 0 ? cli_fail("receive", &err) : 0;
+	status = rc_serve(&o, &err) < 0 ? cli_fail("receive", &err) : 0;
+	vms_tls_free(tls);
+	return status;
 }

@@ -87,7 +87,7 @@ int cli_stream(int argc, char **argv)
 					r = vms_err_set(&err, -ENOENT, "the stream has no RAM block '%s'", block);
 					break;
 				}
-				if (out) {
+				if (out && !seen) {      /* (a repeated list is the same: kvm_ms_next) */
 					target_size = kvm_ms_block_size(ms, (unsigned)target);
 					seen = calloc(target_size / KVM_PAGE_SIZE, 1);
 					snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());

@@ -442,7 +442,7 @@ int sc_index_add(sc_index *ix, const char *name, kvm_mem *mem,
 	if (ix->added == ix->nvms)
 		return vms_err_set(err, -ENOSPC, "index is full (%u VMs)", ix->nvms);
 	if (!vms_name_valid(name, strlen(name), SC_NAME_MAX))
-		return vms_err_set(err, -EINVAL, "invalid VM name '%s' (1-%u characters of A-Z a-z 0-9 . _ -)",
+		return vms_err_set(err, -EINVAL, "invalid VM name '%s' (1-%u characters of A-Z a-z 0-9 . _ -, not starting with . or -)",
 				   name, SC_NAME_MAX - 1);
 	for (unsigned i = 0; i < ix->added; i++)
 		if (strcmp(ix->vms[i].name, name) == 0)

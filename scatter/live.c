@@ -55,7 +55,7 @@ struct job {
 	pthread_t tid;
 	int started;
 	enum job_state state;
-	int fd;                           /* stream connection */
+	vms_conn *conn;                   /* stream connection */
 	vms_frames in;
 	vms_wbuf out;
 	kvm_qmp *q;                       /* the source's QMP */
@@ -67,6 +67,7 @@ struct job {
 	uint64_t acked;                   /* SREFs the receiver has applied (ACK) */
 	double t_done;                    /* the source's migration completed (guest paused) */
 	uint8_t *seen[KVM_MS_BLOCKS_MAX]; /* pages already streamed, per block */
+	uint64_t seen_pages[KVM_MS_BLOCKS_MAX]; /* pages each seen[] covers */
 	struct sc_live_stats *st;
 	vms_err err;
 };
@@ -109,11 +110,11 @@ static int flush(struct job *j, vms_err *err)
 {
 	if (j->out.len == 0)
 		return 0;
-	int r = vms_write_all(j->fd, j->out.data, j->out.len);
+	int r = vms_conn_write_all(j->conn, j->out.data, j->out.len);
 	j->st->wire_bytes += j->out.len;
 	vms_wbuf_reset(&j->out);
 	j->open = SIZE_MAX;
-	return r < 0 ? vms_err_set(err, r, "connection to the receiver lost: %s", strerror(-r)) : 0;
+	return r < 0 ? vms_err_set(err, r, "connection to the receiver lost: %s", vms_conn_strerror(j->conn, r)) : 0;
 }
 
 /* NEED: the receiver lacks the content of reference k (its seed page did
@@ -171,11 +172,11 @@ static int expect(struct job *j, uint8_t want, const char *name, int timeout_ms,
 					   timeout_ms / 1000);
 		if (aborted(j->lv))
 			return vms_err_set(err, -ECANCELED, "stopped while waiting for %s", name);
-		r = vms_frames_recv(&j->in, j->fd, left < 200 ? left : 200);
+		r = vms_frames_recv(&j->in, j->conn, left < 200 ? left : 200);
 		if (r == -ECONNRESET)
 			return vms_err_set(err, r, "the receiver went away");
 		if (r < 0)
-			return vms_err_set(err, r, "receiving from the receiver: %s", strerror(-r));
+			return vms_err_set(err, r, "receiving from the receiver: %s", vms_conn_strerror(j->conn, r));
 	}
 }
 
@@ -191,9 +192,10 @@ static int open_stream(struct job *j, vms_err *err)
 	if (r < 0)
 		return r;
 	const struct sc_target *t = &lv->targets[j->t];
-	if ((j->fd = vms_tcp_connect(t->ip, t->port, CONNECT_MS, err)) < 0) {
+	const char *host = lv->o->tls_hostname ? lv->o->tls_hostname : t->host[0] ? t->host : NULL;
+	if ((r = vms_conn_connect(lv->o->tls, t->ip, t->port, host, CONNECT_MS, &j->conn, err)) < 0) {
 		kvm_argv_free(argv);
-		return vms_err_prefix(err, j->fd, "target %s", t->name);
+		return vms_err_prefix(err, r, "target %s", t->name);
 	}
 	struct vms_msg_stream m = { lv->session, j->k, (uint16_t)argc, argv };
 	r = argc <= VMS_WIRE_ARGS_MAX ? vms_msg_stream_put(&j->out, &m) : -E2BIG;
@@ -232,10 +234,17 @@ static int forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_
 		uint64_t pg = it->offset / KVM_PAGE_SIZE;
 		uint8_t **seen = &j->seen[it->block];
 		if (!*seen) {
-			*seen = calloc(kvm_ms_block_size(ms, it->block) / KVM_PAGE_SIZE / 8 + 1, 1);
+			j->seen_pages[it->block] = kvm_ms_block_size(ms, it->block) / KVM_PAGE_SIZE;
+			*seen = calloc(j->seen_pages[it->block] / 8 + 1, 1);
 			if (!*seen)
 				return vms_err_set(err, -ENOMEM, "out of memory");
 		}
+		/* the parser keeps block sizes fixed (kvm_ms_block_size); checked
+		 * here too, as the bitmap was sized from the first */
+		if (pg >= j->seen_pages[it->block])
+			return vms_err_set(err, -EBADMSG, "RAM block '%s': page %llu beyond the %llu pages it had",
+					   kvm_ms_block_name(ms, it->block), (unsigned long long)pg,
+					   (unsigned long long)j->seen_pages[it->block]);
 		int again = ((*seen)[pg / 8] >> (pg % 8)) & 1;
 		(*seen)[pg / 8] |= (uint8_t)(1u << (pg % 8));
 		if (r == 1) {
@@ -282,18 +291,19 @@ static int pump(struct job *j, vms_err *err)
 		if (window_full && (r = flush(j, err)) < 0)
 			break;
 		struct pollfd pfd[2] = { { .fd = window_full ? -1 : j->mig, .events = POLLIN },
-					 { .fd = j->fd, .events = POLLIN } };
-		if (poll(pfd, 2, 200) <= 0)
+					 { .fd = vms_conn_fd(j->conn), .events = POLLIN } };
+		int pending = vms_conn_pending(j->conn);   /* TLS may hold bytes poll cannot see */
+		if (poll(pfd, 2, pending ? 0 : 200) <= 0 && !pending)
 			continue;
 		last = vms_now_ms();
-		if (pfd[1].revents) {     /* the receiver speaks to ask for a page (NEED) or to fail */
+		if (pfd[1].revents || pending) {     /* the receiver speaks to ask for a page (NEED) or to fail */
 			vms_cur p;
 			vms_err probe = { 0 };
-			r = vms_frames_recv(&j->in, j->fd, 0);
+			r = vms_frames_recv(&j->in, j->conn, 0);
 			if (r == -ECONNRESET)
 				r = vms_err_set(err, r, "the receiver went away");
 			else if (r < 0)
-				r = vms_err_set(err, r, "receiving from the receiver: %s", strerror(-r));
+				r = vms_err_set(err, r, "receiving from the receiver: %s", vms_conn_strerror(j->conn, r));
 			else
 				while ((r = expect(j, VMS_MSG_NEED, "NEED", 1, &p, &probe)) == 0 &&
 				       (r = answer_need(j, &p, err)) == 0)
@@ -497,12 +507,13 @@ static void *job_main(void *arg)
 	if (d == COMMIT && r == 0) {
 		r = commit(j, &j->err);
 	} else {
-		if (j->fd >= 0) {
+		if (j->conn) {
 			vms_wbuf_reset(&j->out);
+			vms_conn_set_write_ms(j->conn, 1000);
 			if (vms_msg_error_put(&j->out, r < 0 ? j->err.msg : "another VM failed: rolling back") == 0)
-				send(j->fd, j->out.data, j->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(j->fd);
-			j->fd = -1;
+				vms_conn_write_all(j->conn, j->out.data, j->out.len);
+			vms_conn_close(j->conn);
+			j->conn = NULL;
 		}
 		if (j->mig >= 0) {
 			close(j->mig);
@@ -553,22 +564,22 @@ static int build_locations(struct live *lv, unsigned ntargets, const unsigned *t
 
 /* A control connection that speaks or closes during the live phase means
  * its receiver failed. */
-static int watch_controls(const int *ctrl, unsigned n, const struct sc_target *targets, vms_err *err)
+static int watch_controls(vms_conn *const *ctrl, unsigned n, const struct sc_target *targets, vms_err *err)
 {
 	struct pollfd pfd[64];
 	for (unsigned t = 0; t < n; t++)
-		pfd[t] = (struct pollfd){ .fd = ctrl[t], .events = POLLIN };
-	if (poll(pfd, n, 0) <= 0)
+		pfd[t] = (struct pollfd){ .fd = vms_conn_fd(ctrl[t]), .events = POLLIN };
+	if (poll(pfd, n, 0) < 0)
 		return 0;
 	for (unsigned t = 0; t < n; t++)
-		if (pfd[t].revents)
+		if (pfd[t].revents || vms_conn_pending(ctrl[t]))
 			return vms_err_set(err, -ECONNRESET, "target %s: the receiver stopped", targets[t].name);
 	return 0;
 }
 
 int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 	    const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
-	    uint64_t session, const int *ctrl, const uint8_t *stale, uint8_t *const *absent,
+	    uint64_t session, vms_conn *const *ctrl, const uint8_t *stale, uint8_t *const *absent,
 	    const struct sc_live_opts *o, struct sc_live_stats *per_vm, vms_err *err)
 {
 	unsigned nvms = sc_index_vms(ix), *session_k = calloc(nvms, sizeof(unsigned));
@@ -587,7 +598,7 @@ int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 	if ((r = build_locations(&lv, ntargets, target_of, session_k, per_vm, err)) < 0)
 		goto out;
 	for (unsigned v = 0; v < nvms; v++)
-		jobs[v] = (struct job){ .lv = &lv, .v = v, .k = session_k[v], .t = target_of[v], .fd = -1,
+		jobs[v] = (struct job){ .lv = &lv, .v = v, .k = session_k[v], .t = target_of[v],
 					.mig = -1, .open = SIZE_MAX, .st = &per_vm[v] };
 	int64_t deadline = o->timeout_ms > 0 ? vms_now_ms() + o->timeout_ms : INT64_MAX;
 	for (;;) {
@@ -634,8 +645,7 @@ out:
 			pthread_join(j->tid, NULL);
 		if (r == 0 && j->state == JOB_FAILED)   /* commit failed: say which */
 			r = vms_err_set(err, -EIO, "%s: %s", sc_index_vm_name(ix, v), j->err.msg);
-		if (j->fd >= 0)
-			close(j->fd);
+		vms_conn_close(j->conn);
 		if (j->mig >= 0)
 			close(j->mig);
 		kvm_qmp_close(j->q);
@@ -649,7 +659,7 @@ out:
 	for (unsigned t = 0; t < ntargets; t++) {   /* LIVE_END: the sessions end */
 		vms_wbuf b = { 0 };
 		if (vms_msg_empty_put(&b, VMS_MSG_LIVE_END) == 0)
-			vms_write_all(ctrl[t], b.data, b.len);
+			vms_conn_write_all(ctrl[t], b.data, b.len);
 		vms_wbuf_free(&b);
 	}
 	for (unsigned t = 0; lv.loc && t < ntargets; t++)

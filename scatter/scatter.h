@@ -147,6 +147,7 @@ void sc_summary_free(sc_summary *s);
 
 struct sc_target {
 	char name[SC_NAME_MAX];
+	char host[256];              /* as given (IP or DNS name): its certificate must name it */
 	uint32_t ip;                 /* host byte order */
 	uint16_t port;
 };
@@ -163,8 +164,10 @@ struct sc_send_opts {
 	uint8_t *stale;              /* [content id]: set when a seed read differed from the index */
 	uint8_t **absent;            /* [target][content id]: set for what a target lacks (live
 	                              * seeds are the multicast contents only) */
+	const vms_tls *tls;          /* client credentials; NULL: plain TCP (--insecure) */
+	const char *tls_hostname;    /* check the receivers' certificates for this name; NULL: their IP */
 	uint64_t *session;           /* out: the session number */
-	int *keep_fds;               /* out, per target: the open connections (caller closes) */
+	vms_conn **keep_conns;       /* out, per target: the open connections (caller closes) */
 };
 
 struct sc_send_stats {
@@ -173,6 +176,7 @@ struct sc_send_stats {
 	uint64_t control_bytes;      /* every other frame, both ways */
 	uint64_t contents_multicast, contents_unicast, contents_resent;
 	uint64_t contents_compressed;  /* of those, sent LZO-compressed */
+	uint64_t multicast_rejected;   /* multicast messages receivers dropped: failed authentication */
 	uint64_t image_bytes;        /* the images themselves, for comparison */
 	double seconds;
 	/* total only: connections and page maps; multicast groups;
@@ -191,7 +195,7 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 
 /* ---- live migration ------------------------------------------------------------
  * sc_live() runs after sc_send() seeded live sources (opts.live, with
- * keep_fds, session and stale): every VM migrates from its source QEMU
+ * keep_conns, session and stale): every VM migrates from its source QEMU
  * through the sender to a target QEMU its receiver starts; the guests resume
  * on the targets only when every VM has loaded, else every VM rolls back
  * (sources running, targets removed). Never both running, never neither. */
@@ -206,6 +210,8 @@ struct sc_live_opts {
 	int timeout_ms;              /* whole live phase; <= 0: none */
 	int stall_ms;                /* a source stream silent this long fails; <= 0: never */
 	volatile int *stop;          /* set (e.g. by SIGINT) to roll back */
+	const vms_tls *tls;          /* as sc_send_opts: stream connections are TLS too */
+	const char *tls_hostname;
 };
 
 struct sc_live_stats {
@@ -244,7 +250,7 @@ int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_
  * (sc_live sends LIVE_END on them but does not close them). */
 int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 	    const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
-	    uint64_t session, const int *ctrl, const uint8_t *stale, uint8_t *const *absent,
+	    uint64_t session, vms_conn *const *ctrl, const uint8_t *stale, uint8_t *const *absent,
 	    const struct sc_live_opts *o, struct sc_live_stats *per_vm, vms_err *err);
 
 #endif

@@ -29,7 +29,7 @@
 
 struct peer {
 	const struct sc_target *t;
-	int fd;
+	vms_conn *conn;               /* TLS (or, --insecure, TCP) */
 	vms_frames in;
 	vms_wbuf out;
 	unsigned nvms;
@@ -37,6 +37,7 @@ struct peer {
 	struct sc_send_stats *st;
 	uint32_t *unicast;            /* contents only this target needs */
 	size_t nunicast;
+	size_t ncontents;             /* distinct contents its VMs hold: caps its MISSING ids */
 };
 
 struct sender {
@@ -49,6 +50,8 @@ struct sender {
 	struct sc_send_stats *total;
 	double rate_next;             /* token bucket for unicast: next free time */
 	vms_lzo *lzo;                 /* compresses contents (opts.compress), or NULL */
+	vms_seal *seal;               /* seals every multicast message (with TLS), or NULL */
+	uint8_t key[VMS_SEAL_KEY];    /* the session's multicast key, sent in HELLO */
 };
 
 static int peer_err(const struct peer *p, vms_err *err, int code, const char *what)
@@ -72,7 +75,7 @@ static int peer_flush(struct sender *s, struct peer *p, int unicast, vms_err *er
 			usleep((useconds_t)((s->rate_next - t) * 1e6));
 		s->rate_next = (s->rate_next > t ? s->rate_next : t) + (double)n / (double)s->o->rate;
 	}
-	int w = vms_write_all(p->fd, d, n);
+	int w = vms_conn_write_all(p->conn, d, n);
 	if (w < 0) {
 		vms_err_set(err, w, "connection lost: %s", strerror(-w));
 		return peer_err(p, err, w, NULL);
@@ -105,13 +108,15 @@ static int peer_next(struct peer *p, int timeout_ms, uint8_t *type, vms_cur *pl,
 			return 1;
 		}
 		int left = (int)((deadline - vms_now()) * 1000);
-		r = vms_frames_recv(&p->in, p->fd, left > 0 ? left : 0);   /* 0 ms: a look */
+		r = vms_frames_recv(&p->in, p->conn, left > 0 ? left : 0);   /* 0 ms: a look */
 		if (r == -ECONNRESET) {
 			vms_err_set(err, r, "the receiver closed the connection (did it die?)");
 			return peer_err(p, err, r, NULL);
 		}
-		if (r < 0)
-			return vms_err_set(err, r, "receiving: %s", strerror(-r));
+		if (r < 0) {
+			vms_err_set(err, r, "receiving: %s", vms_conn_strerror(p->conn, r));
+			return peer_err(p, err, r, NULL);
+		}
 		if (r == 0 && left <= 0)
 			return 0;
 	}
@@ -136,20 +141,23 @@ static int peer_expect(struct sender *s, struct peer *p, uint8_t want, const cha
 	return 0;
 }
 
-static int connect_peer(struct peer *p, vms_err *err)
+static int connect_peer(struct sender *s, struct peer *p, vms_err *err)
 {
-	p->fd = vms_tcp_connect(p->t->ip, p->t->port, CONNECT_MS, err);
-	return p->fd < 0 ? peer_err(p, err, p->fd, NULL) : 0;
+	const char *host = s->o->tls_hostname ? s->o->tls_hostname : p->t->host[0] ? p->t->host : NULL;
+	int r = vms_conn_connect(s->o->tls, p->t->ip, p->t->port, host, CONNECT_MS, &p->conn, err);
+	return r < 0 ? peer_err(p, err, r, NULL) : 0;
 }
 
 /* ---- phase 1: greetings --------------------------------------------- */
 
 static int greet(struct sender *s, struct peer *p, uint64_t session, vms_err *err)
 {
-	struct vms_msg_hello h = { .session = session };
+	struct vms_msg_hello h = { .session = session, .flags = s->seal ? VMS_HELLO_SEALED : 0 };
 	struct vms_msg_welcome w;
 	vms_cur pl;
 	memcpy(h.target, p->t->name, sizeof(h.target));
+	if (s->seal)
+		memcpy(h.key, s->key, sizeof(h.key));
 	int r = vms_msg_hello_put(&p->out, &h);
 	if (r == 0)
 		r = peer_flush(s, p, 0, err);
@@ -166,7 +174,8 @@ static int greet(struct sender *s, struct peer *p, uint64_t session, vms_err *er
 
 static int send_maps(struct sender *s, struct peer *p, vms_err *err)
 {
-	int r = s->o->live ? vms_msg_empty_put(&p->out, VMS_MSG_LIVE) : 0;
+	uint32_t *run = malloc(MAP_FRAME_IDS * sizeof(*run));       /* one run's content ids */
+	int r = !run ? -ENOMEM : s->o->live ? vms_msg_empty_put(&p->out, VMS_MSG_LIVE) : 0;
 	for (unsigned k = 0; k < p->nvms && r == 0; k++) {
 		unsigned vm = p->vms[k];
 		uint64_t pages = sc_index_vm_pages(s->ix, vm);
@@ -179,32 +188,27 @@ static int send_maps(struct sender *s, struct peer *p, vms_err *err)
 		for (uint64_t pg = 0; pg < pages && r == 0;) {
 			size_t start;
 			uint32_t refs = 0;
-			r = vms_frame_begin(&p->out, VMS_MSG_MAP, &start);
-			if (r == 0)
-				r = vms_wbuf_be32(&p->out, k);
-			if (r == 0)
-				r = vms_wbuf_be64(&p->out, pg);
+			r = vms_msg_map_begin(&p->out, k, pg, &start);
 			while (r == 0 && pg < pages && refs < MAP_FRAME_IDS) {
 				int zero = sc_index_page(s->ix, vm, pg) == SC_ZERO_CONTENT;
 				uint64_t end = pg;
 				while (end < pages && (sc_index_page(s->ix, vm, end) == SC_ZERO_CONTENT) == zero &&
 				       (zero || refs + (end - pg) < MAP_FRAME_IDS) && end - pg < UINT32_MAX)
 					end++;
-				r = vms_wbuf_u8(&p->out, zero ? 0 : 1);
-				if (r == 0)
-					r = vms_wbuf_be32(&p->out, (uint32_t)(end - pg));
-				for (uint64_t i = pg; !zero && i < end && r == 0; i++)
-					r = vms_wbuf_be32(&p->out, sc_index_page(s->ix, vm, i));
+				for (uint64_t i = pg; !zero && i < end; i++)
+					run[i - pg] = sc_index_page(s->ix, vm, i);
+				r = vms_msg_map_run_put(&p->out, zero ? 0 : 1, (uint32_t)(end - pg), zero ? NULL : run);
 				if (!zero)
 					refs += (uint32_t)(end - pg);
 				pg = end;
 			}
 			if (r == 0)
-				r = vms_frame_end(&p->out, start);
+				r = vms_msg_map_end(&p->out, start);
 			if (r == 0 && p->out.len > (1u << 20))
 				r = peer_flush(s, p, 0, err);
 		}
 	}
+	free(run);
 	if (r == 0)
 		r = vms_msg_empty_put(&p->out, VMS_MSG_MAPS_END);
 	if (r < 0 && err && !err->msg[0])
@@ -248,12 +252,17 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 		struct sockaddr_in local;
 		socklen_t len = sizeof(local);
 		for (unsigned t = 0; t < s->npeers && !ifaddr; t++)
-			if (members >> t & 1 && getsockname(s->peers[t].fd, (struct sockaddr *)&local, &len) == 0)
+			if (members >> t & 1 &&
+			    getsockname(vms_conn_fd(s->peers[t].conn), (struct sockaddr *)&local, &len) == 0)
 				ifaddr = ntohl(local.sin_addr.s_addr);
 	}
 	r = vms_mcast_sender(ifaddr, group_addr, port, s->o->rate, &mc, err);
-	if (r < 0)
+	if (r == 0 && s->seal)
+		r = vms_mcast_seal(mc, s->seal, (uint32_t)g, err);
+	if (r < 0) {
+		vms_mcast_close(mc);
 		return r;
+	}
 	struct vms_msg_join j = { (uint32_t)g, group_addr, port, ifaddr, (uint32_t)n };
 	for (unsigned t = 0; t < s->npeers && r == 0; t++)
 		if (members >> t & 1) {
@@ -334,6 +343,10 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 				r = type == VMS_MSG_GROUP_DONE && vms_msg_group_done_get(&pl, &d) == 0 && d.group == g
 					    ? 0 : peer_err(&s->peers[t], err, vms_err_set(err, -EPROTO,
 							   "answered MCAST_END with the wrong message"), NULL);
+				if (r == 0) {
+					s->peers[t].st->multicast_rejected += d.rejected;
+					s->total->multicast_rejected += d.rejected;
+				}
 				waiting &= ~(1ull << t);
 			}
 		}
@@ -401,7 +414,7 @@ static int finish_peer(struct sender *s, struct peer *p, vms_err *err)
 {
 	int r = 0;
 	uint32_t *ids = NULL;
-	size_t nids = 0, cap = 0;
+	size_t nids = 0, cap = 0, left = p->ncontents;     /* ids MISSING may still name */
 	for (int round = 0; r == 0; round++) {
 		if (round > 0) {
 			r = vms_msg_empty_put(&p->out, VMS_MSG_END);
@@ -422,28 +435,28 @@ static int finish_peer(struct sender *s, struct peer *p, vms_err *err)
 				break;
 			r = 0;
 			if (type == VMS_MSG_DONE) {
-				uint32_t count, vm;
-				const uint8_t *d;
-				int ok = vms_cur_be32(&pl, &count) == 0 && count == p->nvms;
-				for (uint32_t i = 0; ok && i < count; i++)
-					ok = vms_cur_be32(&pl, &vm) == 0 && vm == i && vms_cur_bytes(&pl, 32, &d) == 0 &&
-					     memcmp(d, s->digest[p->vms[i]], 32) == 0;
-				if (!ok || vms_cur_end(&pl) < 0) {
+				struct vms_msg_done d;
+				int ok = vms_msg_done_get(&pl, &d) == 0 && d.count == p->nvms;
+				for (uint32_t i = 0; ok && i < d.count; i++)
+					ok = memcmp(vms_msg_done_sha256(&d, i), s->digest[p->vms[i]], 32) == 0;
+				if (!ok) {
 					vms_err_set(err, -EIO, "reported images whose digests differ from the sources");
 					r = peer_err(p, err, -EIO, NULL);
 				}
 				free(ids);
 				return r;
 			}
-			uint8_t flag;
-			uint32_t count;
-			if (type != VMS_MSG_MISSING || vms_cur_u8(&pl, &flag) < 0 ||
-			    vms_cur_be32(&pl, &count) < 0 || count > VMS_WIRE_IDS_MAX ||
-			    vms_cur_left(&pl) != (size_t)count * 4) {
+			struct vms_msg_missing m;
+			int g = type == VMS_MSG_MISSING ? vms_msg_missing_get(&pl, &m, &left) : -EBADMSG;
+			if (g == -E2BIG)
+				vms_err_set(err, -EPROTO, "asked for more contents than its VMs hold (%zu)", p->ncontents);
+			else if (g < 0)
 				vms_err_set(err, -EPROTO, "answered END with a malformed message");
+			if (g < 0) {
 				r = peer_err(p, err, -EPROTO, NULL);
 				break;
 			}
+			uint32_t count = m.count;
 			if (nids + count > cap) {
 				cap = (nids + count) * 2;
 				uint32_t *nb = realloc(ids, cap * sizeof(*ids));
@@ -454,9 +467,15 @@ static int finish_peer(struct sender *s, struct peer *p, vms_err *err)
 				ids = nb;
 			}
 			for (uint32_t i = 0; i < count; i++) {
-				vms_cur_be32(&pl, &ids[nids]);
-				if (ids[nids] == 0 || ids[nids] > sc_index_contents(s->ix)) {
-					vms_err_set(err, -EPROTO, "asked for content %u, which does not exist", ids[nids]);
+				(void)vms_cur_be32(&m.ids, &ids[nids]);      /* checked: cannot fail */
+				const uint64_t *h = ids[nids] <= sc_index_contents(s->ix)
+							    ? sc_index_holders(s->ix, ids[nids]) : NULL;
+				int mine = 0;                /* only contents of this target's own VMs */
+				for (unsigned k = 0; h && k < p->nvms && !mine; k++)
+					mine = h[p->vms[k] / 64] >> (p->vms[k] % 64) & 1;
+				if (!mine) {
+					vms_err_set(err, -EPROTO, "asked for content %u, which none of its VMs holds",
+						    ids[nids]);
 					r = peer_err(p, err, -EPROTO, NULL);
 					break;
 				}
@@ -464,7 +483,7 @@ static int finish_peer(struct sender *s, struct peer *p, vms_err *err)
 					s->o->absent[p - s->peers][ids[nids]] = 1;
 				nids++;
 			}
-			last = flag && !s->o->live;     /* live: DONE follows at once */
+			last = m.last && !s->o->live;     /* live: DONE follows at once */
 		}
 		if (r < 0)
 			break;
@@ -516,7 +535,7 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 	if (o->compress && (r = vms_lzo_new(&s.lzo, err)) < 0)
 		goto out;
 	for (unsigned t = 0; t < ntargets; t++) {
-		s.peers[t] = (struct peer){ .t = &targets[t], .fd = -1, .st = &per_target[t] };
+		s.peers[t] = (struct peer){ .t = &targets[t], .st = &per_target[t] };
 		s.peers[t].vms = calloc(nvms, sizeof(unsigned));
 		if (!s.peers[t].vms) {
 			r = vms_err_set(err, -ENOMEM, "out of memory");
@@ -567,6 +586,8 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 	uint32_t *group_of = gids;                 /* the group of each content */
 	for (uint32_t c = 1; c <= ncont; c++) {
 		uint64_t set = set_of[c];
+		for (uint64_t b = set; b; b &= b - 1)
+			s.peers[__builtin_ctzll(b)].ncontents++;
 		if (__builtin_popcountll(set) == 1) {
 			struct peer *p = &s.peers[__builtin_ctzll(set)];
 			p->unicast[p->nunicast++] = c;
@@ -593,11 +614,16 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 		if (sc_index_vm_digest(ix, v, s.digest[v]) < 0)
 			r = vms_err_set(err, -EINVAL, "the index of %s has no digest (sc_index_set_digests)",
 					sc_index_vm_name(ix, v));
-	uint64_t session = ((uint64_t)getpid() << 32) ^ (uint64_t)(vms_now() * 1e6);
+	/* a session number nobody can guess, and with TLS a fresh multicast key */
+	uint64_t session = 0;
+	if (r == 0)
+		r = vms_random(&session, sizeof(session), err);
+	if (r == 0 && o->tls && (r = vms_random(s.key, sizeof(s.key), err)) == 0)
+		r = vms_seal_new(s.key, session, &s.seal, err);
 	if (o->session)
 		*o->session = session;
 	for (unsigned t = 0; t < ntargets && r == 0; t++) {
-		r = connect_peer(&s.peers[t], err);
+		r = connect_peer(&s, &s.peers[t], err);
 		if (r == 0)
 			r = greet(&s, &s.peers[t], session, err);
 	}
@@ -626,17 +652,17 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 out:
 	for (unsigned t = 0; s.peers && t < ntargets; t++) {
 		struct peer *p = &s.peers[t];
-		if (r < 0 && p->fd >= 0) {            /* tell the others to clean up */
+		if (r < 0 && p->conn) {               /* tell the others to clean up */
 			vms_wbuf_reset(&p->out);
+			vms_conn_set_write_ms(p->conn, 1000);
 			if (vms_msg_error_put(&p->out, "the sender stopped: another target failed") == 0)
-				send(p->fd, p->out.data, p->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+				vms_conn_write_all(p->conn, p->out.data, p->out.len);
 		}
-		if (r == 0 && o->keep_fds) {          /* live: the sessions go on */
-			o->keep_fds[t] = p->fd;
-			p->fd = -1;
+		if (r == 0 && o->keep_conns) {        /* live: the sessions go on */
+			o->keep_conns[t] = p->conn;
+			p->conn = NULL;
 		}
-		if (p->fd >= 0)
-			close(p->fd);
+		vms_conn_close(p->conn);
 		total->unicast_bytes += p->st->unicast_bytes;
 		total->control_bytes += p->st->control_bytes;
 		p->st->seconds = vms_now() - t0;
@@ -647,6 +673,8 @@ out:
 	}
 	total->seconds = vms_now() - t0;
 	vms_lzo_free(s.lzo);
+	vms_seal_free(s.seal);
+	OPENSSL_cleanse(s.key, sizeof(s.key));
 	free(s.peers);
 	free(s.digest);
 	free(set_of);

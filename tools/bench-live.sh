@@ -3,7 +3,9 @@
 # (each VM straight to its target over TCP, all at once, QEMU's own
 # max-bandwidth raised the same way), on one testbed in one run: bytes the
 # targets received and the source sent (interface counters), wall time and
-# QEMU's downtime per VM; vmscatter with LZO and with --no-compress. Every
+# QEMU's downtime per VM; vmscatter with LZO and with --no-compress, and
+# the cost of security (mutual TLS + sealed multicast against --insecure:
+# wall time, and CPU seconds of sender and receivers per GiB moved). Every
 # run gets fresh guests booted the same way; stock migration uses the
 # placement vmscatter chose.
 #
@@ -52,36 +54,49 @@ end_targets() {   # the target QEMUs of one side, before the other side runs
 }
 
 "$T" up "$tb" --targets "$targets" --rate "$rate" > /dev/null
+"$T" pki "$tb" "$dir/pki" > /dev/null
 slots=$(( (guests + targets - 1) / targets ))
 qmps=()
 for i in $(seq 1 "$guests"); do qmps+=("$dir/g/vm$i.qmp"); done
 
 # --- vmscatter --live, with LZO and without -------------------------------------
 # run_live NAME [SEND-OPTION...]: fresh guests moved by vmscatter; NAME.json is
-# its report, NAME.counts "rx tx seconds"
+# its report, NAME.counts "rx tx seconds cpu-seconds" (sender and receivers);
+# mutual TLS unless the options say --insecure
 run_live() {
-	local name=$1 rx0 tx0 t0 t1 rx1 tx1
+	local name=$1 rx0 tx0 t0 t1 rx1 tx1 mode=tls cpu
 	shift
+	case " $* " in *" --insecure "*) mode=insecure ;; esac
 	echo "==> vmscatter --live $*: $guests guests of $mem MiB dirtying $dirty pages/s, $targets targets, $rate" >&2
 	boot
 	local tspec=()
 	for t in $(seq 1 "$targets"); do
 		rm -rf "$dir/s$t"; mkdir -p "$dir/s$t"
-		ip netns exec "$tb-t$t" "$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" &
+		local sec=(--tls-creds "$dir/pki/t$t")
+		[ "$mode" = tls ] || sec=(--insecure)
+		ip netns exec "$tb-t$t" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu$t" \
+			"$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" "${sec[@]}" \
+			--shared-path "$("$top/tools/mkguest.sh")" 2>/dev/null &
 		tspec+=(--target "t$t=10.77.0.$((10 + t)):7000:$slots")
 	done
 	sleep 0.5
 	rx0=$(rx_sum) tx0=$(tx_src) t0=$(now)
-	ip netns exec "$tb-src" "$V" send --quiet --live --json --rate 900M "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json"
+	local sec=(--tls-creds "$dir/pki/src")
+	[ "$mode" = tls ] || sec=()
+	ip netns exec "$tb-src" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu0" \
+		"$V" send --quiet --live --json --rate 900M "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2>/dev/null
 	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
 	wait
-	echo "$((rx1 - rx0)) $((tx1 - tx0)) $(echo "$t1 - $t0" | bc -l)" > "$dir/$name.counts"
+	cpu=$(cat "$dir/$name".cpu* | awk '{s += $1 + $2} END {print s}')
+	echo "$((rx1 - rx0)) $((tx1 - tx0)) $(echo "$t1 - $t0" | bc -l) $cpu" > "$dir/$name.counts"
 	end_targets
 }
 run_live live
 run_live raw --no-compress
-read -r live_rx live_tx live_t < "$dir/live.counts"
-read -r raw_rx raw_tx raw_t < "$dir/raw.counts"
+run_live insecure --insecure
+read -r live_rx live_tx live_t live_cpu < "$dir/live.counts"
+read -r raw_rx raw_tx raw_t raw_cpu < "$dir/raw.counts"
+read -r ins_rx ins_tx ins_t ins_cpu < "$dir/insecure.counts"
 
 # --- stock QEMU migration, same placement -------------------------------------
 echo "==> stock QEMU migration, same guests and placement" >&2
@@ -91,7 +106,7 @@ placement=$(python3 -c 'import json,sys; print(" ".join(v["target"][1:] for v in
 read -r -a tof <<< "$placement"
 for i in $(seq 1 "$guests"); do
 	t=${tof[$((i - 1))]}
-	"$V" target-argv -0 --state-dir "$dir/stock" "$dir/g/vm$i.qmp" > "$dir/argv$i"
+	"$V" target-argv -0 --state-dir "$dir/stock" --shared-path "$("$top/tools/mkguest.sh")" "$dir/g/vm$i.qmp" > "$dir/argv$i"
 	mkdir -p "$dir/stock/vm$i"
 	readarray -d '' -t argv < "$dir/argv$i"
 	ip netns exec "$tb-t$t" "${argv[@]}" > "$dir/stock/vm$i/qemu.log" 2>&1 &
@@ -134,3 +149,7 @@ printf '%-26s %14.3f %14.3f %10.3f\n' "  --no-compress / stock" "$(echo "$raw_rx
 python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; p=t["phases"]
 print("vmscatter phases: %.2f s index and plan, %.2f s seeds (%.1f MiB multicast), %.2f s migration and commit"
       % (p["index_and_plan"], p["seed"], t["seed_multicast_bytes"] / 1048576, p["migrate_and_commit"]))' "$dir/live.json"
+gib=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"]["memory_bytes"] / 2**30)' "$dir/live.json")
+printf 'security: TLS + sealed multicast %.2f s, %.2f CPU s/GiB; --insecure %.2f s, %.2f CPU s/GiB: time %.3fx, CPU %.3fx\n' \
+	"$live_t" "$(echo "$live_cpu / $gib" | bc -l)" "$ins_t" "$(echo "$ins_cpu / $gib" | bc -l)" \
+	"$(echo "$live_t / $ins_t" | bc -l)" "$(echo "$live_cpu / $ins_cpu" | bc -l)"

@@ -4,7 +4,9 @@
 # host link shaped to --rate, in one run: bytes the targets receive (read
 # from the interfaces' counters), bytes the source sends, wall time, the
 # lower bound (each distinct non-zero content once per target that needs
-# it), and throughput against the line rate; vmscatter with and without LZO.
+# it), and throughput against the line rate; vmscatter with and without LZO,
+# and the cost of security: mutual TLS + sealed multicast against --insecure
+# (wall time and CPU seconds of the sender and receivers per GiB of images).
 # Two racks: real guests' memory (dumped from running guests) and a synthetic
 # one.
 #
@@ -64,34 +66,45 @@ run_rack() {
 	echo "${hosts%,}}" > "$dir/hosts.json"
 	"$V" plan --json --quiet "${targs[@]}" "${imgs[@]}" > "$dir/plan-$rack.json"
 	"$top/tools/testbed.sh" up "$tb" --targets "$targets" --rate "$rate" > /dev/null
+	"$top/tools/testbed.sh" pki "$tb" "$dir/pki" > /dev/null
 
-	# vmscatter, with and without compression: "rx tx seconds" of one send in OUT.counts
+	# one send: "rx tx seconds cpu-seconds" in OUT.counts (cpu: sender and
+	# receivers, user + system); MODE tls or insecure
 	run_send() {
-		local out=$1 rx0 tx0 t0 t1
-		shift
+		local out=$1 mode=$2 rx0 tx0 t0 t1 cpu
+		shift 2
 		for i in $(seq 1 "$targets"); do
 			rm -rf "$dir/out$i"; mkdir -p "$dir/out$i"
-			ip netns exec "$tb-t$i" "$V" receive --quiet --once --listen 0.0.0.0:7000 --out "$dir/out$i" &
+			local sec=(--tls-creds "$dir/pki/t$i")
+			[ "$mode" = tls ] || sec=(--insecure)
+			ip netns exec "$tb-t$i" /usr/bin/time -f '%U %S' -o "$out.cpu$i" \
+				"$V" receive --quiet --once --listen 0.0.0.0:7000 --out "$dir/out$i" "${sec[@]}" 2>/dev/null &
 		done
 		sleep 0.5
+		local sec=(--tls-creds "$dir/pki/src")
+		[ "$mode" = tls ] || sec=(--insecure)
 		rx0=$(rx_sum); tx0=$(tx_src); t0=$(now)
-		ip netns exec "$tb-src" "$V" send --quiet --json --rate "$((line_bits * 9 / 10))" "$@" \
-			--plan "$dir/plan-$rack.json" "${tspec[@]}" "${imgs[@]}" > "$out"
+		ip netns exec "$tb-src" /usr/bin/time -f '%U %S' -o "$out.cpu0" \
+			"$V" send --quiet --json --rate "$((line_bits * 9 / 10))" "${sec[@]}" "$@" \
+			--plan "$dir/plan-$rack.json" "${tspec[@]}" "${imgs[@]}" > "$out" 2>/dev/null
 		t1=$(now)
 		wait
+		cpu=$(cat "$out".cpu* | awk '{s += $1 + $2} END {print s}')
 		for i in $(seq 1 "$targets"); do
 			for f in "$dir/out$i"/*.img; do
 				[ -e "$f" ] || continue
 				cmp -s "$f" "$dir/$rack/$(basename "$f")" || { echo "MISMATCH $f" >&2; exit 1; }
 			done
 		done
-		echo "$(( $(rx_sum) - rx0 )) $(( $(tx_src) - tx0 )) $(echo "$t1 - $t0" | bc -l)" > "$out.counts"
+		echo "$(( $(rx_sum) - rx0 )) $(( $(tx_src) - tx0 )) $(echo "$t1 - $t0" | bc -l) $cpu" > "$out.counts"
 	}
-	local vrx vtx vt rrx rtx rt
-	run_send "$dir/send-raw-$rack.json" --no-compress
-	run_send "$dir/send-$rack.json"
-	read -r rrx rtx rt < "$dir/send-raw-$rack.json.counts"
-	read -r vrx vtx vt < "$dir/send-$rack.json.counts"
+	local vrx vtx vt vc rrx rtx rt rc irx itx it ic
+	run_send "$dir/send-raw-$rack.json" tls --no-compress
+	run_send "$dir/send-$rack.json" tls
+	run_send "$dir/send-insecure-$rack.json" insecure
+	read -r rrx rtx rt rc < "$dir/send-raw-$rack.json.counts"
+	read -r vrx vtx vt vc < "$dir/send-$rack.json.counts"
+	read -r irx itx it ic < "$dir/send-insecure-$rack.json.counts"
 
 	# baseline: every image whole, by TCP, in parallel
 	for i in $(seq 1 "$targets"); do
@@ -110,11 +123,11 @@ run_rack() {
 	"$top/tools/testbed.sh" down "$tb"
 
 	python3 - "$dir/plan-$rack.json" "$dir/send-$rack.json" "$rack" "$n" "$vrx" "$vtx" "$vt" "$brx" "$btx" "$bt" \
-		"$line_bits" "$rrx" "$rtx" "$rt" <<'PY'
+		"$line_bits" "$rrx" "$rtx" "$rt" "$vc" "$it" "$ic" <<'PY'
 import json, sys
 plan, send = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 rack, n = sys.argv[3], int(sys.argv[4])
-vrx, vtx, vt, brx, btx, bt, line, rrx, rtx, rt = (float(x) for x in sys.argv[5:15])
+vrx, vtx, vt, brx, btx, bt, line, rrx, rtx, rt, vc, it, ic = (float(x) for x in sys.argv[5:18])
 tr = plan["traffic"]
 lower = tr["network_bytes"] - tr["reference_bytes"]
 img = send["total"]["image_bytes"]
@@ -133,6 +146,9 @@ print(f"  LZO: targets receive {vrx / rrx:.3f}x, time {vt / rt:.3f}x of --no-com
 print(f"  vmscatter / TCP: targets receive {vrx / brx:.3f}x, source sends {vtx / btx:.3f}x, "
       f"time {vt / bt:.3f}x; targets receive {vrx / lower:.3f}x the lower bound; "
       f"source link at {vtx * 8 / vt / line * 100:.0f}% of {line / 1e6:.0f} Mbit/s")
+gib = img / (1 << 30)
+print(f"  security: TLS + sealed multicast {vt:.2f} s, {vc / gib:.2f} CPU s/GiB; --insecure {it:.2f} s, "
+      f"{ic / gib:.2f} CPU s/GiB: time {vt / it:.3f}x, CPU {vc / ic:.3f}x")
 PY
 }
 

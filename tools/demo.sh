@@ -55,6 +55,8 @@ counter() { grep -ao 'vmscatter-counter [0-9]*' "$1" 2>/dev/null | tail -n 1 | c
 
 say "testbed: a source and $targets targets as network namespaces, $rate links, IGMP snooping"
 "$top/tools/testbed.sh" up "$tb" --targets "$targets" --rate "$rate"
+say "TLS credentials for every host (tools/mkcerts.sh): every connection is mutual TLS 1.3, multicast is sealed"
+"$top/tools/testbed.sh" pki "$tb" "$dir/pki"
 
 say "booting $count guests of $mem MiB under QEMU (TCG) on the source host; each dirties $dirty pages/s"
 "$top/tools/guests.sh" start --dir "$dir/guests" --count "$count" --mem "$mem" --dirty "$dirty" --netns "$tb-src"
@@ -70,14 +72,16 @@ slots=$(( (count + targets - 1) / targets ))
 tspec=()
 for i in $(seq 1 "$targets"); do
 	mkdir -p "$dir/t$i"
-	ip netns exec "$tb-t$i" "$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$dir/t$i" --name "t$i" &
+	ip netns exec "$tb-t$i" "$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$dir/t$i" --name "t$i" \
+		--shared-path "$("$top/tools/mkguest.sh")" \
+		--tls-creds "$dir/pki/t$i" &
 	tspec+=(--target "t$i=10.77.0.$((10 + i)):7000:$slots")
 done
 sleep 0.5
 
 say "moving the $count running guests live to the $targets targets (--verify: every page checked)"
 for i in $(seq 1 "$count"); do printf 'vm%d counts %s on the source\n' "$i" "$(counter "$dir/guests/vm$i.serial")"; done
-ip netns exec "$tb-src" "$V" send --live --verify "${tspec[@]}" --rate 900M "${qmps[@]}"
+ip netns exec "$tb-src" "$V" send --live --verify --tls-creds "$dir/pki/src" "${tspec[@]}" --rate 900M "${qmps[@]}"
 wait
 
 say "the guests after the move"

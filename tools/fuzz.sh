@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 command -v clang >/dev/null || { echo "fuzz: clang not installed (tools/install-deps.sh)" >&2; exit 1; }
-[ ${#names[@]} -gt 0 ] || names=(qemu_text summary wire mstream rewrite)
+[ ${#names[@]} -gt 0 ] || names=(qemu_text summary wire mstream rewrite argv session)
 keep=1
 if [ -z "$out" ]; then
 	out=$(mktemp -d /tmp/vms-fuzz.XXXXXX)
@@ -28,12 +28,15 @@ fi
 cleanup() { [ $keep = 1 ] || rm -rf "$out"; }
 trap cleanup EXIT
 
+extra=()
 cflags=(-g -O1 -std=gnu11 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I"$top")
 common=("$top"/common/err.c "$top"/common/cursor.c "$top"/common/num.c)
 for n in "${names[@]}"; do
 	case "$n" in
 	qemu_text) srcs=("$top/kvmglue/procfmt.c" "${common[@]}"); libs=() ;;
 	mstream) srcs=("$top/kvmglue/mstream.c" "${common[@]}"); libs=() ;;
+	argv) srcs=("$top/kvmglue/launch.c" "$top/kvmglue/argv_keys.c" "$top/kvmglue/argv_policy.c" "${common[@]}")
+	      libs=($(pkg-config --libs jansson)) ;;
 	wire) srcs=("${common[@]}" "$top/common/wbuf.c" "$top/common/wire.c" "$top/common/compress.c")
 	      libs=($(pkg-config --libs lzo2)) ;;
 	rewrite) srcs=("$top/kvmglue/mstream.c" "$top/scatter/rewrite.c" "$top/receiver/apply.c" "${common[@]}"
@@ -41,14 +44,23 @@ for n in "${names[@]}"; do
 		 libs=($(pkg-config --libs libcrypto libxxhash lzo2)) ;;
 	summary) srcs=("$top"/planner/{problem,eval,order,strategies,ilp}.c)
 		 libs=($(pkg-config --libs jansson) -lglpk) ;;
+	session) srcs=("$top"/receiver/{receiver,files,stream,apply}.c "$top"/kvmglue/{qmp,procfmt,mem,mstream,migrate}.c
+		       "$top"/kvmglue/{launch,argv_keys,argv_policy}.c "$top"/common/{err,cursor,num,wbuf,wire,digest}.c
+		       "$top"/common/{compress,pgm,conn,tls,seal}.c)
+		 libs=($(pkg-config --libs jansson openpgm-5.3 libssl libcrypto libxxhash lzo2))
+		 extra=($(pkg-config --cflags openpgm-5.3 libxxhash)) ;;
 	*) echo "fuzz: unknown harness $n" >&2; exit 2 ;;
 	esac
 	bin="$out/fuzz_$n"
-	clang "${cflags[@]}" $(pkg-config --cflags jansson) -o "$bin" "$top/tests/fuzz/fuzz_$n.c" "${srcs[@]}" "${libs[@]}"
+	clang "${cflags[@]}" $(pkg-config --cflags jansson) "${extra[@]}" -o "$bin" "$top/tests/fuzz/fuzz_$n.c" \
+		"${srcs[@]}" "${libs[@]}"
+	extra=()
 	mkdir -p "$out/corpus_$n"
 	cp "$top/tests/fuzz/corpus/$n"/* "$out/corpus_$n/"
 	echo "fuzz: $n for ${seconds}s" >&2
-	if ! (cd "$out" && "$bin" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+	maxlen=8192
+	[ "$n" != session ] || maxlen=16384          # whole pages in CONTENT messages
+	if ! (cd "$out" && "$bin" -max_total_time="$seconds" -max_len=$maxlen -timeout=10 \
 		-print_final_stats=1 "corpus_$n" > "$out/$n.log" 2>&1); then
 		tail -n 40 "$out/$n.log" >&2
 		keep=1

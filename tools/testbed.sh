@@ -7,6 +7,8 @@
 #   tools/testbed.sh down NAME
 #   tools/testbed.sh env NAME          print the hosts as shell variables
 #   tools/testbed.sh counters NAME     rx/tx bytes of every host's link
+#   tools/testbed.sh pki NAME DIR      TLS credentials for every host:
+#                                      DIR/src, DIR/t1 .. (tools/mkcerts.sh)
 #
 # NAME (1-8 of [a-z0-9]) keeps runs apart: namespaces are NAME-br, NAME-src,
 # NAME-t1 .. NAME-tM; state lives in /run/vmscatter-testbed/NAME. Hosts:
@@ -22,7 +24,7 @@ die() { echo "testbed: $*" >&2; exit 1; }
 
 cmd=${1:-}
 name=${2:-}
-[ -n "$cmd" ] && [ -n "$name" ] || die "usage: testbed.sh up|down|env|counters NAME [options]"
+[ -n "$cmd" ] && [ -n "$name" ] || die "usage: testbed.sh up|down|env|counters|pki NAME [options]"
 [[ "$name" =~ ^[a-z0-9]{1,8}$ ]] || die "NAME must be 1-8 characters of a-z 0-9"
 shift 2
 state=/run/vmscatter-testbed/$name
@@ -124,6 +126,13 @@ counters)
 		tx=$(ip netns exec "$ns" cat /sys/class/net/eth0/statistics/tx_bytes)
 		echo "${ns#"$name"-} $rx $tx"
 	done < "$state/hosts"
+	;;
+pki)
+	[ -d "$state" ] || die "no testbed $name"
+	[ $# -eq 1 ] || die "usage: testbed.sh pki NAME DIR"
+	specs=(src=10.77.0.1)
+	for i in $(seq 1 "$(cat "$state/targets")"); do specs+=("t$i=10.77.0.$((10 + i))"); done
+	"$here/mkcerts.sh" "$1" "${specs[@]}"
 	;;
 *) die "unknown command $cmd" ;;
 esac

@@ -19,6 +19,7 @@ tmp=$(mktemp -d /tmp/vms-live.XXXXXX)
 T="$top_srcdir/tools/testbed.sh"
 G="$top_srcdir/tools/guests.sh"
 V=$VMSCATTER
+GK=$("$top_srcdir/tools/mkguest.sh")   # the guests' kernel and initrd: the targets share them
 at_exit "rm -rf '$tmp'"
 at_exit "'$T' down $tb"
 at_exit "'$G' stop --dir '$tmp/g'"
@@ -41,13 +42,15 @@ start_receivers() {
 		rm -rf "$tmp/state$i"
 		mkdir -p "$tmp/state$i"
 		ip netns exec $tb-t$i "$V" receive --listen 0.0.0.0:7000 --state-dir "$tmp/state$i" --name t$i --once \
+			--shared-path "$GK" \
+			--tls-creds "$tmp/pki/t$i" \
 			> "$tmp/recv$i.log" 2>&1 &
 		echo $! > "$tmp/recv$i.pid"
 	done
 	sleep 0.5
 }
 send_live() {
-	ip netns exec $tb-src "$V" send --live --timeout 60 --target t1=10.77.0.11:7000:2 \
+	ip netns exec $tb-src "$V" send --live --timeout 60 --tls-creds "$tmp/pki/src" --target t1=10.77.0.11:7000:2 \
 		--target t2=10.77.0.12:7000:2 "$@" "$tmp"/g/vm{1,2,3,4}.qmp
 }
 # every source guest still runs and counts, and no target QEMU is left
@@ -88,8 +91,8 @@ stop_targets() {
 	return 0
 }
 
-"$T" up $tb --targets 2 > /dev/null && boot
-ok $? "testbed with 2 targets, 4 guests counting in the source namespace"
+"$T" up $tb --targets 2 > /dev/null && "$T" pki $tb "$tmp/pki" > /dev/null && boot
+ok $? "testbed with 2 targets and TLS credentials, 4 guests counting in the source namespace"
 
 # mid_migration NAME ACTION...: a live send whose seeds are in place gets
 # ACTION; its exit status is returned, its stderr is in $tmp/NAME.err
@@ -148,7 +151,7 @@ sources_run_on
 # --- success: --verify, 4 guests to 2 targets; vm1's target started by hand ----
 start_receivers
 echo '{"assignment": {"vm1": "t1", "vm2": "t1", "vm3": "t2", "vm4": "t2"}}' > "$tmp/plan.json"
-"$V" target-argv -0 --state-dir "$tmp/state1" "$tmp/g/vm1.qmp" > "$tmp/argv1"
+"$V" target-argv -0 --state-dir "$tmp/state1" --shared-path "$GK" "$tmp/g/vm1.qmp" > "$tmp/argv1"
 readarray -d '' -t argv < "$tmp/argv1"
 mkdir -p "$tmp/state1/vm1"
 ip netns exec $tb-t1 "${argv[@]}" > "$tmp/attach.log" 2>&1 &
@@ -224,9 +227,11 @@ stop_targets
 # --- --keep-source: the committed source stays, paused ----------------------------
 rm -rf "$tmp/state1" && mkdir -p "$tmp/state1"
 ip netns exec $tb-t1 "$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$tmp/state1" \
+	--shared-path "$GK" --tls-creds "$tmp/pki/t1" \
 	> "$tmp/recv-k.log" 2>&1 &
 "$G" start --dir "$tmp/k" --count 1 --mem 128 --dirty 500 --netns $tb-src && "$G" wait --dir "$tmp/k" &&
-	ip netns exec $tb-src "$V" send --quiet --live --keep-source --target t1=10.77.0.11:7000 "$tmp/k/vm1.qmp" > /dev/null
+	ip netns exec $tb-src "$V" send --quiet --live --keep-source --tls-creds "$tmp/pki/src" \
+		--target t1=10.77.0.11:7000 "$tmp/k/vm1.qmp" > /dev/null
 ok $? "live scatter with --keep-source succeeds"
 for _ in $(seq 60); do [ -n "$(counter "$tmp/state1/vm1/vm1.serial" last)" ] && break; sleep 0.5; done
 status=$(python3 "$top_srcdir/tests/integration/qmp.py" "$tmp/k/vm1.qmp" query-status 2>&1)
@@ -242,7 +247,7 @@ stop_targets
 # --- bad input ---------------------------------------------------------------------
 truncate -s 8192 "$tmp/x.img"
 check "--live with an image" expect_fail 1 "is not a running QEMU's QMP socket" \
-	"$V" send --live --quiet --target t1=127.0.0.1:1 "$tmp/x.img"
+	"$V" send --live --quiet --tls-creds "$tmp/pki/src" --target t1=127.0.0.1:1 "$tmp/x.img"
 check "--verify without --live" expect_fail 2 "need --live" \
 	"$V" send --verify --target t1=127.0.0.1:1 x.img
 check "--parallel 0" expect_fail 2 "--parallel must be" \

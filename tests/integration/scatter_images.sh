@@ -2,12 +2,14 @@
 # scatter_images.sh - `vmscatter send` / `receive` across a testbed of network
 # namespaces with real PGM multicast: images (synthetic and a real guest's
 # memory) rebuilt bit for bit, with loss, with a receiver killed mid-session,
-# and bad input of every kind.
+# and bad input of every kind. Every connection is mutual TLS with
+# credentials from tools/mkcerts.sh; attacks: a plain-TCP sender, a client
+# certificate from another CA, multicast data injected by a third host.
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 29
+plan 38
 tb=vs$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-scatter.XXXXXX)
@@ -27,14 +29,18 @@ ok $? "sources: 4 synthetic images and 2 dumps of a running guest"
 "$top_srcdir/tools/guests.sh" stop --dir "$tmp/guest"
 srcs=("$tmp"/src/*.img)
 
-"$T" up $tb --targets 3 > /dev/null
-ok $? "testbed with 3 targets"
+# (the stranger's certificate comes from another CA; it knows our CA's certificate)
+"$T" up $tb --targets 3 > /dev/null && "$T" pki $tb "$tmp/pki" > /dev/null &&
+	"$top_srcdir/tools/mkcerts.sh" "$tmp/evil" src=10.77.0.1 > /dev/null &&
+	cp "$tmp/pki/src/ca-cert.pem" "$tmp/evil/src/ca-cert.pem"
+ok $? "testbed with 3 targets, TLS credentials for every host (and a stranger's CA)"
 
 # start_receivers [ONCE]: a receiver on port 7000 in every target namespace
 start_receivers() {
 	for i in 1 2 3; do
 		mkdir -p "$tmp/t$i"
 		ip netns exec $tb-t$i "$V" receive --listen 0.0.0.0:7000 --out "$tmp/t$i" --name t$i $1 \
+			--tls-creds "$tmp/pki/t$i" \
 			>> "$tmp/recv$i.log" 2>&1 &
 		echo $! > "$tmp/recv$i.pid"
 	done
@@ -45,7 +51,7 @@ stop_receivers() {
 	wait 2>/dev/null
 }
 targets=(--target t1=10.77.0.11:7000:2 --target t2=10.77.0.12:7000:2 --target t3=10.77.0.13:7000:2)
-send() { ip netns exec $tb-src "$V" send --quiet --timeout 20 "$@"; }
+send() { ip netns exec $tb-src "$V" send --quiet --timeout 20 --tls-creds "$tmp/pki/src" "$@"; }
 
 # verify: every source image is at exactly one target, byte for byte
 verify() {
@@ -135,13 +141,43 @@ ok $? "t2 has no final image"
 ok $? "the other receivers removed their partial images"
 kill -0 "$(cat "$tmp/recv1.pid")" && kill -0 "$(cat "$tmp/recv3.pid")"
 ok $? "the other receivers are still serving"
-ip netns exec $tb-t2 "$V" receive --listen 0.0.0.0:7000 --out "$tmp/t2" --name t2 >> "$tmp/recv2.log" 2>&1 &
+ip netns exec $tb-t2 "$V" receive --listen 0.0.0.0:7000 --out "$tmp/t2" --name t2 --tls-creds "$tmp/pki/t2" \
+	>> "$tmp/recv2.log" 2>&1 &
 echo $! > "$tmp/recv2.pid"
 sleep 0.5
 [ -z "$(ls -A "$tmp/t2")" ] && grep -q 'left by a receiver that died' "$tmp/recv2.log"
 ok $? "a restarted receiver removes the partial image its killed predecessor left"
 send "${targets[@]}" "${srcs[@]}" > /dev/null && verify
 ok $? "the next session to the same receivers succeeds, bit-exact"
+
+# --- 3b. a third host injects multicast data into the group -----------------------------
+# t3 sends forged contents (ids 1.., 4 KiB of its own bytes) to the group of
+# {t1, t2} all through a session: unsealed, t1 and t2 would store them.
+clean_targets
+ip netns exec $tb-t3 "$top_builddir/tests/helpers/mcast_probe" send 10.77.0.13 239.77.0.1 7500 100000 3000000 \
+	> /dev/null 2>&1 &
+inj=$!
+sleep 1
+syn=("$tmp"/src/vm*.img)
+send --json --rate 24M --target t1=10.77.0.11:7000:2 --target t2=10.77.0.12:7000:2 "${syn[@]}" > "$tmp/inject.json"
+rc=$?
+kill $inj 2>/dev/null; wait $inj 2>/dev/null
+bad=0
+for s in "${syn[@]}"; do
+	n=$(basename "$s")
+	cmp -s "$s" "$tmp/t1/$n" 2>/dev/null || cmp -s "$s" "$tmp/t2/$n" 2>/dev/null || { diag "$n not rebuilt"; bad=1; }
+done
+[ $rc = 0 ] && [ $bad = 0 ]
+ok $? "multicast injected by a third host: the session succeeds, every image bit-exact"
+python3 - "$tmp/inject.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+rej = {t["name"]: t["multicast_rejected"] for t in j["targets"]}
+print("# forged multicast messages dropped:", rej, file=sys.stderr)
+assert rej["t1"] > 0 and rej["t2"] > 0, rej
+assert j["total"]["multicast_rejected"] == rej["t1"] + rej["t2"], j["total"]
+PY
+ok $? "both targets dropped the forged messages (tag check) and the report counts them"
 
 # --- 4. bad input --------------------------------------------------------------------
 "$V" plan --json --target t1:2 --target t2:2 --target t9:2 --sharing <("$V" analyze --json --quiet "${srcs[@]}") > "$tmp/bad-target.json"
@@ -158,7 +194,16 @@ check "a bad --target" expect_fail any "expected NAME=HOST:PORT" "$V" send --tar
 check "a bad --rate" expect_fail any "rate must be" "$V" send --rate fast --target t1=10.77.0.11:7000 "${srcs[@]}"
 check "receive without --out" expect_fail any "--listen and --out .or --state-dir. are required" "$V" receive --listen 0.0.0.0:7001
 check "receive into a missing directory" expect_fail any "not a directory" \
-	"$V" receive --listen 127.0.0.1:7001 --out "$tmp/nope" --once
+	"$V" receive --listen 127.0.0.1:7001 --out "$tmp/nope" --once --tls-creds "$tmp/pki/t1"
+check "receive without credentials" expect_fail 2 "no --tls-creds DIR given" \
+	"$V" receive --listen 127.0.0.1:7001 --out "$tmp"
+check "send without credentials" expect_fail 2 "no --tls-creds DIR given" \
+	"$V" send --target t1=10.77.0.11:7000 "${srcs[@]}"
+check "credentials that are not there" expect_fail 1 "$tmp/none: not a directory of TLS credentials" \
+	"$V" receive --listen 127.0.0.1:7001 --out "$tmp" --tls-creds "$tmp/none"
+"$V" receive --listen 127.0.0.1:1 --out "$tmp/nope" --insecure 2> "$tmp/insecure.err"
+grep -q 'WARNING: --insecure: no TLS' "$tmp/insecure.err"
+ok $? "--insecure says on stderr that it runs in the clear"
 # garbage on a receiver's port: it drops that session and keeps serving
 ip netns exec $tb-src python3 -c '
 import socket, os
@@ -171,22 +216,64 @@ except Exception:
     pass
 s.close()'
 sleep 0.5
-kill -0 "$(cat "$tmp/recv1.pid")" && grep -q 'session failed' "$tmp/recv1.log"
-ok $? "garbage on the receiver's port ends that session, not the receiver"
-# a sender of protocol version 1: the receiver answers ERROR naming the reason
+kill -0 "$(cat "$tmp/recv1.pid")" && grep -q 'refused a connection from 10.77.0.1: TLS handshake failed' "$tmp/recv1.log"
+ok $? "garbage on the receiver's port: refused at the TLS handshake, the receiver serves on"
+# the attack of old: a STREAM whose command line runs a program, in the clear
 ip netns exec $tb-src python3 -c '
-import socket, struct, sys
+import socket, struct
 s = socket.create_connection(("10.77.0.11", 7000))
+def frame(t, b): return struct.pack(">IB", len(b) + 1, t) + b
+args = [b"/bin/sh", b"-c", b"id > '"$tmp"'/pwned"]
+body = struct.pack(">QIH", 0, 0, len(args)) + b"".join(struct.pack(">H", len(a)) + a for a in args)
+s.sendall(frame(1, b"VMSC" + struct.pack(">HQ", 3, 7) + b"\x02t1" + b"\0" * 33) + frame(16, body))
+s.settimeout(5)
+try:
+    s.recv(100)
+except Exception:
+    pass
+s.close()'
+sleep 0.5
+[ ! -e "$tmp/pwned" ] && grep -c 'refused a connection from 10.77.0.1' "$tmp/recv1.log" | grep -qx 2
+ok $? "a plain-TCP sender (HELLO + STREAM running /bin/sh) is refused before a byte is parsed"
+# a certificate from another CA: refused, the receiver serves on
+clean_targets
+ip netns exec $tb-src "$V" send --quiet --timeout 20 --tls-creds "$tmp/evil/src" "${targets[@]}" "${srcs[@]}" \
+	> /dev/null 2> "$tmp/evil.err"
+rc=$?
+[ $rc -ne 0 ] && grep -q 'refused a connection from 10.77.0.1: TLS: the peer.s certificate was refused' "$tmp/recv1.log" &&
+	[ -z "$(ls -A "$tmp/t1")" ]
+ok $? "a sender whose certificate another CA signed is refused ($(head -c 150 "$tmp/evil.err"))"
+# --tls-allow: a receiver that admits only other subjects refuses our sender
+mkdir -p "$tmp/allow"
+ip netns exec $tb-t3 "$V" receive --listen 0.0.0.0:7002 --out "$tmp/allow" --name t3 --once \
+	--tls-creds "$tmp/pki/t3" --tls-allow 'CN=admin*,O=vmscatter' --tls-allow 'CN=backup' > "$tmp/allow.log" 2>&1 &
+apid=$!
+sleep 0.5
+send --target t3=10.77.0.13:7002 "${srcs[0]}" > /dev/null 2>&1
+rc=$?
+kill $apid 2>/dev/null; wait $apid 2>/dev/null
+[ $rc -ne 0 ] && grep -q "client 'CN=src,O=vmscatter' (10.77.0.1:[0-9]*) is not in --tls-allow" "$tmp/allow.log" &&
+	[ -z "$(ls -A "$tmp/allow")" ]
+ok $? "a receiver with --tls-allow refuses a sender whose subject matches no pattern"
+# a sender of protocol version 1, over TLS: the receiver answers ERROR naming the reason
+ip netns exec $tb-src python3 -c '
+import socket, ssl, struct, sys
+ctx = ssl.create_default_context(cafile=sys.argv[1] + "/ca-cert.pem")
+ctx.load_cert_chain(sys.argv[1] + "/client-cert.pem", sys.argv[1] + "/client-key.pem")
+s = ctx.wrap_socket(socket.create_connection(("10.77.0.11", 7000)), server_hostname="10.77.0.11")
 body = b"\x01VMSC" + struct.pack(">HQ", 1, 7) + b"\x02t1"
 s.sendall(struct.pack(">I", len(body)) + body)
 s.settimeout(5)
 got = b""
 while True:
-    part = s.recv(4096)
+    try:
+        part = s.recv(4096)
+    except (ssl.SSLError, OSError):
+        break
     if not part:
         break
     got += part
-sys.exit(0 if got[4:5] == b"\x0e" and b"protocol version" in got else 1)'
+sys.exit(0 if got[4:5] == b"\x0e" and b"protocol version" in got else 1)' "$tmp/pki/src"
 ok $? "a sender of another protocol version gets an ERROR that says so"
 clean_targets
 send "${targets[@]}" "${srcs[@]}" > /dev/null && verify

@@ -21,7 +21,8 @@ at_exit "[ -f '$tmp/target.pid' ] && kill \$(cat '$tmp/target.pid')"
 "$G" start --dir "$tmp/src" --count 1 --mem 128 --dirty 100 && "$G" wait --dir "$tmp/src"
 ok $? "a source guest that counts"
 
-"$V" target-argv -0 --state-dir "$tmp/state" "$tmp/src/vm1.qmp" > "$tmp/argv"
+"$V" target-argv -0 --state-dir "$tmp/state" --shared-path "$("$top_srcdir/tools/mkguest.sh")" \
+	"$tmp/src/vm1.qmp" > "$tmp/argv"
 ok $? "target-argv for the running source"
 readarray -d '' -t argv < "$tmp/argv"
 printf '%s\n' "${argv[@]}" | grep -qx -- "unix:$tmp/state/vm1/qmp.sock,server=on,wait=off" &&

@@ -136,6 +136,23 @@ static void test_numbers(void **state)
 	assert_int_equal(vms_parse_size("17179869184T", &v), -ERANGE);
 }
 
+/* Names become file names on a receiver: no ".", "..", hidden files,
+ * options or paths. */
+static void test_names(void **state)
+{
+	(void)state;
+	static const char *good[] = { "vm1", "web.1", "a..b", "_x", "9-x.img", "A_b-c.d" };
+	static const char *bad[] = { ".", "..", ".x", "-x", "a/b", "/", "a b", "", "x\\y", "\xc3\xa9" };
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		assert_int_equal(vms_name_valid(good[i], strlen(good[i]), 64), 1);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(vms_name_valid(bad[i], strlen(bad[i]), 64), 0);
+	char longest[64];
+	memset(longest, 'a', sizeof(longest));
+	assert_int_equal(vms_name_valid(longest, 63, 64), 1);
+	assert_int_equal(vms_name_valid(longest, 64, 64), 0);
+}
+
 static void test_err(void **state)
 {
 	(void)state;
@@ -160,6 +177,7 @@ int main(void)
 		cmocka_unit_test(test_failed_get_consumes_nothing),
 		cmocka_unit_test(test_lines_and_tokens),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_err),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -214,12 +214,109 @@ static void test_bad_streams(void **state)
 	assert_int_equal(parse_all(other_iter, sizeof(other_iter), &e), -ENOTSUP);
 }
 
+/* header, START ram with pc.ram (16 KiB) and rom (4 KiB), EOS; then a PART
+ * with a second MEM_SIZE list (pc.ram `ram2` bytes, rom `rom2`) and a page
+ * at `page_at` of pc.ram. */
+static void build_relist(vms_wbuf *b, uint64_t ram2, uint64_t rom2, const char *name2, uint64_t page_at)
+{
+	static uint8_t page[4096];
+	vms_wbuf_be32(b, 0x5145564d);
+	vms_wbuf_be32(b, 3);
+	vms_wbuf_u8(b, 0x01);                 /* START ram */
+	vms_wbuf_be32(b, 2);
+	put_name(b, "ram");
+	vms_wbuf_be32(b, 0);
+	vms_wbuf_be32(b, 4);
+	vms_wbuf_be64(b, (16384 + 4096) | 0x04);
+	put_name(b, "pc.ram");
+	vms_wbuf_be64(b, 16384);
+	put_name(b, "rom");
+	vms_wbuf_be64(b, 4096);
+	vms_wbuf_be64(b, 0x10);
+	vms_wbuf_u8(b, 0x7e);
+	vms_wbuf_be32(b, 2);
+	vms_wbuf_u8(b, 0x02);                 /* PART: the list again */
+	vms_wbuf_be32(b, 2);
+	vms_wbuf_be64(b, (ram2 + rom2) | 0x04);
+	put_name(b, name2);
+	vms_wbuf_be64(b, ram2);
+	put_name(b, "rom");
+	vms_wbuf_be64(b, rom2);
+	vms_wbuf_be64(b, page_at | 0x08);     /* a page of pc.ram */
+	put_name(b, "pc.ram");
+	vms_wbuf_bytes(b, page, sizeof(page));
+	vms_wbuf_be64(b, 0x10);
+	vms_wbuf_u8(b, 0x7e);
+	vms_wbuf_be32(b, 2);
+}
+
+/* A second MEM_SIZE that grows a block would let its pages outgrow what the
+ * sender sized from the first list (live.c's bitmaps: a heap overflow).
+ * Refused, naming the block; the same list repeated is fine. */
+static void test_block_changes_size(void **state)
+{
+	(void)state;
+	vms_wbuf b = { 0 };
+	vms_err e = { 0 };
+	build_relist(&b, 1u << 20, 4096, "pc.ram", 512u << 10);   /* pc.ram grows to 1 MiB */
+	assert_int_equal(parse_all(b.data, b.len, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "'pc.ram' changes size from 16384 to 1048576"));
+	vms_wbuf_free(&b);
+
+	build_relist(&b, 16384, 8192, "pc.ram", 0);               /* rom grows */
+	assert_int_equal(parse_all(b.data, b.len, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "'rom' changes size"));
+	vms_wbuf_free(&b);
+
+	build_relist(&b, 8192, 4096, "pc.ram", 0);                /* shrinks: refused too */
+	assert_int_equal(parse_all(b.data, b.len, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "'pc.ram' changes size"));
+	vms_wbuf_free(&b);
+
+	build_relist(&b, 16384, 4096, "big.ram", 0);              /* another block in its place */
+	assert_int_equal(parse_all(b.data, b.len, &e), -EBADMSG);
+	assert_non_null(strstr(e.msg, "block 0 is 'big.ram', was 'pc.ram'"));
+	vms_wbuf_free(&b);
+
+	build_relist(&b, 16384, 4096, "pc.ram", 8192);            /* the same list: parsed */
+	kvm_ms *ms = NULL;
+	struct kvm_ms_item it;
+	int r, pages = 0;
+	assert_int_equal(kvm_ms_new(&ms, NULL), 0);
+	assert_int_equal(kvm_ms_feed(ms, b.data, b.len, NULL), 0);
+	while ((r = kvm_ms_next(ms, &it, &e)) == 1)
+		pages += it.kind == KVM_MS_PAGE;
+	assert_int_equal(r, 0);
+	assert_int_equal(pages, 1);
+	assert_true(kvm_ms_block_size(ms, 0) == 16384);
+	kvm_ms_free(ms);
+	vms_wbuf_free(&b);
+
+	/* fed byte by byte, a growing list is refused as well, and the sizes
+	 * known before never change on the way (no partial list written) */
+	build_relist(&b, 1u << 20, 4096, "pc.ram", 512u << 10);
+	assert_int_equal(kvm_ms_new(&ms, NULL), 0);
+	r = 0;
+	for (size_t off = 0; off < b.len && r >= 0; off++) {
+		assert_int_equal(kvm_ms_feed(ms, b.data + off, 1, NULL), 0);
+		while ((r = kvm_ms_next(ms, &it, &e)) == 1)
+			;
+		if (kvm_ms_blocks(ms))
+			assert_true(kvm_ms_block_size(ms, 0) == 16384);
+	}
+	assert_int_equal(r, -EBADMSG);
+	assert_non_null(strstr(e.msg, "pc.ram"));
+	kvm_ms_free(ms);
+	vms_wbuf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden_whole_and_byte_by_byte),
 		cmocka_unit_test(test_every_prefix_needs_more),
 		cmocka_unit_test(test_bad_streams),
+		cmocka_unit_test(test_block_changes_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

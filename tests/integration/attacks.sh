@@ -1,0 +1,251 @@
+#!/bin/bash
+# attacks.sh - what an authenticated but malicious sender (a certificate the
+# receiver's CA signed) tried, and what must now happen instead. Each case
+# was an attack that worked: VM names that are path tricks ('..', '.'), a
+# session that replaces an existing image, sizes that make the receiver
+# allocate, write and hash far more than the sender sends, a sender that
+# holds the receiver by saying nothing (or one byte at a time), a live
+# target directory the receiver did not make; and a migration stream whose
+# RAM block grows after the sender sized its bitmap (a heap overflow in the
+# sender). The rogue sender is tests/integration/rogue.py, over mutual TLS
+# (tools/mkcerts.sh); every receiver runs on 127.0.0.1 with credentials.
+. "$(dirname "$0")/tap.sh"
+command -v python3 > /dev/null || skip_all "python3 not installed"
+command -v openssl > /dev/null || skip_all "openssl not installed"
+
+plan 33
+V=$VMSCATTER
+R="$top_srcdir/tests/integration/rogue.py"
+tmp=$(mktemp -d /tmp/vms-attacks.XXXXXX)
+pids=()
+at_exit "rm -rf '$tmp'"
+at_exit 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null'
+at_exit "umount '$tmp/small' 2>/dev/null"
+ver=$(sed -n 's/^#define VMS_WIRE_VERSION \([0-9]*\)u.*/\1/p' "$top_srcdir/common/common.h")
+IDLE=2
+
+# start_recv NAME ARGS...: a receiver on a free port of 127.0.0.1 (log in
+# $tmp/NAME.log), with the receiver's credentials
+start_recv() {
+	local name=$1 port pid
+	shift
+	port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	"$V" receive --listen "127.0.0.1:$port" --name "$name" --tls-creds "$tmp/pki/recv" "$@" \
+		> "$tmp/$name.log" 2>&1 &
+	pid=$!
+	pids+=("$pid")
+	echo "$port" > "$tmp/$name.port"
+	echo "$pid" > "$tmp/$name.pid"
+	for _ in $(seq 100); do
+		ss -Hltn "sport = :$port" | grep -q . && return 0
+		kill -0 "$pid" 2> /dev/null || { diag "receiver $name: $(cat "$tmp/$name.log")"; return 1; }
+		sleep 0.05
+	done
+	return 1
+}
+stop_recv() { kill "$(cat "$tmp/$1.pid")" 2> /dev/null; wait "$(cat "$tmp/$1.pid")" 2> /dev/null; true; }
+# rogue NAME OUT ARGS...: rogue.py against receiver NAME, its answers in $tmp/OUT
+# (one event a line: WELCOME, DONE n, ERROR text, CLOSED s, STILL-OPEN s)
+rogue() {
+	local name=$1 out=$2
+	shift 2
+	python3 "$R" --tls "$tmp/pki/rogue" --version "$ver" 127.0.0.1 "$(cat "$tmp/$name.port")" "$@" \
+		> "$tmp/$out" 2>&1
+}
+# answered OUT PATTERN: the receiver's answers in $tmp/OUT match PATTERN (grep -E)
+answered() {
+	grep -qE -- "$2" "$tmp/$1" || { diag "$1: $(tr '\n' '|' < "$tmp/$1")"; return 1; }
+}
+# settle NAME PATTERN [N]: wait (up to 5 s) until N (1) lines of receiver
+# NAME's log match PATTERN: what a rollback removes is gone only after it
+# answered ERROR
+settle() {
+	for _ in $(seq 100); do
+		[ "$(grep -cE -- "$2" "$tmp/$1.log")" -ge "${3:-1}" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+STREAM_ARGV="qemu-system-x86_64 -m 64 -nographic"
+
+"$top_srcdir/tools/mkcerts.sh" "$tmp/pki" recv=127.0.0.1 rogue=127.0.0.1 > /dev/null &&
+	"$V" receive --help | grep -q -- --tls-creds
+ok $? "credentials for a receiver and a rogue sender from the same CA; receive takes --tls-creds"
+
+# --- 1. VM names that are path tricks ------------------------------------------------
+# A live target lives in STATE/NAME/; a rollback used to empty that
+# directory: NAME '..' emptied STATE's parent, '.' the state dir itself.
+# The rogue announces the VM, and (if that passes) opens a stream whose
+# target QEMU (--qemu /bin/false) fails at once: a rollback.
+mkdir -p "$tmp/box/state"
+echo planted > "$tmp/box/planted"
+echo image > "$tmp/box/state/keep.img"
+start_recv names --state-dir "$tmp/box/state" --qemu /bin/false --idle-timeout 5
+rogue names dotdot.out session --live --vm ..:1 --stream "$STREAM_ARGV"
+answered dotdot.out '^ERROR .*VM message' && ! answered dotdot.out '^DONE' 2> /dev/null
+ok $? "a live VM named '..': its VM message is refused"
+settle names 'rolled back|session failed'
+[ "$(cat "$tmp/box/planted" 2> /dev/null)" = planted ] && [ ! -e "$tmp/box/qemu.log" ]
+ok $? "a file beside the state dir survives, nothing is made there"
+n0=$(grep -cE 'rolled back|session failed' "$tmp/names.log")
+rogue names dot.out session --live --vm .:1 --stream "$STREAM_ARGV"
+answered dot.out '^ERROR .*VM message'
+ok $? "a live VM named '.': its VM message is refused"
+settle names 'rolled back|session failed' $((n0 + 1))
+[ "$(cat "$tmp/box/state/keep.img" 2> /dev/null)" = image ] && [ ! -e "$tmp/box/state/qemu.log" ]
+ok $? "an image in the state dir survives, no target file is made there"
+bad=0
+for n in .hidden -opt; do
+	rogue names "name$n.out" session "--vm=$n:1"
+	answered "name$n.out" '^ERROR .*VM message' || bad=1
+done
+ok $bad "names with a leading dot or dash are refused too"
+stop_recv names
+
+mkdir -p "$tmp/out1"
+start_recv img1 --out "$tmp/out1"
+rogue img1 img-dotdot.out session --vm ..:2
+answered img-dotdot.out '^ERROR .*VM message' && [ -z "$(ls -A "$tmp/out1")" ]
+ok $? "an image session with a VM named '..': refused, nothing written in the out dir"
+
+# --- 2. a live target's directory the receiver did not make -----------------------------
+mkdir -p "$tmp/box/state/vmx"
+echo precious > "$tmp/box/state/vmx/precious"
+start_recv dirs --state-dir "$tmp/box/state" --qemu /bin/false --idle-timeout 5
+rogue dirs theirs.out session --live --vm vmx:1 --stream "$STREAM_ARGV"
+answered theirs.out "^ERROR .*state/vmx exists and this receiver did not make it"
+ok $? "STATE/NAME/ made by someone else: the stream is refused, saying so"
+settle dirs 'vmx: rolled back'
+[ "$(cat "$tmp/box/state/vmx/precious" 2> /dev/null)" = precious ]
+ok $? "and the files in it survive the rollback"
+# a receiver that is still running owns STATE/vmb/ (the marker names it: this shell)
+mkdir -p "$tmp/box/state/vmb"
+echo "$$ $(awk '{print $22}' /proc/$$/stat)" > "$tmp/box/state/vmb/.vmscatter-owner"
+rogue dirs busy.out session --live --vm vmb:1 --stream "$STREAM_ARGV"
+settle dirs 'vmb: rolled back'
+answered busy.out "^ERROR .*state/vmb is in use by receiver process $$" &&
+	[ -e "$tmp/box/state/vmb/.vmscatter-owner" ]
+ok $? "STATE/NAME/ of a receiver still running: refused, left as it is"
+# a receiver that died left STATE/vmy/ with a stale qmp.sock: cleaned, not in the way
+mkdir -p "$tmp/box/state/vmy"
+echo "999999999 1" > "$tmp/box/state/vmy/.vmscatter-owner"
+touch "$tmp/box/state/vmy/qmp.sock" "$tmp/box/state/vmy/qemu.log"
+rogue dirs stale.out session --live --vm vmy:1 --stream "$STREAM_ARGV"
+answered stale.out '^ERROR the target QEMU exited at once' &&
+	grep -q "vmy: removed $tmp/box/state/vmy/, left by a receiver that died" "$tmp/dirs.log"
+ok $? "STATE/NAME/ left by a dead receiver is cleaned and the target QEMU started there"
+# (the stream answers ERROR first, then rolls back)
+for _ in $(seq 50); do [ -e "$tmp/box/state/vmy" ] || break; sleep 0.1; done
+[ ! -e "$tmp/box/state/vmy" ]
+ok $? "after that target's rollback, the directory the receiver made is gone"
+stop_recv dirs
+
+# --- 3. an image session over an existing NAME.img -----------------------------------
+mkdir -p "$tmp/out2"
+head -c 8192 /dev/urandom > "$tmp/theirs.img"
+cp "$tmp/theirs.img" "$tmp/out2/victim.img"
+head -c 8192 /dev/urandom > "$tmp/rogue.img"
+start_recv img2 --out "$tmp/out2"
+rogue img2 over.out session --vm "victim::$tmp/rogue.img"
+answered over.out "^ERROR .*out2/victim.img exists: this receiver does not replace an image"
+ok $? "an image session for an existing NAME.img fails, saying it exists"
+cmp -s "$tmp/theirs.img" "$tmp/out2/victim.img" && [ -z "$(ls -A "$tmp/out2" | grep -v '^victim.img$')" ]
+ok $? "the existing image survives byte for byte, no temporary file is left"
+stop_recv img2
+start_recv img3 --out "$tmp/out2" --force
+rogue img3 force.out session --vm "victim::$tmp/rogue.img"
+answered force.out '^DONE 1' && cmp -s "$tmp/rogue.img" "$tmp/out2/victim.img"
+ok $? "with --force the same session replaces it (the session itself is sound)"
+stop_recv img3
+
+# --- 4. sizes the sender declares -----------------------------------------------------
+mkdir -p "$tmp/out3"
+start_recv sizes --out "$tmp/out3" --max-memory 32M --max-session-memory 48M --max-vms 2
+t0=$EPOCHREALTIME
+rogue sizes big.out session --vm big:1048576 --bogus-sha
+t1=$EPOCHREALTIME
+answered big.out '^ERROR VM big: 4294967296 bytes of memory, more than this receiver.s --max-memory \(33554432\)' &&
+	python3 -c "import sys; sys.exit(float(sys.argv[2]) - float(sys.argv[1]) > 3)" "$t0" "$t1"
+ok $? "a 4 GiB VM over --max-memory 32M is refused at once ($(python3 -c "print('%.2f' % ($t1 - $t0))") s)"
+[ -z "$(ls -A "$tmp/out3")" ]
+ok $? "nothing was made in the out dir for it"
+rogue sizes sess.out session --vm a:8192 --vm b:8192
+answered sess.out "^ERROR the session's VMs would hold 67108864 bytes, more than this receiver.s --max-session-memory"
+ok $? "the VM that takes a session past --max-session-memory is refused"
+rogue sizes count.out session --vm a:1 --vm b:1 --vm c:1
+answered count.out '^ERROR more than 2 VMs in one session \(this receiver.s --max-vms\)'
+ok $? "a third VM over --max-vms 2 is refused"
+rogue sizes fits.out session --vm a:8192 --vm b:1
+answered fits.out '^DONE 2' && [ "$(ls "$tmp/out3")" = "$(printf 'a.img\nb.img')" ]
+ok $? "a session within the limits is served (the limits are what refused the others)"
+[ -z "$(ls -A "$tmp/out3" | grep part)" ]
+ok $? "the refused sessions left no temporary files"
+stop_recv sizes
+if [ "$(id -u)" = 0 ] && mkdir -p "$tmp/small" && mount -t tmpfs -o size=8M tmpfs "$tmp/small" 2> /dev/null; then
+	start_recv disk --out "$tmp/small"
+	rogue disk disk.out session --vm fat:4096
+	answered disk.out "^ERROR the session's VMs need 16777216 bytes in $tmp/small, which has [0-9]+ free" &&
+		[ -z "$(ls -A "$tmp/small")" ]
+	ok $? "a session that needs more than the out dir's free space is refused before a file is made"
+	stop_recv disk
+	umount "$tmp/small"
+else
+	ok 0 "# SKIP free space: cannot mount a small tmpfs (needs root)"
+fi
+
+# --- 5. a sender that holds the receiver -------------------------------------------------
+# With --idle-timeout 2, a sender that sends no whole message for 2 s is
+# dropped in every state: before HELLO, after it, after its maps, in a
+# multicast group that carries nothing, after a live session's seeds (no
+# stream running), and while it trickles a frame one byte at a time.
+mkdir -p "$tmp/out4"
+start_recv idle --out "$tmp/out4" --idle-timeout $IDLE
+for st in connected hello maps mcast live trickle; do
+	t0=$EPOCHREALTIME
+	rogue idle "hold-$st.out" hold $st --limit 12
+	t1=$EPOCHREALTIME
+	took=$(python3 -c "print('%.1f' % ($t1 - $t0))")
+	answered "hold-$st.out" "^ERROR the sender (said nothing|sent no whole message) for $IDLE s" &&
+		python3 -c "import sys; sys.exit(float(sys.argv[1]) > $IDLE + 3)" "$took"
+	ok $? "a sender silent in state '$st' is dropped after --idle-timeout $IDLE (took $took s)"
+done
+rogue idle after.out session --vm after:4
+answered after.out '^DONE 1'
+ok $? "after them the receiver serves the next session"
+stop_recv idle
+
+# --- 6. a migration stream whose RAM block grows ----------------------------------------
+# QEMU 7.2's layout: START ram with pc.ram (16 KiB) and rom, a page of
+# pc.ram (the sender sizes its bitmap for pc.ram here), then a PART with a
+# second block list where pc.ram is 1 GiB, and a page at 512 MiB.
+mkstream() {
+	python3 - "$1" "$2" <<'EOF'
+import struct, sys
+out, ram2 = sys.argv[1], int(sys.argv[2])
+def name(s): return bytes([len(s)]) + s
+def blocks(ram): return struct.pack(">Q", (ram + 4096) | 4) + name(b"pc.ram") + struct.pack(">Q", ram) + name(b"rom") + struct.pack(">Q", 4096)
+def page(off): return struct.pack(">Q", off | 8) + name(b"pc.ram") + b"\xa5" * 4096
+eos = struct.pack(">Q", 0x10) + b"\x7e" + struct.pack(">I", 2)
+b = struct.pack(">II", 0x5145564D, 3)
+b += b"\x01" + struct.pack(">I", 2) + name(b"ram") + struct.pack(">II", 0, 4) + blocks(16384) + page(4096) + eos
+b += b"\x02" + struct.pack(">I", 2) + blocks(ram2) + page(min(512 << 20, ram2 - 4096)) + eos
+b += b"\x00"
+open(out, "wb").write(b)
+EOF
+}
+mkstream "$tmp/grow.stream" $((1 << 30)) && mkstream "$tmp/same.stream" 16384
+ok $? "streams: one whose pc.ram grows to 1 GiB in a second block list, one that repeats the list"
+"$V" stream "$tmp/grow.stream" > "$tmp/grow.out" 2> "$tmp/grow.err"
+rc=$?
+[ $rc -ne 0 ] && grep -q "RAM block 'pc.ram' changes size from 16384 to 1073741824 bytes" "$tmp/grow.err"
+ok $? "the sender's stream parser refuses the growing block, naming it (exit $rc: $(head -c 160 "$tmp/grow.err"))"
+"$V" stream "$tmp/same.stream" > "$tmp/same.out" 2> "$tmp/same.err"
+ok $? "the same list repeated is accepted ($(head -c 120 "$tmp/same.err"))"
+if [ -x "$top_builddir/tests/helpers/rewrite_check" ]; then
+	"$top_builddir/tests/helpers/rewrite_check" "$tmp/grow.stream" > /dev/null 2> "$tmp/rw.err"
+	rc=$?
+	[ $rc -ne 0 ] && grep -q "RAM block 'pc.ram' changes size" "$tmp/rw.err"
+	ok $? "the live rewriter's path (rewrite_check) refuses it too"
+else
+	ok 0 "# SKIP rewrite_check not built (needs cmocka)"
+fi
