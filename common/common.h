@@ -83,6 +83,12 @@ int vms_parse_u64(const char *s, size_t len, int base, uint64_t *out);
  * (K, M, G, T or KiB, MiB, GiB, TiB): "512M" -> 536870912. */
 int vms_parse_size(const char *s, uint64_t *out);
 
+/* Named fault points for tests (doc/PROTOCOL.md, "Fault points"): when the
+ * environment variable VMS_FAULT names `point`, the process SIGKILLs itself
+ * there; named as POINT=drop, this returns 1 and the caller drops its
+ * connection. 0 otherwise. */
+int vms_fault(const char *point);
+
 /* Monotonic time: seconds, and whole milliseconds. */
 double vms_now(void);
 int64_t vms_now_ms(void);

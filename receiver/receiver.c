@@ -219,8 +219,9 @@ static int mcast_drain(struct session *s, int *wait_ms, vms_err *err)
 		vms_cur_init(&c, buf, len);
 		if (vms_msg_content_get(&c, &id, scratch, &page) < 0)
 			continue;            /* a hello, or not ours to trust: ignore */
+		if (s->contents_mcast++ == 0 && vms_fault("receiver:seeding"))
+			return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "receiver:seeding");
 		s->received++;
-		s->contents_mcast++;
 		s->last_progress = vms_now_ms();
 		r = store(s, id, page, err);
 		if (r < 0)

@@ -174,6 +174,8 @@ out:
 static int to_target(struct stream *s, const void *p, size_t n, vms_err *err)
 {
 	int r = vms_write_all(s->mig, p, n);
+	if (s->bytes < (1u << 20) && s->bytes + n >= (1u << 20) && vms_fault("stream:mid"))
+		return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "stream:mid");
 	s->bytes += n;
 	return r < 0 ? vms_err_set(err, r, "the target QEMU stopped reading its stream (see %s/qemu.log)",
 				   s->dir) : 0;
@@ -325,6 +327,8 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 			return vms_err_prefix(err, r, "the target QEMU did not load the stream (see %s/qemu.log)", s->dir);
 		close(s->mig);
 		s->mig = -2;                 /* loaded: no more stream */
+		if (vms_fault("receiver:loaded"))
+			return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "receiver:loaded");
 		slog(s, "loaded: %llu bytes of stream, %llu pages from seeds, %llu asked for again",
 		     (unsigned long long)s->bytes, (unsigned long long)s->refs, (unsigned long long)s->fetched);
 		return send_out(s, vms_msg_empty_put(&s->out, VMS_MSG_LOADED), err);

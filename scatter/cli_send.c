@@ -17,7 +17,7 @@ static const char send_usage[] =
 	"Usage: vmscatter send --target NAME=HOST:PORT[:SLOTS] ... [--plan FILE | --strategy S]\n"
 	"                      [--rate BITS/S] [--mcast-if ADDR] [--mcast-port PORT]\n"
 	"                      [--timeout SEC] [--no-compress] [--json] [--threads N] [--quiet]\n"
-	"                      [--live [--verify] [--parallel N] [--keep-source]]\n"
+	"                      [--live [--verify] [--parallel N] [--keep-source] [--atomic]]\n"
 	"                      (--tls-creds DIR [--tls-hostname NAME] | --insecure) SRC...\n"
 	"\n"
 	"Index the memory images SRC, place them on the targets (greedy by default,\n"
@@ -52,9 +52,13 @@ static const char send_usage[] =
 	"  --live             while the guests run, multicast the contents several\n"
 	"                     targets need (seeds); then migrate each QEMU through the\n"
 	"                     sender (pages the target holds go as references, the\n"
-	"                     rest whole) into a target QEMU its receiver starts; the\n"
-	"                     guests resume there only when every VM has loaded, else\n"
-	"                     every VM rolls back to its source\n"
+	"                     rest whole) into a target QEMU its receiver starts; each\n"
+	"                     guest resumes there as soon as its own target has loaded\n"
+	"                     it (and verified it), so it pauses only for its own\n"
+	"                     switch-over; a VM that fails before that rolls back to\n"
+	"                     its source alone\n"
+	"  --atomic           all or nothing: the guests resume on their targets only\n"
+	"                     when every VM has loaded, else every VM rolls back\n"
 	"  --verify           before resuming, compare every page of each target with\n"
 	"                     its paused source (XXH3-128); pages QEMU failed to send\n"
 	"                     are repaired from the source and compared again; what\n"
@@ -63,7 +67,7 @@ static const char send_usage[] =
 	"  --parallel N       at most N VMs stream at once (default: all)\n"
 	"  --keep-source      leave the sources paused instead of quitting them\n"
 	"  --max-bandwidth B/S QEMU's own migration limit (default 10G; K M G)\n"
-	"Ctrl-C before the guests resume on their targets rolls every VM back.\n";
+	"Ctrl-C rolls back every VM that has not resumed on its target yet.\n";
 
 static const char receive_usage[] =
 	"Usage: vmscatter receive --listen ADDR:PORT (--out DIR | --state-dir DIR)\n"
@@ -331,6 +335,7 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 			json_object_set_new(json_array_get(vms, v), "repaired_pages", json_integer((json_int_t)s->repaired_pages));
 			json_object_set_new(json_array_get(vms, v), "fetched_pages", json_integer((json_int_t)s->fetched_pages));
 			json_object_set_new(json_array_get(vms, v), "paused_ms", json_integer((json_int_t)s->paused_ms));
+			json_object_set_new(json_array_get(vms, v), "committed", json_boolean(s->committed));
 			json_object_set_new(json_array_get(vms, v), "multicast_pages", json_integer((json_int_t)s->seed_pages));
 			json_object_set_new(json_array_get(vms, v), "compressed_pages", json_integer((json_int_t)s->compressed_pages));
 		}
@@ -351,14 +356,18 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 		json_decref(root);
 		return;
 	}
-	printf("migrated %u running VMs (%.1f MiB of memory) to %u targets in %.1f s; every guest resumed on its target\n\n",
+	unsigned moved = 0;
+	for (unsigned v = 0; v < rack->n; v++)
+		moved += ls[v].committed;
+	printf("migrated %u of %u running VMs (%.1f MiB of memory) to %u targets in %.1f s; each moved guest resumed\n"
+	       "on its target as soon as it had loaded there\n\n", moved,
 	       rack->n, mib(mem), nt, prep + seconds);
 	printf("%-12s %-10s %9s %8s %8s %8s %8s %10s %10s %9s %9s %7s\n", "VM", "target", "multicast", "zero",
 	       "refs", "unicast", "dirty", "QEMU MiB", "sent MiB", "downtime", "paused", "verify");
 	for (unsigned v = 0; v < rack->n; v++) {
 		const struct sc_live_stats *s = &ls[v];
 		printf("%-12s %-10s %9llu %8llu %8llu %8llu %8llu %10.1f %10.1f %7lldms %7lldms %7s\n", rack->srcs[v].name,
-		       tg[target_of[v]].name, (unsigned long long)s->seed_pages, (unsigned long long)s->zero_pages,
+		       s->committed ? tg[target_of[v]].name : "(source)", (unsigned long long)s->seed_pages, (unsigned long long)s->zero_pages,
 		       (unsigned long long)s->ref_pages,
 		       (unsigned long long)s->whole_pages, (unsigned long long)s->dirty_pages, mib(s->stream_bytes),
 		       mib(s->wire_bytes), (long long)s->downtime_ms, (long long)s->paused_ms,
@@ -367,7 +376,7 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 	printf("\n(multicast: seeded contents first found in this VM; then the pages of QEMU's stream:\n"
 	       "zero records, references to seeds, sent whole the first time, sent again after the\n"
 	       "guest dirtied them; downtime is QEMU's, paused is the guest's whole pause: downtime,\n"
-	       "verification and the wait for every VM to load)\n");
+	       "verification, the commit and, with --atomic, the wait for every VM to load)\n");
 	uint64_t repaired = 0, fetched = 0, compressed = 0, whole = 0;
 	for (unsigned v = 0; v < rack->n; v++) {
 		repaired += ls[v].repaired_pages;
@@ -445,9 +454,14 @@ static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_targ
 	r = sc_live(rack->ix, mems, qmp, tg, nt, target_of, session, ctrl, stale, absent, lo, ls, err);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	if (r < 0)
+	unsigned moved = 0;
+	for (unsigned v = 0; v < rack->n; v++)
+		moved += ls[v].committed;
+	if (r < 0 && moved == 0)
 		vms_err_prefix(err, r, "rolled back, every guest runs on its source");
-	else
+	else if (r < 0)
+		vms_err_prefix(err, r, "%u of %u VMs moved, the others rolled back to their sources", moved, rack->n);
+	if (moved)
 		print_live(rack, tg, nt, target_of, &tot, ls, prep, vms_now() - t0, json);
 out:
 	for (unsigned t = 0; t < nt; t++) {
@@ -470,6 +484,7 @@ int cli_send(int argc, char **argv)
 		{ "threads", required_argument, NULL, 'n' }, { "quiet", no_argument, NULL, 'q' },
 		{ "live", no_argument, NULL, 'L' }, { "verify", no_argument, NULL, 'V' },
 		{ "parallel", required_argument, NULL, 'N' }, { "keep-source", no_argument, NULL, 'K' },
+		{ "atomic", no_argument, NULL, 'a' },
 		{ "max-bandwidth", required_argument, NULL, 'B' }, { "no-repair", no_argument, NULL, 'R' },
 		{ "no-compress", no_argument, NULL, 'Z' },
 		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
@@ -547,6 +562,7 @@ int cli_send(int argc, char **argv)
 		case 'V': lo.verify = 1; break;
 		case 'R': lo.repair = 0; break;
 		case 'K': lo.keep_source = 1; break;
+		case 'a': lo.atomic = 1; break;
 		case 'N':
 			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 4096)
 				return cli_usage_error("send", "--parallel must be 1..4096");
@@ -574,8 +590,8 @@ int cli_send(int argc, char **argv)
 		return cli_usage_error("send", "no memory source given");
 	if (plan_file && have_strategy)
 		return cli_usage_error("send", "give --plan or --strategy, not both");
-	if (!live && (lo.verify || lo.parallel || lo.keep_source))
-		return cli_usage_error("send", "--verify, --parallel and --keep-source need --live");
+	if (!live && (lo.verify || lo.parallel || lo.keep_source || lo.atomic))
+		return cli_usage_error("send", "--verify, --parallel, --keep-source and --atomic need --live");
 	if (!lo.repair && !lo.verify)
 		return cli_usage_error("send", "--no-repair needs --verify");
 	if (!creds && !insecure)

@@ -8,11 +8,15 @@
  *      content the target holds in a seed becomes a reference (SREF, with
  *      its SHA-256), any other page goes whole;
  *   3. waits for the target to load (LOADED), optionally compares every
- *      page of the target with the paused source (VERIFY, DIGESTS).
- * The main thread commits only when every VM has loaded: the targets resume
- * (COMMIT, RUNNING) and the sources quit. Any failure before that - a
- * receiver or target QEMU gone, a timeout, a bad reference, Ctrl-C - rolls
- * every VM back: migrations cancelled, sources resumed, targets removed. */
+ *      page of the target with the paused source (VERIFY, DIGESTS);
+ *   4. commits at once (COMMIT, RUNNING; the source quits): each guest
+ *      pauses only for its own switch-over. A VM that fails before its
+ *      commit - its receiver or target QEMU gone, a bad reference - rolls
+ *      back alone: its migration is cancelled, its source resumes, its
+ *      target is removed. Ctrl-C or the time limit rolls back every VM not
+ *      committed yet.
+ * With opts.atomic the main thread decides for the whole rack instead:
+ * commit only when every VM has loaded, else roll every VM back. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,7 +46,8 @@
 
 _Static_assert(RING_PAGES > VMS_WIRE_REF_WINDOW, "the ring must hold every reference a receiver may ask for");
 
-enum job_state { JOB_WAITING, JOB_STREAMING, JOB_LOADED, JOB_FAILED, JOB_DONE };
+/* FAILED: failed, not rolled back yet; DONE: committed; ROLLED_BACK: final */
+enum job_state { JOB_WAITING, JOB_STREAMING, JOB_LOADED, JOB_FAILED, JOB_DONE, JOB_ROLLED_BACK };
 enum decision { UNDECIDED, COMMIT, ROLLBACK };
 
 struct loc { uint32_t vm, page; };      /* vm = session index + 1; 0 = none */
@@ -55,6 +60,7 @@ struct job {
 	pthread_t tid;
 	int started;
 	enum job_state state;
+	int finished;                     /* JOB_DONE or JOB_ROLLED_BACK: nothing more happens */
 	vms_conn *conn;                   /* stream connection */
 	vms_frames in;
 	vms_wbuf out;
@@ -94,6 +100,7 @@ static void set_state(struct job *j, enum job_state s)
 {
 	pthread_mutex_lock(&j->lv->lock);
 	j->state = s;
+	j->finished = s == JOB_DONE || s == JOB_ROLLED_BACK;
 	pthread_cond_broadcast(&j->lv->cond);
 	pthread_mutex_unlock(&j->lv->lock);
 }
@@ -447,10 +454,14 @@ static int migrate(struct job *j, vms_err *err)
 	j->st->downtime_ms = mi.downtime_ms;
 	j->st->qemu_ms = mi.total_ms;
 	j->t_done = vms_now();
+	if (vms_fault("sender:postmigrate"))
+		return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "sender:postmigrate");
 	if ((r = vms_msg_empty_put(&j->out, VMS_MSG_SEND)) < 0 || (r = flush(j, err)) < 0 ||
 	    (r = expect(j, VMS_MSG_LOADED, "LOADED", LOADED_MS, &p, err)) < 0)
 		return r;
-	return lv->o->verify ? verify(j, err) : 0;
+	if (lv->o->verify && (r = verify(j, err)) < 0)
+		return r;
+	return vms_fault("sender:loaded") ? vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "sender:loaded") : 0;
 }
 
 /* Put the source back as it was: cancel its migration, resume its guest. */
@@ -499,13 +510,20 @@ static void *job_main(void *arg)
 	double t0 = vms_now();
 	int r = migrate(j, &j->err);
 	set_state(j, r < 0 ? JOB_FAILED : JOB_LOADED);
-	pthread_mutex_lock(&lv->lock);
-	while (lv->decision == UNDECIDED)
-		pthread_cond_wait(&lv->cond, &lv->lock);
-	enum decision d = lv->decision;
-	pthread_mutex_unlock(&lv->lock);
+	enum decision d;
+	if (lv->o->atomic) {              /* the rack's decision */
+		pthread_mutex_lock(&lv->lock);
+		while (lv->decision == UNDECIDED)
+			pthread_cond_wait(&lv->cond, &lv->lock);
+		d = lv->decision;
+		pthread_mutex_unlock(&lv->lock);
+	} else {                          /* its own, now: the guest waits for nobody */
+		d = r == 0 && !aborted(lv) ? COMMIT : ROLLBACK;
+	}
 	if (d == COMMIT && r == 0) {
 		r = commit(j, &j->err);
+		if (r == 0 && vms_fault("sender:commit-between"))   /* (a drop: nothing left to drop) */
+			vms_err_set(&j->err, 0, "fault point sender:commit-between");
 	} else {
 		if (j->conn) {
 			vms_wbuf_reset(&j->out);
@@ -526,7 +544,7 @@ static void *job_main(void *arg)
 	j->st->seconds = vms_now() - t0;
 	if (r < 0 && !j->err.msg[0])
 		vms_err_set(&j->err, r, "rolled back");
-	set_state(j, r < 0 ? JOB_FAILED : JOB_DONE);
+	set_state(j, r < 0 ? JOB_ROLLED_BACK : JOB_DONE);
 	return NULL;
 }
 
@@ -602,22 +620,25 @@ int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 					.mig = -1, .open = SIZE_MAX, .st = &per_vm[v] };
 	int64_t deadline = o->timeout_ms > 0 ? vms_now_ms() + o->timeout_ms : INT64_MAX;
 	for (;;) {
-		unsigned active = 0, loaded = 0, failed = 0;
+		unsigned active = 0, loaded = 0, failed = 0, finished = 0;
 		pthread_mutex_lock(&lv.lock);
 		for (unsigned v = 0; v < started; v++) {
 			active += jobs[v].state == JOB_WAITING || jobs[v].state == JOB_STREAMING;
 			loaded += jobs[v].state == JOB_LOADED;
-			if (jobs[v].state == JOB_FAILED && !failed++ && r == 0)
+			finished += jobs[v].finished;
+			if (o->atomic && (jobs[v].state == JOB_FAILED || jobs[v].state == JOB_ROLLED_BACK) &&
+			    !failed++ && r == 0)
 				r = vms_err_set(err, -EIO, "%s: %s", sc_index_vm_name(ix, v), jobs[v].err.msg);
 		}
 		pthread_mutex_unlock(&lv.lock);
 		if (r == 0 && o->stop && *o->stop)
 			r = vms_err_set(err, -EINTR, "interrupted");
-		if (r == 0)
+		/* (per VM, a receiver that stops fails its own streams, nobody else's) */
+		if (r == 0 && o->atomic)
 			r = watch_controls(ctrl, ntargets, targets, err);
 		if (r == 0 && vms_now_ms() > deadline)
 			r = vms_err_set(err, -ETIMEDOUT, "the live migration took longer than %d s", o->timeout_ms / 1000);
-		if (r < 0 || loaded == nvms)
+		if (r < 0 || (o->atomic ? loaded == nvms : finished == nvms))
 			break;
 		while (r == 0 && active < parallel && started < nvms) {
 			struct job *j = &jobs[started];
@@ -643,7 +664,7 @@ out:
 		struct job *j = &jobs[v];
 		if (j->started)
 			pthread_join(j->tid, NULL);
-		if (r == 0 && j->state == JOB_FAILED)   /* commit failed: say which */
+		if (r == 0 && j->state == JOB_ROLLED_BACK)   /* (per VM: the first that rolled back) */
 			r = vms_err_set(err, -EIO, "%s: %s", sc_index_vm_name(ix, v), j->err.msg);
 		vms_conn_close(j->conn);
 		if (j->mig >= 0)

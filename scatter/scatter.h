@@ -206,6 +206,7 @@ struct sc_live_opts {
 	int verify;                  /* compare every page of each target with its source */
 	int repair;                  /* with verify: re-send pages that differ, compare again */
 	int keep_source;             /* leave committed sources paused instead of quitting them */
+	int atomic;                  /* all or nothing: commit only when every VM has loaded */
 	int compress;                /* pages of the streams LZO shrinks go compressed (SLZO) */
 	int timeout_ms;              /* whole live phase; <= 0: none */
 	int stall_ms;                /* a source stream silent this long fails; <= 0: never */

@@ -298,6 +298,8 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 		}
 	}
 	double t0 = vms_now(), shown = 0;
+	if (r == 0 && vms_fault("sender:seeding"))
+		r = vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "sender:seeding");
 	for (size_t i = 0; i < n && r == 0; i++) {
 		size_t len;
 		r = encode_content(s, ids[i], msg, &len, err);

@@ -12,7 +12,7 @@
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 26
+plan 29
 tb=vl$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-live.XXXXXX)
@@ -49,27 +49,34 @@ start_receivers() {
 	done
 	sleep 0.5
 }
+extra=()      # options every send_live adds (--atomic, --plan ...)
 send_live() {
-	ip netns exec $tb-src "$V" send --live --timeout 60 --tls-creds "$tmp/pki/src" --target t1=10.77.0.11:7000:2 \
+	ip netns exec $tb-src "$V" send --live "${extra[@]}" --timeout 60 --tls-creds "$tmp/pki/src" --target t1=10.77.0.11:7000:2 \
 		--target t2=10.77.0.12:7000:2 "$@" "$tmp"/g/vm{1,2,3,4}.qmp
 }
-# every source guest still runs and counts, and no target QEMU is left
-sources_alive() {
+# counting_on_source N...: guests N... still run and count on the source
+counting_on_source() {
 	local before=() i
-	for i in 1 2 3 4; do before[i]=$(counter "$tmp/g/vm$i.serial" last); done
+	for i in "$@"; do before[i]=$(counter "$tmp/g/vm$i.serial" last); done
 	sleep 2.5
-	for i in 1 2 3 4; do
+	for i in "$@"; do
 		local now
 		now=$(counter "$tmp/g/vm$i.serial" last)
 		[ -n "$now" ] && [ "$now" -gt "${before[i]:-0}" ] || { diag "vm$i: counter ${before[i]} -> $now"; return 1; }
 	done
+}
+# every source guest still runs and counts, and no target QEMU is left
+sources_alive() {
+	counting_on_source 1 2 3 4 || return 1
 	! targets_left || { diag "a target QEMU is left: $(pgrep -af -- "$tmp/state.*-incoming defer")"; return 1; }
 }
-# every guest counts on its target, on from where its source stopped
+# moved [N...]: guests N... (default all) count on their targets, on from
+# where their sources stopped, and their sources are gone
 moved() {
-	local i
+	local i vms=("$@")
+	[ ${#vms[@]} -gt 0 ] || vms=(1 2 3 4)
 	sleep 2.5
-	for i in 1 2 3 4; do
+	for i in "${vms[@]}"; do
 		local s f last first now
 		s=$(ls "$tmp"/state*/vm$i/vm$i.serial 2>/dev/null | head -n 1)
 		[ -n "$s" ] || { diag "vm$i has no target console"; return 1; }
@@ -79,7 +86,7 @@ moved() {
 		[ -n "$last" ] && [ -n "$first" ] && [ "$first" -ge "$last" ] && [ "$first" -le $((last + 2)) ] &&
 			[ "$now" -gt "$first" ] || { diag "vm$i: source stopped at $last, target $first -> $now"; return 1; }
 	done
-	for i in 1 2 3 4; do
+	for i in "${vms[@]}"; do
 		[ -f "$tmp/g/vm$i.pid" ] && kill -0 "$(cat "$tmp/g/vm$i.pid")" 2>/dev/null &&
 			{ diag "source vm$i still runs"; return 1; }
 	done
@@ -130,7 +137,22 @@ sources_run_on() {
 	wait 2>/dev/null
 }
 
-# --- rollback: a receiver killed during the migration --------------------------
+echo '{"assignment": {"vm1": "t1", "vm2": "t1", "vm3": "t2", "vm4": "t2"}}' > "$tmp/plan.json"
+
+# --- per VM (the default): a receiver killed mid-migration takes back only its VMs ---
+extra=(--plan "$tmp/plan.json")
+mid_migration pervm kill_receiver
+rc=$?
+[ $rc -ne 0 ] && grep -q "2 of 4 VMs moved, the others rolled back to their sources" "$tmp/pervm.err"
+ok $? "per-VM commit, t2's receiver killed: vm1 and vm2 move, vm3 and vm4 roll back ($(tail -n 1 "$tmp/pervm.err" | head -c 200))"
+moved 1 2 && counting_on_source 3 4 && ! pgrep -f -- "$tmp/state2/.*-incoming defer" > /dev/null
+ok $? "vm1 and vm2 count on t1 (sources gone), vm3 and vm4 on their sources; nothing left on t2"
+stop_targets
+boot
+ok $? "4 fresh guests"
+
+# --- --atomic: a receiver killed during the migration rolls every VM back ---------
+extra=(--atomic)
 rolled_back kill-recv kill_receiver "rolled back, every guest runs on its source" \
 	"receiver killed mid-migration: send fails and says it rolled back"
 grep -q "t2\|receiver" "$tmp/kill-recv.err"
@@ -147,10 +169,10 @@ ok $? "the targets' state directories hold nothing after the rollback"
 rolled_back int interrupt "rolled back, every guest runs on its source: interrupted" \
 	"Ctrl-C mid-migration: send rolls back and says so"
 sources_run_on
+extra=()
 
 # --- success: --verify, 4 guests to 2 targets; vm1's target started by hand ----
 start_receivers
-echo '{"assignment": {"vm1": "t1", "vm2": "t1", "vm3": "t2", "vm4": "t2"}}' > "$tmp/plan.json"
 "$V" target-argv -0 --state-dir "$tmp/state1" --shared-path "$GK" "$tmp/g/vm1.qmp" > "$tmp/argv1"
 readarray -d '' -t argv < "$tmp/argv1"
 mkdir -p "$tmp/state1/vm1"
