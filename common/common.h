@@ -123,7 +123,7 @@ void vms_wbuf_free(vms_wbuf *b);
 
 /* ---- the wire protocol (doc/PROTOCOL.md has the tables) -------------------- */
 
-#define VMS_WIRE_VERSION 3u             /* 2: LZO contents, SLZO; 3: HELLO key, GROUP_DONE rejected */
+#define VMS_WIRE_VERSION 3u             /* 2: LZO contents, SLZO; 3: sealed multicast, GROUP_DONE rejected */
 #define VMS_WIRE_FRAME_MAX (4u << 20)   /* type + payload */
 #define VMS_WIRE_NAME_MAX 64u           /* names: vms_name_valid(), 1..63 bytes */
 #define VMS_WIRE_VMS_MAX 4096u
@@ -180,18 +180,19 @@ int vms_wire_put_name(vms_wbuf *b, const char *name);
 
 /* Messages with fixed fields. Every get reads the whole payload and fails
  * with -EBADMSG on a short payload, a bad field or trailing bytes. */
-#define VMS_HELLO_SEALED 0x01u      /* HELLO flags: the session's multicast is sealed with `key` */
-struct vms_msg_hello { uint64_t session; char target[VMS_WIRE_NAME_MAX]; uint8_t flags; uint8_t key[32]; };
+#define VMS_HELLO_SEALED 0x01u      /* HELLO flags: the session's multicast is sealed */
+struct vms_msg_hello { uint64_t session; char target[VMS_WIRE_NAME_MAX]; uint8_t flags; };
 struct vms_msg_welcome { uint16_t version; char name[VMS_WIRE_NAME_MAX]; };
 struct vms_msg_vm { uint32_t vm; char name[VMS_WIRE_NAME_MAX]; uint64_t pages; uint8_t sha256[32]; };
-struct vms_msg_join { uint32_t group, addr; uint16_t port; uint32_t source, messages; };
+/* key: the group's own multicast key (sealed sessions), sent only to its members */
+struct vms_msg_join { uint32_t group, addr; uint16_t port; uint32_t source, messages; uint8_t key[32]; };
 struct vms_msg_group_done { uint32_t group, received, rejected; };
 
-/* HELLO: magic, version, session, target name, flags u8, key (32). flags
- * is 0 or VMS_HELLO_SEALED; the key is all zero without the flag and not
- * all zero with it (put: -EINVAL, get: -EBADMSG). A HELLO of another
- * protocol version (1, 2, ...) fails with -EPROTONOSUPPORT, told apart from
- * garbage by its magic and version alone. get copies the key into m->key:
+/* HELLO: magic, version, session, target name, flags u8 (0 or
+ * VMS_HELLO_SEALED; put: -EINVAL, get: -EBADMSG otherwise). A HELLO of
+ * another protocol version (1, 2, ...) fails with -EPROTONOSUPPORT, told
+ * apart from garbage by its magic and version alone. MCAST_JOIN carries the
+ * group's key (all zero in an unsealed session): get copies it into m->key,
  * the caller wipes it (OPENSSL_cleanse) when done. */
 int vms_msg_hello_get(vms_cur *c, struct vms_msg_hello *m);
 int vms_msg_hello_put(vms_wbuf *b, const struct vms_msg_hello *m);
@@ -428,8 +429,8 @@ void vms_conn_close(vms_conn *c);
 void vms_conn_forget(vms_conn *c);
 
 /* ---- sealed multicast (seal.c) -----------------------------------------------
- * With TLS, every PGM message is AES-256-GCM under a fresh per-session key
- * that each receiver gets inside HELLO on its TLS connection. Sealed
+ * With TLS, every PGM message is AES-256-GCM under a fresh key of its group
+ * that only the group's members get (MCAST_JOIN, on TLS). Sealed
  * message: counter u64 | ciphertext | tag (16); nonce = 4 zero bytes ||
  * counter; additional data = session u64 || group u32 (big-endian). The
  * sender's counter only grows, so a nonce is never used twice under a key.

@@ -30,6 +30,7 @@ struct vms_mcast {
 	vms_seal *seal;            /* seals / opens every message (vms_mcast_seal), or NULL */
 	uint32_t group;            /* the group number sealed messages are bound to */
 	uint8_t *sealed;           /* a receiver's buffer for a sealed message */
+	uint64_t last;             /* the highest counter opened: a replay is no newer */
 };
 
 static int pgm_fail(vms_err *err, pgm_error_t **perr, const char *what)
@@ -216,6 +217,7 @@ int vms_mcast_seal(vms_mcast *m, vms_seal *seal, uint32_t group, vms_err *err)
 		return vms_err_set(err, -ENOMEM, "out of memory");
 	m->seal = seal;
 	m->group = group;
+	m->last = 0;
 	return 0;
 }
 
@@ -276,6 +278,14 @@ int vms_mcast_recv(vms_mcast *m, void *buf, size_t cap, size_t *len, int *wait_m
 		/* sealed: the tag is checked before the caller sees a byte */
 		if (m->seal && vms_seal_open(m->seal, m->group, m->sealed, *len, buf, cap, len) < 0)
 			return 3;
+		if (m->seal) {         /* the sender's counter only grows, PGM keeps its order */
+			uint64_t ctr = 0;
+			for (int i = 0; i < 8; i++)
+				ctr = ctr << 8 | m->sealed[i];
+			if (ctr <= m->last)
+				return 3;
+			m->last = ctr;
+		}
 		return 1;
 	case PGM_IO_STATUS_TIMER_PENDING:
 		*wait_ms = get_timeval_ms(m->sock, PGM_TIME_REMAIN);

@@ -232,9 +232,11 @@ static ssize_t tls_write(vms_conn *c, const void *buf, size_t n)
 	return tls_io_result(c, ret == 1, put, ret);
 }
 
+/* Decrypted bytes only: a partial record buffered inside OpenSSL is no
+ * reason to skip poll (the rest must come from the socket first). */
 static int tls_pending(const vms_conn *c)
 {
-	return SSL_has_pending(c->priv);
+	return SSL_pending(c->priv) > 0;
 }
 
 static void tls_close(vms_conn *c, int notify)

@@ -151,20 +151,9 @@ static int frame_finish(vms_wbuf *b, size_t start, int r)
 	return r;
 }
 
-/* HELLO's flags and key agree: a key exactly when the multicast is sealed. */
-static int hello_key_ok(uint8_t flags, const uint8_t *key)
-{
-	uint8_t any = 0;
-	if (flags & ~VMS_HELLO_SEALED)
-		return 0;
-	for (size_t i = 0; i < VMS_SEAL_KEY; i++)
-		any |= key[i];
-	return (flags & VMS_HELLO_SEALED) ? any != 0 : any == 0;
-}
-
 static int hello_fill(vms_wbuf *b, const struct vms_msg_hello *m)
 {
-	if (!hello_key_ok(m->flags, m->key))
+	if (m->flags & ~VMS_HELLO_SEALED)
 		return -EINVAL;
 	int r = vms_wbuf_bytes(b, "VMSC", 4);
 	if (r == 0)
@@ -173,9 +162,7 @@ static int hello_fill(vms_wbuf *b, const struct vms_msg_hello *m)
 		r = vms_wbuf_be64(b, m->session);
 	if (r == 0)
 		r = vms_wire_put_name(b, m->target);
-	if (r == 0)
-		r = vms_wbuf_u8(b, m->flags);
-	return r < 0 ? r : vms_wbuf_bytes(b, m->key, VMS_SEAL_KEY);
+	return r < 0 ? r : vms_wbuf_u8(b, m->flags);
 }
 
 int vms_msg_hello_put(vms_wbuf *b, const struct vms_msg_hello *m)
@@ -196,13 +183,10 @@ int vms_msg_hello_get(vms_cur *c, struct vms_msg_hello *m)
 		return -EBADMSG;
 	if (version != VMS_WIRE_VERSION)
 		return -EPROTONOSUPPORT;
-	const uint8_t *key;
 	if (vms_cur_be64(c, &m->session) < 0 || vms_wire_get_name(c, m->target) < 0 ||
-	    vms_cur_u8(c, &m->flags) < 0 || vms_cur_bytes(c, VMS_SEAL_KEY, &key) < 0 ||
-	    vms_cur_end(c) < 0 || !hello_key_ok(m->flags, key))
+	    vms_cur_u8(c, &m->flags) < 0 || (m->flags & ~VMS_HELLO_SEALED))
 		return -EBADMSG;
-	memcpy(m->key, key, VMS_SEAL_KEY);
-	return 0;
+	return vms_cur_end(c);
 }
 
 static int welcome_fill(vms_wbuf *b, const struct vms_msg_welcome *m)
@@ -266,7 +250,9 @@ static int join_fill(vms_wbuf *b, const struct vms_msg_join *m)
 		r = vms_wbuf_be16(b, m->port);
 	if (r == 0)
 		r = vms_wbuf_be32(b, m->source);
-	return r < 0 ? r : vms_wbuf_be32(b, m->messages);
+	if (r == 0)
+		r = vms_wbuf_be32(b, m->messages);
+	return r < 0 ? r : vms_wbuf_bytes(b, m->key, VMS_SEAL_KEY);
 }
 
 int vms_msg_join_put(vms_wbuf *b, const struct vms_msg_join *m)
@@ -280,11 +266,13 @@ int vms_msg_join_put(vms_wbuf *b, const struct vms_msg_join *m)
 
 int vms_msg_join_get(vms_cur *c, struct vms_msg_join *m)
 {
+	const uint8_t *key;
 	if (vms_cur_be32(c, &m->group) < 0 || vms_cur_be32(c, &m->addr) < 0 ||
 	    (m->addr >> 28) != 0xe ||                 /* 224.0.0.0/4 */
 	    vms_cur_be16(c, &m->port) < 0 || m->port == 0 || vms_cur_be32(c, &m->source) < 0 ||
-	    vms_cur_be32(c, &m->messages) < 0)
+	    vms_cur_be32(c, &m->messages) < 0 || vms_cur_bytes(c, VMS_SEAL_KEY, &key) < 0)
 		return -EBADMSG;
+	memcpy(m->key, key, VMS_SEAL_KEY);
 	return vms_cur_end(c);
 }
 

@@ -91,8 +91,13 @@ int kvm_lc_key_rule(struct lc *c, struct kvm_lc_val *v, const char *key, const c
 {
 	const struct keyset *ks = arg;
 	const struct kvm_lc_key *k = kvm_lc_key_find(ks->k, key);
+	if (!k && !ks->open)
+		return kvm_lc_refuse_key(c, v, key, "not a key the target may use");
+	/* a key the table does not know whose value names a file (-smbios
+	 * path=, a device's frudatafile= or evdev=, ...): only under a shared
+	 * path, like every host file */
 	if (!k)
-		return ks->open ? 0 : kvm_lc_refuse_key(c, v, key, "not a key the target may use");
+		return strchr(val, '/') ? kvm_lc_key_apply(c, v, key, val, K_SHARED, NULL) : 0;
 	return kvm_lc_key_apply(c, v, key, val, k->act, k->why);
 }
 

@@ -365,7 +365,10 @@ static int global_rule(struct lc *c, struct kvm_lc_val *v, const char *key, cons
 	if (strcmp(key, "value") != 0)
 		return 0;
 	const struct kvm_lc_key *k = kvm_lc_key_find(dev_keys, prop);
-	return k ? kvm_lc_key_apply(c, v, prop, val, k->act, k->why) : 0;
+	if (k)
+		return kvm_lc_key_apply(c, v, prop, val, k->act, k->why);
+	/* a property that names a file: only under a shared path */
+	return strchr(val, '/') ? kvm_lc_key_apply(c, v, prop, val, K_SHARED, NULL) : 0;
 }
 
 static int opt_global(struct lc *c, const struct kvm_lc_opt *o, const char *val)
@@ -489,7 +492,16 @@ static const struct kind fsdevs[] = {
 
 static int opt_fsdev(struct lc *c, const struct kvm_lc_opt *o, const char *val)
 {
-	return kvm_lc_check_kind(c, o, val, "fsdriver", 0, fsdevs, "a file system driver", NULL);
+	struct kvm_lc_val v;
+	char ro[8];
+	int r = kvm_lc_val_open(c, &v, o, val, "fsdriver", 0);
+	/* the guest of a writable share writes host files as the target QEMU
+	 * (root, or --run-as): on shared storage that is everybody's */
+	if (r == 0 && (kvm_lc_val_get(&v, "readonly", ro, sizeof(ro)) != 1 || !kvm_lc_bool(ro)))
+		r = kvm_lc_fail(c, -EPERM, "-%s %.60s: only a read-only share (readonly=on) is carried over: the "
+				"guest would write host files", o->name, val);
+	kvm_lc_val_close(&v);
+	return r < 0 ? r : kvm_lc_check_kind(c, o, val, "fsdriver", 0, fsdevs, "a file system driver", NULL);
 }
 
 static const struct kvm_lc_key tpm_emulator[] = {
@@ -584,6 +596,11 @@ static const struct kvm_lc_key trace_keys[] = {
 };
 static const struct kvm_lc_key boot_keys[] = { { "splash", K_SHARED, NULL }, { NULL, 0, NULL } };
 static const struct kvm_lc_key file_keys[] = { { "file", K_SHARED, NULL }, { NULL, 0, NULL } };
+/* -fw_cfg: a closed set (its name= and string= hold slashes that are no paths) */
+static const struct kvm_lc_key fw_cfg_keys[] = {
+	{ "name", K_KEEP, NULL }, { "string", K_KEEP, NULL }, { "gen_id", K_KEEP, NULL },
+	{ "file", K_SHARED, NULL }, { NULL, 0, NULL },
+};
 static const struct kvm_lc_key acpi_keys[] = { { "file", K_ACPI, NULL }, { "data", K_ACPI, NULL }, { NULL, 0, NULL } };
 static const struct kvm_lc_key rom_keys[] = {
 	{ "romfile", K_FW, NULL }, { "bootindex", K_KEEP, NULL }, { NULL, 0, NULL },
@@ -597,7 +614,7 @@ KEYS(opt_icount, "shift", icount_keys, 1)
 KEYS(opt_trace, "enable", trace_keys, 0)
 KEYS(opt_boot, "order", boot_keys, 1)
 KEYS(opt_smbios, NULL, file_keys, 1)
-KEYS(opt_fw_cfg, "name", file_keys, 1)
+KEYS(opt_fw_cfg, "name", fw_cfg_keys, 0)
 KEYS(opt_acpitable, NULL, acpi_keys, 1)
 KEYS(opt_option_rom, "romfile", rom_keys, 0)
 

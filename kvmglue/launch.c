@@ -544,6 +544,16 @@ static int walk_args(struct lc *c)
 	return r;
 }
 
+int kvm_lc_has_display(char *const *src, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		const char *o = src[i][0] == '-' && src[i][1] == '-' ? src[i] + 1 : src[i];
+		if (strcmp(o, "-display") == 0 || strcmp(o, "-nographic") == 0)
+			return 1;
+	}
+	return 0;
+}
+
 static int emit_tail(struct lc *c)
 {
 	char qmp[LC_PATH_MAX + 64];
@@ -552,6 +562,10 @@ static int emit_tail(struct lc *c)
 		snprintf(qmp, sizeof(qmp), "unix:%s/qmp.sock,server=on,wait=off", c->dir);
 		r = kvm_lc_emit(c, "-qmp");
 		r = r ? r : kvm_lc_emit(c, qmp);
+	}
+	if (!kvm_lc_has_display(c->src, c->n)) {   /* else QEMU may open a VNC server on a headless host */
+		r = r ? r : kvm_lc_emit(c, "-display");
+		r = r ? r : kvm_lc_emit(c, "none");
 	}
 	r = r ? r : kvm_lc_emit(c, "-sandbox");
 	r = r ? r : kvm_lc_emit(c, c->pol->run_as ? SANDBOX_RUNAS : SANDBOX);

@@ -171,6 +171,9 @@ int kvm_lc_refuse_key(struct lc *c, const struct kvm_lc_val *v, const char *key,
 /* Apply action `act` to key=val: 0 kept, 1 replaced (c->rval), <0. */
 int kvm_lc_key_apply(struct lc *c, struct kvm_lc_val *v, const char *key, const char *val, unsigned act,
 		     const char *why);
+/* 1 when a source command line says how to display (-display, -nographic):
+ * without, the target gets -display none. */
+int kvm_lc_has_display(char *const *src, size_t n);
 /* An kvm_lc_rule over a struct keyset. */
 int kvm_lc_key_rule(struct lc *c, struct kvm_lc_val *v, const char *key, const char *val, void *arg);
 /* Check a value whose type is key `kkey` against `kinds` (refused and

@@ -32,6 +32,7 @@
 
 enum state { ST_HELLO, ST_VMS, ST_DATA, ST_LIVE, ST_DONE };
 #define STREAMS_MAX 1024                    /* live stream children per session */
+#define STREAM_REFUSED 2                    /* a stream child's exit: not authenticated, nothing started */
 
 struct rvm {
 	char name[VMS_WIRE_NAME_MAX];
@@ -72,7 +73,8 @@ struct session {
 	size_t nids, missing;
 	/* the multicast group being received */
 	vms_mcast *mc;
-	vms_seal *seal;              /* opens sealed multicast (HELLO's key), or NULL */
+	int sealed;                  /* HELLO said so: every group is sealed */
+	vms_seal *seal;              /* opens the current group (its MCAST_JOIN's key), or NULL */
 	uint32_t group, expect, received;
 	uint32_t rejected;           /* multicast messages that failed authentication */
 	int group_heard;             /* JOINED sent: the group reaches us */
@@ -461,9 +463,7 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 		if (s->o->tls && !(h.flags & VMS_HELLO_SEALED))
 			return vms_err_set(err, -EPROTO, "the sender does not seal its multicast (an --insecure "
 					   "sender): this receiver runs with --tls-creds");
-		if ((h.flags & VMS_HELLO_SEALED) && (r = vms_seal_new(h.key, h.session, &s->seal, err)) < 0)
-			return r;
-		OPENSSL_cleanse(h.key, sizeof(h.key));
+		s->sealed = (h.flags & VMS_HELLO_SEALED) != 0;
 		snprintf(w.name, sizeof(w.name), "%s", s->o->name);
 		logf_(s, "session %016llx from the sender, as target %s", (unsigned long long)h.session, h.target);
 		s->id = h.session;
@@ -502,7 +502,13 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 		struct vms_msg_join j;
 		if (s->st != ST_DATA || s->mc || vms_msg_join_get(p, &j) < 0)
 			return bad(err, "MCAST_JOIN");
-		r = vms_mcast_receiver(s->local_ip, j.addr, j.port, &s->mc, err);
+		/* sealed: the group's own key, which only its members get */
+		vms_seal_free(s->seal);
+		s->seal = NULL;
+		r = s->sealed ? vms_seal_new(j.key, s->id, &s->seal, err) : 0;
+		OPENSSL_cleanse(j.key, sizeof(j.key));
+		if (r == 0)
+			r = vms_mcast_receiver(s->local_ip, j.addr, j.port, &s->mc, err);
 		if (r == 0 && s->seal)
 			r = vms_mcast_seal(s->mc, s->seal, j.group, err);
 		if (r < 0)
@@ -559,7 +565,9 @@ static void reap_kids(struct session *s, int wait)
 			i++;
 			continue;
 		}
-		if (r > 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
+		/* a connection that never authenticated (exit STREAM_REFUSED)
+		 * is nobody's stream: it fails nothing */
+		if (r > 0 && !(WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == STREAM_REFUSED)))
 			s->kids_failed++;
 		s->kids[i] = s->kids[--s->nkids];
 	}
@@ -600,9 +608,10 @@ static int accept_stream(struct session *s, vms_err *err)
 	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return errno == EINTR || errno == EAGAIN ? 0 : vms_err_set(err, -errno, "accept: %s", strerror(errno));
-	if (s->nkids == STREAMS_MAX) {
+	if (s->nkids == STREAMS_MAX) {           /* (maybe unauthenticated ones): drop it, not the session */
 		close(fd);
-		return vms_err_set(err, -EMFILE, "more than %u live streams in one session", STREAMS_MAX);
+		logf_(s, "dropped a stream connection: %u are open already", STREAMS_MAX);
+		return 0;
 	}
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -624,13 +633,13 @@ static int accept_stream(struct session *s, vms_err *err)
 	vms_conn *conn = NULL;
 	if (vms_conn_accept(s->o->tls, fd, HANDSHAKE_MS, &conn, &e) < 0) {
 		logf_(s, "refused a stream connection: %s", e.msg);
-		_exit(1);
+		_exit(STREAM_REFUSED);
 	}
 	if (strcmp(vms_conn_subject(conn), sender) != 0) {   /* the session's own sender only */
 		logf_(s, "refused a stream connection from '%s': the session's sender is '%s'",
 		      vms_conn_subject(conn), sender);
 		vms_conn_close(conn);
-		_exit(1);
+		_exit(STREAM_REFUSED);
 	}
 	struct rc_seed *seeds = calloc(s->nvms ? s->nvms : 1, sizeof(*seeds));
 	if (!seeds)

@@ -50,8 +50,8 @@ struct sender {
 	struct sc_send_stats *total;
 	double rate_next;             /* token bucket for unicast: next free time */
 	vms_lzo *lzo;                 /* compresses contents (opts.compress), or NULL */
-	vms_seal *seal;               /* seals every multicast message (with TLS), or NULL */
-	uint8_t key[VMS_SEAL_KEY];    /* the session's multicast key, sent in HELLO */
+	int sealed;                   /* with TLS: every group sealed under a key of its own */
+	uint64_t session;
 };
 
 static int peer_err(const struct peer *p, vms_err *err, int code, const char *what)
@@ -152,12 +152,10 @@ static int connect_peer(struct sender *s, struct peer *p, vms_err *err)
 
 static int greet(struct sender *s, struct peer *p, uint64_t session, vms_err *err)
 {
-	struct vms_msg_hello h = { .session = session, .flags = s->seal ? VMS_HELLO_SEALED : 0 };
+	struct vms_msg_hello h = { .session = session, .flags = s->sealed ? VMS_HELLO_SEALED : 0 };
 	struct vms_msg_welcome w;
 	vms_cur pl;
 	memcpy(h.target, p->t->name, sizeof(h.target));
-	if (s->seal)
-		memcpy(h.key, s->key, sizeof(h.key));
 	int r = vms_msg_hello_put(&p->out, &h);
 	if (r == 0)
 		r = peer_flush(s, p, 0, err);
@@ -256,20 +254,29 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 			    getsockname(vms_conn_fd(s->peers[t].conn), (struct sockaddr *)&local, &len) == 0)
 				ifaddr = ntohl(local.sin_addr.s_addr);
 	}
-	r = vms_mcast_sender(ifaddr, group_addr, port, s->o->rate, &mc, err);
-	if (r == 0 && s->seal)
-		r = vms_mcast_seal(mc, s->seal, (uint32_t)g, err);
+	/* a fresh key for this group alone: only its members get it (MCAST_JOIN,
+	 * on their TLS connections), so no other receiver can open the group */
+	struct vms_msg_join j = { (uint32_t)g, group_addr, port, ifaddr, (uint32_t)n, { 0 } };
+	vms_seal *seal = NULL;
+	if (s->sealed && (r = vms_random(j.key, sizeof(j.key), err)) == 0)
+		r = vms_seal_new(j.key, s->session, &seal, err);
+	if (r == 0)
+		r = vms_mcast_sender(ifaddr, group_addr, port, s->o->rate, &mc, err);
+	if (r == 0 && seal)
+		r = vms_mcast_seal(mc, seal, (uint32_t)g, err);
 	if (r < 0) {
 		vms_mcast_close(mc);
+		vms_seal_free(seal);
+		OPENSSL_cleanse(j.key, sizeof(j.key));
 		return r;
 	}
-	struct vms_msg_join j = { (uint32_t)g, group_addr, port, ifaddr, (uint32_t)n };
 	for (unsigned t = 0; t < s->npeers && r == 0; t++)
 		if (members >> t & 1) {
 			r = vms_msg_join_put(&s->peers[t].out, &j);
 			if (r == 0)
 				r = peer_flush(s, &s->peers[t], 0, err);
 		}
+	OPENSSL_cleanse(j.key, sizeof(j.key));
 	/* A member answers JOINED once it hears the group: until then the
 	 * switch may not forward it yet. Hello messages (a zero content id,
 	 * no page) keep coming until every member has heard one. */
@@ -359,6 +366,7 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 		}
 	}
 	vms_mcast_close(mc);
+	vms_seal_free(seal);
 	return r;
 }
 
@@ -616,12 +624,12 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 		if (sc_index_vm_digest(ix, v, s.digest[v]) < 0)
 			r = vms_err_set(err, -EINVAL, "the index of %s has no digest (sc_index_set_digests)",
 					sc_index_vm_name(ix, v));
-	/* a session number nobody can guess, and with TLS a fresh multicast key */
+	/* a session number nobody can guess; with TLS, sealed multicast */
 	uint64_t session = 0;
 	if (r == 0)
 		r = vms_random(&session, sizeof(session), err);
-	if (r == 0 && o->tls && (r = vms_random(s.key, sizeof(s.key), err)) == 0)
-		r = vms_seal_new(s.key, session, &s.seal, err);
+	s.session = session;
+	s.sealed = o->tls != NULL;
 	if (o->session)
 		*o->session = session;
 	for (unsigned t = 0; t < ntargets && r == 0; t++) {
@@ -675,8 +683,6 @@ out:
 	}
 	total->seconds = vms_now() - t0;
 	vms_lzo_free(s.lzo);
-	vms_seal_free(s.seal);
-	OPENSSL_cleanse(s.key, sizeof(s.key));
 	free(s.peers);
 	free(s.digest);
 	free(set_of);

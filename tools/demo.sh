@@ -74,7 +74,7 @@ for i in $(seq 1 "$targets"); do
 	mkdir -p "$dir/t$i"
 	ip netns exec "$tb-t$i" "$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$dir/t$i" --name "t$i" \
 		--shared-path "$("$top/tools/mkguest.sh")" \
-		--tls-creds "$dir/pki/t$i" &
+		--tls-creds "$dir/pki/t$i" --tls-allow 'CN=src,O=vmscatter' &
 	tspec+=(--target "t$i=10.77.0.$((10 + i)):7000:$slots")
 done
 sleep 0.5

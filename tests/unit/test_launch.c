@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "kvmglue/kvmglue.h"
+#include "kvmglue/launch_int.h"
 #include "test_tmp.h"
 
 #define Q "qemu-system-x86_64\n"
@@ -187,11 +188,13 @@ static const struct tcase cases[] = {
 	{ "-k with a host file as the keymap", Q "-k\n/etc/passwd", NULL, DENY, { "-k /etc/passwd", "outside" }, NULL },
 	{ "-initrd as a multiboot module list", Q "-kernel\n@S/vmlinuz\n-initrd\n@S/initrd.img,/etc/passwd",
 	  NULL, DENY, { "-initrd", "multiboot" }, NULL },
-	{ "-fsdev local in the shared path; -device virtio-9p",
-	  Q "-fsdev\nlocal,id=fs0,path=@S/fsdir,security_model=mapped-xattr\n-device\nvirtio-9p-pci,fsdev=fs0,mount_tag=share",
-	  Q "-fsdev\nlocal,id=fs0,path=@S/fsdir,security_model=mapped-xattr\n-device\nvirtio-9p-pci,fsdev=fs0,mount_tag=share" QMP,
+	{ "-fsdev local in the shared path, read-only; -device virtio-9p",
+	  Q "-fsdev\nlocal,id=fs0,path=@S/fsdir,security_model=mapped-xattr,readonly=on\n-device\nvirtio-9p-pci,fsdev=fs0,mount_tag=share",
+	  Q "-fsdev\nlocal,id=fs0,path=@S/fsdir,security_model=mapped-xattr,readonly=on\n-device\nvirtio-9p-pci,fsdev=fs0,mount_tag=share" QMP,
 	  0, { 0 }, NULL },
 	{ "-virtfs of /", Q "-virtfs\nlocal,path=/,mount_tag=root,security_model=passthrough",
+	  NULL, DENY, { "-virtfs local,path=/", "read-only" }, NULL },
+	{ "-virtfs of /, read-only", Q "-virtfs\nlocal,path=/,mount_tag=root,security_model=none,readonly=on",
 	  NULL, DENY, { "-virtfs local,path=/", "outside" }, NULL },
 	/* ---- memory ---- */
 	{ "memory-backend-file on hugepages, -numa",
@@ -293,6 +296,19 @@ static const struct tcase cases[] = {
 	  Q "-device\nvirtio-net-pci,romfile=efi-virtio.rom\n-device\ne1000,romfile=@S/rom.bin" QMP, 0, { 0 }, NULL },
 	{ "-global romfile=", Q "-global\nvirtio-net-pci.romfile=/etc/passwd", NULL, DENY,
 	  { "-global romfile=/etc/passwd", "outside" }, NULL },
+	/* host files through keys no table names (found by a hostile review) */
+	{ "-smbios path= (a host file into the guest's tables)", Q "-smbios\ntype=11,path=/etc/shadow", NULL, DENY,
+	  { "-smbios", "path=/etc/shadow", "outside" }, NULL },
+	{ "-device ipmi-bmc-sim,frudatafile=", Q "-device\nipmi-bmc-sim,id=bmc0,frudatafile=/etc/shadow", NULL, DENY,
+	  { "frudatafile=/etc/shadow", "outside" }, NULL },
+	{ "-device virtio-input-host-pci,evdev=", Q "-device\nvirtio-input-host-pci,evdev=/dev/input/event0", NULL, DENY,
+	  { "evdev=/dev/input/event0", "outside" }, NULL },
+	{ "-global ipmi-bmc-sim.sdrfile=", Q "-global\nipmi-bmc-sim.sdrfile=/root/.ssh/id_rsa", NULL, DENY,
+	  { "-global", "sdrfile=/root/.ssh/id_rsa", "outside" }, NULL },
+	{ "-fsdev local writable", Q "-fsdev\nlocal,id=fs0,path=@S/fsdir,security_model=passthrough", NULL, DENY,
+	  { "-fsdev", "read-only" }, NULL },
+	{ "no display option: -display none is added (no VNC default)", Q "-m\n256",
+	  Q "-m\n256" QMP, 0, { 0 }, NULL },
 	{ "-device loader,file=", Q "-device\nloader,file=/etc/passwd,addr=0x100000", NULL, DENY,
 	  { "-device loader,file=/etc/passwd", "outside" }, NULL },
 	{ "-device vfio-pci", Q "-device\nvfio-pci,host=0000:01:00.0", NULL, DENY,
@@ -458,6 +474,10 @@ static void run_case(const struct tcase *t, const char *run_as)
 	assert_int_equal(r, 0);
 	char *want = subst(t->want), *wv[600];
 	size_t wn = split(want, wv, 590);
+	if (!kvm_lc_has_display(sv, sn)) {      /* no display said: none, never QEMU's VNC default */
+		wv[wn++] = "-display";
+		wv[wn++] = "none";
+	}
 	wv[wn++] = "-sandbox";
 	wv[wn++] = run_as ? "on,obsolete=deny,elevateprivileges=allow,spawn=deny,resourcecontrol=deny" : SANDBOX;
 	if (run_as) {
