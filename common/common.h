@@ -140,6 +140,8 @@ enum vms_msg_type {
 	VMS_MSG_SEND, VMS_MSG_LOADED, VMS_MSG_VERIFY, VMS_MSG_DIGESTS, VMS_MSG_COMMIT,
 	VMS_MSG_RUNNING, VMS_MSG_LIVE_END, VMS_MSG_FIX, VMS_MSG_NEED, VMS_MSG_SPAGE, VMS_MSG_ACK,
 	VMS_MSG_SLZO,
+	/* a source guard asks a receiver what became of a VM (doc/PROTOCOL.md) */
+	VMS_MSG_OUTCOME, VMS_MSG_OUTCOME_IS,
 };
 #define VMS_WIRE_ACK_EVERY 512u         /* a receiver ACKs every this many SREFs */
 #define VMS_WIRE_REF_WINDOW 3072u       /* SREFs a sender may have un-ACKed */
@@ -296,6 +298,13 @@ int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m);
  * (reference number, its page); *page points into the payload. */
 int vms_msg_u64page_get(vms_cur *c, uint64_t *n, const uint8_t **page);
 int vms_msg_u64page_put(vms_wbuf *b, uint8_t type, uint64_t n, const void *page);
+/* OUTCOME (S, instead of HELLO: what became of VM `vm` of live session
+ * `session`?) and OUTCOME_IS (R: the answer). */
+enum vms_outcome { VMS_OUTCOME_PENDING, VMS_OUTCOME_COMMITTED, VMS_OUTCOME_ROLLED_BACK };
+int vms_msg_outcome_get(vms_cur *c, uint64_t *session, uint32_t *vm);
+int vms_msg_outcome_put(vms_wbuf *b, uint64_t session, uint32_t vm);
+int vms_msg_outcome_is_get(vms_cur *c, enum vms_outcome *o);
+int vms_msg_outcome_is_put(vms_wbuf *b, enum vms_outcome o);
 /* One u64: NEED (the number of the reference, counting SREFs from 0), ACK
  * (how many SREFs the receiver has applied). */
 int vms_msg_u64_get(vms_cur *c, uint64_t *v);

@@ -723,6 +723,44 @@ int vms_msg_u64_get(vms_cur *c, uint64_t *v)
 	return vms_cur_be64(c, v) < 0 ? -EBADMSG : vms_cur_end(c);
 }
 
+int vms_msg_outcome_put(vms_wbuf *b, uint64_t session, uint32_t vm)
+{
+	size_t start;
+	int r = vms_frame_begin(b, VMS_MSG_OUTCOME, &start);
+	if (r == 0)
+		r = vms_wbuf_be64(b, session);
+	if (r == 0)
+		r = vms_wbuf_be32(b, vm);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_outcome_get(vms_cur *c, uint64_t *session, uint32_t *vm)
+{
+	if (vms_cur_be64(c, session) < 0 || vms_cur_be32(c, vm) < 0 || *vm >= VMS_WIRE_VMS_MAX)
+		return -EBADMSG;
+	return vms_cur_end(c);
+}
+
+int vms_msg_outcome_is_put(vms_wbuf *b, enum vms_outcome o)
+{
+	size_t start;
+	if (o > VMS_OUTCOME_ROLLED_BACK)
+		return -EINVAL;
+	int r = vms_frame_begin(b, VMS_MSG_OUTCOME_IS, &start);
+	if (r == 0)
+		r = vms_wbuf_u8(b, (uint8_t)o);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_outcome_is_get(vms_cur *c, enum vms_outcome *o)
+{
+	uint8_t v;
+	if (vms_cur_u8(c, &v) < 0 || v > VMS_OUTCOME_ROLLED_BACK)
+		return -EBADMSG;
+	*o = (enum vms_outcome)v;
+	return vms_cur_end(c);
+}
+
 int vms_msg_check(uint8_t type, vms_cur *p)
 {
 	struct vms_msg_hello h;
@@ -789,6 +827,14 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	case VMS_MSG_NEED: case VMS_MSG_ACK: {
 		uint64_t k;
 		return vms_msg_u64_get(p, &k);
+	}
+	case VMS_MSG_OUTCOME: {
+		uint64_t s;
+		return vms_msg_outcome_get(p, &s, &vm);
+	}
+	case VMS_MSG_OUTCOME_IS: {
+		enum vms_outcome o;
+		return vms_msg_outcome_is_get(p, &o);
 	}
 	case VMS_MSG_MAP:
 		if (vms_msg_map_get(p, &vm, &first) < 0)

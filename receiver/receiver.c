@@ -471,6 +471,20 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 		r = vms_msg_welcome_put(&s->out, &w);
 		return r < 0 ? vms_err_set(err, r, "out of memory") : flush_out(s, err);
 	}
+	case VMS_MSG_OUTCOME: {          /* a source guard asks, instead of a session */
+		uint64_t sess;
+		uint32_t vm;
+		if (s->st != ST_HELLO || vms_msg_outcome_get(p, &sess, &vm) < 0)
+			return bad(err, "OUTCOME");
+		enum vms_outcome oc = rc_outcome(s->state_fd, s->o->state_dir ? s->o->state_dir : s->o->out_dir,
+						 sess, vm);
+		static const char *const words[] = { "not settled yet", "committed", "rolled back" };
+		logf_(s, "a source guard asked about VM %u of session %016llx: %s", vm, (unsigned long long)sess,
+		      words[oc]);
+		s->st = ST_DONE;
+		r = vms_msg_outcome_is_put(&s->out, oc);
+		return r < 0 ? vms_err_set(err, r, "out of memory") : flush_out(s, err);
+	}
 	case VMS_MSG_LIVE:
 		if (s->st != ST_VMS || s->nvms || s->live || vms_msg_empty_get(p) < 0)
 			return bad(err, "LIVE");

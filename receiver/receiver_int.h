@@ -80,4 +80,12 @@ void rc_vmdir_close(struct rc_vmdir *d);
  * conn. */
 int rc_stream(const struct rc_stream_ctx *c, vms_conn *conn, vms_err *err);
 
+/* outcome.c: the journal of live VMs (STATE/.outcome-SESSION-VM). write:
+ * STATE is "started", "committed" or "rolled-back"; 0 or -errno. rc_outcome
+ * answers a source guard: the journal's word, or, for a stream that started
+ * and whose process is gone, what the target QEMU shows (running:
+ * committed; else it is quit: rolled back). */
+int rc_outcome_write(int state_fd, uint64_t session, uint32_t vm, const char *name, const char *state);
+enum vms_outcome rc_outcome(int state_fd, const char *state_dir, uint64_t session, uint32_t vm);
+
 #endif

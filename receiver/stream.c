@@ -27,6 +27,8 @@
 struct stream {
 	const struct rc_stream_ctx *c;
 	vms_conn *conn;              /* the sender (TLS) */
+	uint32_t vm;                 /* the VM's index in the session */
+	int journaled;               /* its outcome file says "started" */
 	int mig;                     /* our end of the target's migration socket */
 	vms_frames in;
 	vms_wbuf out;
@@ -128,6 +130,7 @@ static int start_target(struct stream *s, vms_cur *p, vms_err *err)
 		goto out;
 	}
 	memcpy(s->name, s->c->seeds[m.vm].name, sizeof(s->name));
+	s->vm = m.vm;
 	snprintf(s->dir, sizeof(s->dir), "%s/%s", s->c->state_dir, s->name);
 	if ((r = rc_vmdir_claim(s->c->state_fd, s->c->state_dir, s->name, &s->vd, err)) < 0)
 		goto out;
@@ -142,6 +145,13 @@ static int start_target(struct stream *s, vms_cur *p, vms_err *err)
 	r = kvm_target_argv(m.argv, m.argc, s->c->state_dir, s->name, &pol, &argv, &argc, err);
 	if (r < 0)
 		goto out;
+	/* before any target exists: a source guard asking later learns from
+	 * this file whether there was one (doc/PROTOCOL.md, "Commit and rollback") */
+	if ((r = rc_outcome_write(s->c->state_fd, s->c->session, s->vm, s->name, "started")) < 0) {
+		r = vms_err_set(err, r, "%s/.outcome-*: %s", s->c->state_dir, strerror(-r));
+		goto out;
+	}
+	s->journaled = 1;
 	/* a target QEMU the admin started in DIR/NAME/ is used as it is */
 	if (!s->vd.ours) {
 		r = kvm_target_attach(s->dir, &s->qemu, &s->guard, &s->q, err);
@@ -351,6 +361,7 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 		kvm_target_release(s->guard, 1);
 		s->guard = -1;
 		s->committed = 1;
+		rc_outcome_write(s->c->state_fd, s->c->session, s->vm, s->name, "committed");
 		rc_vmdir_keep(&s->vd);               /* STATE/NAME/ is the running guest's now */
 		*done = 1;
 		if (s->fixed)
@@ -389,6 +400,8 @@ int rc_stream(const struct rc_stream_ctx *c, vms_conn *conn, vms_err *err)
 			vms_conn_write_all(conn, s.out.data, s.out.len);
 		if (!s.committed)
 			remove_target(&s);
+		if (!s.committed && s.journaled)
+			rc_outcome_write(c->state_fd, c->session, s.vm, s.name, "rolled-back");
 	}
 	if (s.mig >= 0)
 		close(s.mig);

@@ -53,5 +53,9 @@ int cli_send(int argc, char **argv);
 int cli_receive(int argc, char **argv);
 int cli_stream(int argc, char **argv);
 int cli_target_argv(int argc, char **argv);
+int cli_guard(int argc, char **argv);
+/* HOST:PORT[:REST] (HOST an IPv4 address or a name): 0, or -EINVAL; *rest
+ * points after the second colon, or is NULL. */
+int cli_parse_hostport(const char *s, uint32_t *ip, uint16_t *port, const char **rest);
 
 #endif

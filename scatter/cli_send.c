@@ -143,7 +143,7 @@ static int parse_ip(const char *s, uint32_t *ip)
 }
 
 /* HOST:PORT */
-static int parse_hostport(const char *s, uint32_t *ip, uint16_t *port, const char **rest)
+int cli_parse_hostport(const char *s, uint32_t *ip, uint16_t *port, const char **rest)
 {
 	char host[256];
 	const char *colon = strchr(s, ':');
@@ -515,7 +515,7 @@ int cli_send(int argc, char **argv)
 				return cli_usage_error("send", "more than %u targets", VMSPLAN_MAX_TARGETS);
 			memset(&tg[nt], 0, sizeof(tg[nt]));
 			if (!eq || vms_strlcpy_n(tg[nt].name, sizeof(tg[nt].name), optarg, (size_t)(eq - optarg)) < 0 ||
-			    !tg[nt].name[0] || parse_hostport(eq + 1, &tg[nt].ip, &tg[nt].port, &rest) < 0 ||
+			    !tg[nt].name[0] || cli_parse_hostport(eq + 1, &tg[nt].ip, &tg[nt].port, &rest) < 0 ||
 			    vms_strlcpy_n(tg[nt].host, sizeof(tg[nt].host), eq + 1, strcspn(eq + 1, ":")) < 0)
 				return cli_usage_error("send", "--target %s: expected NAME=HOST:PORT[:SLOTS]", optarg);
 			slots[nt] = VMSPLAN_MAX_VMS;
@@ -605,6 +605,13 @@ int cli_send(int argc, char **argv)
 	else if (vms_tls_new(creds, VMS_TLS_CLIENT, &tls, &err) < 0)
 		return cli_fail("send", &err);
 	so.tls = lo.tls = tls;
+	lo.tls_dir = creds;
+	char self[4096];                      /* the source guards run this binary */
+	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (sl > 0) {
+		self[sl] = '\0';
+		lo.guard_exe = self;
+	}
 	so.progress = !quiet && isatty(2);
 
 	struct cli_rack rack = { 0 };
@@ -713,7 +720,7 @@ int cli_receive(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'l':
-			if (parse_hostport(optarg, &o.listen_ip, &o.port, &rest) < 0 || rest)
+			if (cli_parse_hostport(optarg, &o.listen_ip, &o.port, &rest) < 0 || rest)
 				return cli_usage_error("receive", "--listen %s: expected ADDR:PORT", optarg);
 			have_listen = 1;
 			break;

@@ -28,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "scatter.h"
@@ -62,6 +64,8 @@ struct job {
 	enum job_state state;
 	int finished;                     /* JOB_DONE or JOB_ROLLED_BACK: nothing more happens */
 	vms_conn *conn;                   /* stream connection */
+	int guard;                        /* the source guard's pipe (-1: none) */
+	pid_t guard_pid;
 	vms_frames in;
 	vms_wbuf out;
 	kvm_qmp *q;                       /* the source's QMP */
@@ -424,6 +428,73 @@ static int verify(struct job *j, vms_err *err)
 	return r;
 }
 
+/* The source guard (`vmscatter guard`, cli_guard.c): a process of its own
+ * that settles the source from the receiver's word if this one dies before
+ * it settled the VM (guard_done). Started before the source migrates. */
+static int start_guard(struct job *j, vms_err *err)
+{
+	const struct live *lv = j->lv;
+	const struct sc_target *t = &lv->targets[j->t];
+	char target[SC_NAME_MAX + 32], session[20], vm[12];
+	char ip[16];
+	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", t->ip >> 24, (t->ip >> 16) & 255, (t->ip >> 8) & 255, t->ip & 255);
+	snprintf(target, sizeof(target), "%s=%s:%u", t->name, ip, t->port);
+	snprintf(session, sizeof(session), "%016llx", (unsigned long long)lv->session);
+	snprintf(vm, sizeof(vm), "%u", j->k);
+	const char *host = lv->o->tls_hostname ? lv->o->tls_hostname : t->host[0] ? t->host : ip;
+	const char *argv[20] = { "vmscatter", "guard", "--qmp", lv->qmp[j->v], "--target", target,
+				 "--session", session, "--vm", vm };
+	int n = 10, p[2];
+	if (lv->o->tls_dir) {
+		argv[n++] = "--tls-creds";
+		argv[n++] = lv->o->tls_dir;
+		argv[n++] = "--tls-hostname";
+		argv[n++] = host;
+	} else {
+		argv[n++] = "--insecure";
+	}
+	if (lv->o->keep_source)
+		argv[n++] = "--keep-source";
+	argv[n] = NULL;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return vms_err_set(err, -errno, "pipe: %s", strerror(errno));
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return vms_err_set(err, -e, "fork: %s", strerror(e));
+	}
+	if (pid == 0) {                       /* (only async-signal-safe calls until exec) */
+		if (dup2(p[0], 3) < 0)
+			_exit(127);
+		close_range(4, ~0u, 0);
+		setsid();                     /* Ctrl-C and the sender's death are not its own */
+		execv(lv->o->guard_exe, (char *const *)argv);
+		_exit(127);
+	}
+	close(p[0]);
+	j->guard = p[1];
+	j->guard_pid = pid;
+	return 0;
+}
+
+/* Let the guard go. `settled`: this process settled the VM (committed and
+ * quit the source, or resumed it); if not (a commit whose answer never
+ * came), the guard asks the receiver and settles it. */
+static void guard_done(struct job *j, int settled)
+{
+	if (j->guard < 0)
+		return;
+	if (settled && write(j->guard, "d", 1) != 1) {
+		/* the guard is gone: nothing waits for the word */
+	}
+	close(j->guard);
+	j->guard = -1;
+	while (waitpid(j->guard_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
 static int migrate(struct job *j, vms_err *err)
 {
 	struct live *lv = j->lv;
@@ -438,6 +509,8 @@ static int migrate(struct job *j, vms_err *err)
 	if (lv->o->compress && (r = vms_lzo_new(&j->lzo, err)) < 0)
 		return r;
 	if ((r = kvm_qmp_connect(lv->qmp[j->v], 5000, &j->q, err)) < 0)
+		return r;
+	if (lv->o->guard_exe && (r = start_guard(j, err)) < 0)
 		return r;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return vms_err_set(err, -errno, "socketpair: %s", strerror(errno));
@@ -541,6 +614,7 @@ static void *job_main(void *arg)
 		if (r == 0)
 			r = -ECANCELED;
 	}
+	guard_done(j, r == 0 || d != COMMIT);
 	j->st->seconds = vms_now() - t0;
 	if (r < 0 && !j->err.msg[0])
 		vms_err_set(&j->err, r, "rolled back");
@@ -616,7 +690,7 @@ int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 	if ((r = build_locations(&lv, ntargets, target_of, session_k, per_vm, err)) < 0)
 		goto out;
 	for (unsigned v = 0; v < nvms; v++)
-		jobs[v] = (struct job){ .lv = &lv, .v = v, .k = session_k[v], .t = target_of[v],
+		jobs[v] = (struct job){ .lv = &lv, .v = v, .k = session_k[v], .t = target_of[v], .guard = -1,
 					.mig = -1, .open = SIZE_MAX, .st = &per_vm[v] };
 	int64_t deadline = o->timeout_ms > 0 ? vms_now_ms() + o->timeout_ms : INT64_MAX;
 	for (;;) {

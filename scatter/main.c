@@ -40,6 +40,7 @@ static const struct command commands[] = {
 	{ "receive", cli_receive },
 	{ "stream", cli_stream },
 	{ "target-argv", cli_target_argv },
+	{ "guard", cli_guard },
 };
 
 int main(int argc, char **argv)

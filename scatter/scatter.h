@@ -213,6 +213,11 @@ struct sc_live_opts {
 	volatile int *stop;          /* set (e.g. by SIGINT) to roll back */
 	const vms_tls *tls;          /* as sc_send_opts: stream connections are TLS too */
 	const char *tls_hostname;
+	/* the source guards: `guard_exe guard ...` (the vmscatter binary) is
+	 * started for each VM before its source migrates, with tls_dir as its
+	 * --tls-creds (NULL: --insecure); guard_exe NULL: no guards */
+	const char *guard_exe;
+	const char *tls_dir;
 };
 
 struct sc_live_stats {

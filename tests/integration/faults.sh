@@ -4,14 +4,14 @@
 # 2 targets (vm1 -> t1, vm2 -> t2, default per-VM commit). In every case,
 # within 20 s, each guest counts on exactly one host and nothing of it is
 # left on the other. Cases: the sender at seeding, a receiver at seeding, a
-# stream process mid-stream, a stream process after its target loaded; the
-# sender after a source completed (postmigrate) is the known gap (a TODO
-# until a source-side guard exists).
+# stream process mid-stream, a stream process after its target loaded, the
+# sender after a source completed (postmigrate), after a target loaded, and
+# between two commits (the source guards settle what the sender left).
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 11
+plan 19
 tb=vf$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-faults.XXXXXX)
@@ -41,7 +41,7 @@ start_receivers() {
 	for i in 1 2; do
 		local f=RECV_FAULT_T$i
 		rm -rf "$tmp/state$i" && mkdir -p "$tmp/state$i"
-		ip netns exec $tb-t$i env VMS_FAULT="${!f:-}" "$V" receive --listen 0.0.0.0:7000 --once \
+		ip netns exec $tb-t$i env VMS_FAULT="${!f:-}" "$V" receive --listen 0.0.0.0:7000 \
 			--state-dir "$tmp/state$i" --name t$i --tls-creds "$tmp/pki/t$i" --shared-path "$GK" \
 			> "$tmp/recv$i.log" 2>&1 &
 		echo $! > "$tmp/recv$i.pid"
@@ -137,21 +137,38 @@ fault_case "a stream process killed after its target loaded" t1 source
 stop_targets
 boot
 
-# --- the sender dies after a source completed: the known gap -------------------------------
-# (a TODO test: automake counts it as an expected failure, and as an error
-# the day it passes, so that it becomes a plain test then)
-todo() {
-	local status=$1 why=$2
-	shift 2
-	_tap_n=$((_tap_n + 1))
-	if [ "$status" -eq 0 ]; then echo "ok $_tap_n - $* # TODO $why"; else echo "not ok $_tap_n - $* # TODO $why"; fi
-}
+# --- the sender dies after a source completed, or after its target loaded: ---------------
+# the source guards ask the receivers and resume the sources
+for point in sender:postmigrate sender:loaded; do
+	start_receivers
+	scatter $point
+	[ $? = 137 ] && grep -q "fault point $point" "$tmp/send.err"
+	ok $? "the sender killed itself at $point"
+	fault_case "sender killed at $point" source source
+	grep -q 'rolled back: resuming the source' "$tmp/send.err"
+	ok $? "a source guard learnt from the receiver that the target rolled back, and resumed its source"
+	stop_targets
+done
+
+# --- the sender dies between two commits: each guest on exactly one host -------------------
 start_receivers
-scatter sender:postmigrate
-got=$(where 1)
-[ "$got" = t1 ] || [ "$got" = source ]
-todo $? "no source-side guard yet: the source stays paused" \
-	"sender killed at sender:postmigrate: vm1 runs on exactly one host (it runs at: $got)"
+scatter sender:commit-between
+rc=$?
+g1=$(where 1) g2=$(where 2)
+[ $rc = 137 ] && { [ "$g1" = t1 ] || [ "$g2" = t2 ]; } &&
+	{ [ "$g1" = t1 ] || [ "$g1" = source ]; } && { [ "$g2" = t2 ] || [ "$g2" = source ]; }
+ok $? "sender killed between two commits: one VM committed, every guest counts on exactly one host (vm1: $g1, vm2: $g2)"
+sleep 3
+for n in 1 2; do
+	w=$(where $n)
+	if [ "$w" = source ]; then
+		! pgrep -f -- "$tmp/state./vm$n/.*-incoming defer" > /dev/null || { w="a target is left"; }
+	else
+		! kill -0 "$(cat "$tmp/g/vm$n.pid")" 2>/dev/null || { w="its source is left"; }
+	fi
+	[ "$w" = source ] || [ "$w" = t$n ]
+	ok $? "vm$n: settled at $w, nothing left elsewhere"
+done
 stop_targets
 
 "$T" down $tb && ! ip netns list | grep -q "^$tb-"

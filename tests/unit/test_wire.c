@@ -113,6 +113,9 @@ static const uint8_t g_spage[] = {
 	0, 0, 0x10, 0x09, VMS_MSG_SPAGE, 0, 0, 0, 0, 0, 0, 0, 7, X4096(0x3d),
 };
 static const uint8_t g_ack[] = { 0, 0, 0, 9, VMS_MSG_ACK, 0, 0, 0, 0, 0, 0, 0x02, 0x00 };
+/* OUTCOME: session 0x0102030405060708, VM 3; OUTCOME_IS: committed */
+static const uint8_t g_outcome[] = { 0, 0, 0, 13, VMS_MSG_OUTCOME, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 3 };
+static const uint8_t g_outcome_is[] = { 0, 0, 0, 2, VMS_MSG_OUTCOME_IS, 1 };
 /* SLZO: header of pc.ram at 0x1000, the page of 'v' */
 static const uint8_t g_slzo[] = { 0, 0, 0, 62, VMS_MSG_SLZO, 0, 15, HDR_PC, LZO_V };
 
@@ -227,6 +230,8 @@ static int put_spage(vms_wbuf *b)
 	return vms_msg_u64page_put(b, VMS_MSG_SPAGE, 7, (page_of(0x3d, page), page));
 }
 static int put_ack(vms_wbuf *b) { return vms_msg_u64_put(b, VMS_MSG_ACK, 512); }
+static int put_outcome(vms_wbuf *b) { return vms_msg_outcome_put(b, 0x0102030405060708ull, 3); }
+static int put_outcome_is(vms_wbuf *b) { return vms_msg_outcome_is_put(b, VMS_OUTCOME_COMMITTED); }
 static int put_slzo(vms_wbuf *b)
 {
 	struct vms_msg_slzo m = { hdr_pc, sizeof(hdr_pc), lzo_v, sizeof(lzo_v) };
@@ -399,6 +404,19 @@ static void get_ack(vms_cur *p)
 	assert_int_equal(vms_msg_u64_get(p, &v), 0);
 	assert_true(v == 512);
 }
+static void get_outcome(vms_cur *p)
+{
+	uint64_t s;
+	uint32_t vm;
+	assert_int_equal(vms_msg_outcome_get(p, &s, &vm), 0);
+	assert_true(s == 0x0102030405060708ull && vm == 3);
+}
+static void get_outcome_is(vms_cur *p)
+{
+	enum vms_outcome o;
+	assert_int_equal(vms_msg_outcome_is_get(p, &o), 0);
+	assert_int_equal(o, VMS_OUTCOME_COMMITTED);
+}
 static void get_slzo(vms_cur *p)
 {
 	struct vms_msg_slzo m;
@@ -455,6 +473,8 @@ static const struct golden goldens[] = {
 	G(spage, VMS_MSG_SPAGE, get_spage, 0),
 	G(ack, VMS_MSG_ACK, get_ack, 0),
 	G(slzo, VMS_MSG_SLZO, get_slzo, 0),
+	G(outcome, VMS_MSG_OUTCOME, get_outcome, 0),
+	G(outcome_is, VMS_MSG_OUTCOME_IS, get_outcome_is, 0),
 };
 #define NGOLDEN (sizeof(goldens) / sizeof(goldens[0]))
 
@@ -463,7 +483,7 @@ static const struct golden goldens[] = {
 static void test_golden_cover_every_type(void **state)
 {
 	(void)state;
-	assert_int_equal(NGOLDEN, VMS_MSG_SLZO);
+	assert_int_equal(NGOLDEN, VMS_MSG_OUTCOME_IS);
 	for (unsigned t = 0; t < 256; t++) {
 		vms_cur p;
 		if (t >= 1 && t <= NGOLDEN) {

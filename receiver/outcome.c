@@ -1,0 +1,94 @@
+/* outcome.c - what became of each live VM, kept where a source guard can
+ * ask for it after the sender died (doc/PROTOCOL.md, "Commit and rollback").
+ * One file per stream in the state directory, STATE/.outcome-SESSION-VM,
+ * holding "NAME STATE" where STATE is started, committed or rolled-back;
+ * replaced whole (temporary file, fsync, rename), never appended. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "receiver_int.h"
+
+#define QUERY_MS 3000            /* the target QEMU's QMP, when the journal says "started" */
+
+static void file_name(char *out, size_t len, uint64_t session, uint32_t vm)
+{
+	snprintf(out, len, ".outcome-%016llx-%u", (unsigned long long)session, vm);
+}
+
+int rc_outcome_write(int state_fd, uint64_t session, uint32_t vm, const char *name, const char *state)
+{
+	char final[64], tmp[80], line[128];
+	file_name(final, sizeof(final), session, vm);
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", final, (int)getpid());
+	int n = snprintf(line, sizeof(line), "%s %s\n", name, state);
+	int fd = openat(state_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600), r = 0;
+	if (fd < 0)
+		return -errno;
+	if (n < 0 || (size_t)n >= sizeof(line) || write(fd, line, (size_t)n) != n || fsync(fd) < 0)
+		r = errno ? -errno : -EIO;
+	close(fd);
+	if (r == 0 && renameat(state_fd, tmp, state_fd, final) < 0)
+		r = -errno;
+	if (r < 0)
+		unlinkat(state_fd, tmp, 0);
+	return r;
+}
+
+/* The journal's NAME and STATE: 0, or -ENOENT / -EBADMSG. */
+static int journal_read(int state_fd, uint64_t session, uint32_t vm, char *name, char *state, size_t len)
+{
+	char file[64], buf[160];
+	file_name(file, sizeof(file), session, vm);
+	int fd = openat(state_fd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t got = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (got <= 0)
+		return -EBADMSG;
+	buf[got] = '\0';
+	char *sp = strchr(buf, ' '), *nl = strchr(buf, '\n');
+	if (!sp || !nl || nl < sp || (size_t)(sp - buf) >= len || (size_t)(nl - sp - 1) >= len)
+		return -EBADMSG;
+	*sp = *nl = '\0';
+	if (!vms_name_valid(buf, strlen(buf), VMS_WIRE_NAME_MAX))
+		return -EBADMSG;
+	snprintf(name, len, "%s", buf);
+	snprintf(state, len, "%s", sp + 1);
+	return 0;
+}
+
+enum vms_outcome rc_outcome(int state_fd, const char *state_dir, uint64_t session, uint32_t vm)
+{
+	char name[VMS_WIRE_NAME_MAX], state[VMS_WIRE_NAME_MAX], sock[4400], run[32];
+	int r = journal_read(state_fd, session, vm, name, state, sizeof(name));
+	if (r == -ENOENT)
+		return VMS_OUTCOME_ROLLED_BACK;     /* no stream of it ever started here */
+	if (r < 0)
+		return VMS_OUTCOME_PENDING;         /* unreadable: nothing guesses */
+	if (strcmp(state, "committed") == 0)
+		return VMS_OUTCOME_COMMITTED;
+	if (strcmp(state, "rolled-back") == 0)
+		return VMS_OUTCOME_ROLLED_BACK;
+	/* "started" and its stream process gone: the target QEMU itself tells.
+	 * Running means it resumed (committed); anything else is undone now. */
+	kvm_qmp *q = NULL;
+	snprintf(sock, sizeof(sock), "%s/%s/qmp.sock", state_dir, name);
+	if (kvm_qmp_connect(sock, QUERY_MS, &q, NULL) == 0 && kvm_runstate(q, run, sizeof(run), NULL) == 0 &&
+	    strcmp(run, "running") == 0) {
+		kvm_qmp_close(q);
+		rc_outcome_write(state_fd, session, vm, name, "committed");
+		return VMS_OUTCOME_COMMITTED;
+	}
+	if (q) {
+		kvm_qmp_simple(q, "quit", NULL);
+		kvm_qmp_close(q);
+	}
+	rc_outcome_write(state_fd, session, vm, name, "rolled-back");
+	return VMS_OUTCOME_ROLLED_BACK;
+}

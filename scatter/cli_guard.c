@@ -1,0 +1,213 @@
+/* cli_guard.c - `vmscatter guard`: the source-side guard of one migrating
+ * VM (doc/PROTOCOL.md, "Commit and rollback"). The sender starts one per VM
+ * before the source QEMU migrates and holds a pipe to it (descriptor 3).
+ * The sender writes 'd' when it has settled the VM itself (committed and
+ * quit the source, or rolled back and resumed it); then the guard exits. If
+ * the pipe closes without it, the sender died: the guard settles the source
+ * from what the receiver decided, never from a guess:
+ *   - the source runs (its migration failed with the sender): nothing to do;
+ *   - the source is paused after a completed migration: ask the receiver
+ *     (OUTCOME, over the same mutual TLS) until it answers: committed ->
+ *     quit the source (--keep-source: leave it paused); rolled back -> resume
+ *     it; no answer within --timeout -> leave it paused and say so. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli_int.h"
+
+#define ASK_MS 15000             /* one question to the receiver */
+
+static const char guard_usage[] =
+	"Usage: vmscatter guard --qmp SOCKET --target NAME=ADDR:PORT --session HEX --vm K\n"
+	"                       (--tls-creds DIR [--tls-hostname NAME] | --insecure)\n"
+	"                       [--keep-source] [--timeout SEC]\n"
+	"\n"
+	"The source-side guard of one live migration (started by `vmscatter send\n"
+	"--live`, one per VM, with a pipe on descriptor 3). If the sender dies before\n"
+	"it settled the VM, the guard asks the VM's receiver whether the target\n"
+	"committed, then quits the source (committed) or resumes it (rolled back).\n";
+
+struct guard {
+	const char *qmp, *name, *tls_host;
+	uint32_t ip;
+	uint16_t port;
+	uint64_t session;
+	uint32_t vm;
+	const vms_tls *tls;
+	int keep_source, timeout_ms;
+};
+
+static void say(const struct guard *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct guard *g, const char *fmt, ...)
+{
+	char line[600];
+	va_list ap;
+	int n = snprintf(line, sizeof(line), "vmscatter guard[%s]: ", g->qmp);
+	va_start(ap, fmt);
+	if (n > 0 && (size_t)n < sizeof(line) - 1)
+		n += vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	vms_write_all(2, line, (size_t)n);
+}
+
+/* One OUTCOME question: 0 with the answer, or a negative errno. */
+static int ask(const struct guard *g, enum vms_outcome *o, vms_err *err)
+{
+	vms_conn *c = NULL;
+	vms_frames in = { 0 };
+	vms_wbuf out = { 0 };
+	uint8_t type;
+	vms_cur p;
+	int r = vms_conn_connect(g->tls, g->ip, g->port, g->tls_host, ASK_MS, &c, err);
+	if (r == 0 && (r = vms_msg_outcome_put(&out, g->session, g->vm)) == 0)
+		r = vms_conn_write_all(c, out.data, out.len);
+	int64_t end = vms_now_ms() + ASK_MS;
+	while (r == 0 && (r = vms_frames_next(&in, &type, &p)) == 0) {
+		int left = (int)(end - vms_now_ms());
+		if (left <= 0)
+			r = -ETIMEDOUT;
+		else if ((r = vms_frames_recv(&in, c, left)) > 0)
+			r = 0;
+	}
+	if (r == 1)
+		r = type == VMS_MSG_OUTCOME_IS && vms_msg_outcome_is_get(&p, o) == 0 ? 0 : -EPROTO;
+	if (r < 0 && err && !err->msg[0])
+		vms_err_set(err, r, "%s", strerror(-r));
+	vms_conn_close(c);
+	vms_frames_free(&in);
+	vms_wbuf_free(&out);
+	return r;
+}
+
+/* The sender is gone: settle the source. 0 when settled. */
+static int settle(const struct guard *g)
+{
+	kvm_qmp *q = NULL;
+	char state[32] = "";
+	vms_err e = { 0 };
+	if (kvm_qmp_connect(g->qmp, 5000, &q, NULL) < 0) {
+		say(g, "the sender is gone and so is the source QEMU: nothing to settle");
+		return 0;
+	}
+	/* a migration still under way fails now that its fd is closed: wait */
+	int64_t end = vms_now_ms() + 10000;
+	while (kvm_runstate(q, state, sizeof(state), NULL) == 0 && strcmp(state, "running") != 0 &&
+	       strcmp(state, "postmigrate") != 0 && strcmp(state, "paused") != 0 && vms_now_ms() < end)
+		usleep(100000);
+	if (strcmp(state, "running") == 0) {
+		say(g, "the sender is gone; the source runs on (its migration did not complete)");
+		kvm_qmp_close(q);
+		return 0;
+	}
+	say(g, "the sender is gone and the source is paused (%s): asking target %s", state, g->name);
+	int64_t give_up = vms_now_ms() + g->timeout_ms;
+	int r = -ETIMEDOUT;
+	for (;;) {
+		enum vms_outcome o = VMS_OUTCOME_PENDING;
+		memset(&e, 0, sizeof(e));
+		if (ask(g, &o, &e) == 0 && o == VMS_OUTCOME_COMMITTED) {
+			say(g, "target %s committed: %s the source", g->name, g->keep_source ? "keeping (paused)" : "quitting");
+			r = g->keep_source ? 0 : kvm_qmp_simple(q, "quit", NULL);
+			break;
+		}
+		if (e.code == 0 && o == VMS_OUTCOME_ROLLED_BACK) {
+			say(g, "target %s rolled back: resuming the source", g->name);
+			r = kvm_qmp_simple(q, "cont", &e);
+			break;
+		}
+		if (vms_now_ms() > give_up) {
+			say(g, "no answer from target %s (%s): the source stays paused; resume it (QMP cont) only "
+			    "once you know the target does not run the guest", g->name, e.msg[0] ? e.msg : "not settled");
+			break;
+		}
+		sleep(1);
+	}
+	kvm_qmp_close(q);
+	return r;
+}
+
+int cli_guard(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "qmp", required_argument, NULL, 'q' }, { "target", required_argument, NULL, 't' },
+		{ "session", required_argument, NULL, 's' }, { "vm", required_argument, NULL, 'v' },
+		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
+		{ "insecure", no_argument, NULL, 'I' }, { "keep-source", no_argument, NULL, 'K' },
+		{ "timeout", required_argument, NULL, 'T' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct guard g = { .timeout_ms = 300000 };
+	const char *creds = NULL, *target = NULL;
+	char name[SC_NAME_MAX] = "", host[256] = "";
+	int ch, insecure = 0, have_session = 0, have_vm = 0;
+	uint64_t v;
+	vms_err err = { 0 };
+	vms_tls *tls = NULL;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'q': g.qmp = optarg; break;
+		case 't': target = optarg; break;
+		case 's':
+			if (vms_parse_u64(optarg, strlen(optarg), 16, &g.session) < 0)
+				return cli_usage_error("guard", "--session needs a hexadecimal number");
+			have_session = 1;
+			break;
+		case 'v':
+			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v >= VMS_WIRE_VMS_MAX)
+				return cli_usage_error("guard", "--vm must be 0..%u", VMS_WIRE_VMS_MAX - 1);
+			g.vm = (uint32_t)v;
+			have_vm = 1;
+			break;
+		case 'C': creds = optarg; break;
+		case 'H': g.tls_host = optarg; break;
+		case 'I': insecure = 1; break;
+		case 'K': g.keep_source = 1; break;
+		case 'T':
+			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 86400)
+				return cli_usage_error("guard", "--timeout must be 1..86400 seconds");
+			g.timeout_ms = (int)v * 1000;
+			break;
+		case 'h': fputs(guard_usage, stdout); return 0;
+		default: return cli_usage_error("guard", "unknown option");
+		}
+	}
+	const char *eq = target ? strchr(target, '=') : NULL;
+	const char *rest = NULL;
+	if (!g.qmp || !eq || !have_session || !have_vm || optind != argc ||
+	    vms_strlcpy_n(name, sizeof(name), target, (size_t)(eq - target)) < 0 ||
+	    cli_parse_hostport(eq + 1, &g.ip, &g.port, &rest) < 0 || rest)
+		return cli_usage_error("guard", "expected --qmp, --target NAME=ADDR:PORT, --session and --vm");
+	if (!creds == !insecure)
+		return cli_usage_error("guard", "give --tls-creds DIR or --insecure");
+	if (creds && vms_tls_new(creds, VMS_TLS_CLIENT, &tls, &err) < 0)
+		return cli_fail("guard", &err);
+	g.tls = tls;
+	g.name = name;
+	if (!g.tls_host && creds && vms_strlcpy_n(host, sizeof(host), eq + 1, strcspn(eq + 1, ":")) == 0)
+		g.tls_host = host;                /* the certificate must name what --target said */
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, SIG_IGN);              /* Ctrl-C at the sender's terminal is the sender's */
+	char c = 0;
+	ssize_t n;
+	do
+		n = read(3, &c, 1);
+	while (n < 0 && errno == EINTR);
+	int r = 0;
+	if (n != 1 || c != 'd')               /* the sender died before it settled the VM */
+		r = settle(&g);
+	vms_tls_free(tls);
+	return r < 0 ? 1 : 0;
+}
