@@ -44,7 +44,7 @@ for n in "${names[@]}"; do
 		 libs=($(pkg-config --libs libcrypto libxxhash lzo2)) ;;
 	summary) srcs=("$top"/planner/{problem,eval,order,strategies,ilp}.c)
 		 libs=($(pkg-config --libs jansson) -lglpk) ;;
-	session) srcs=("$top"/receiver/{receiver,files,stream,apply}.c "$top"/kvmglue/{qmp,procfmt,mem,mstream,migrate}.c
+	session) srcs=("$top"/receiver/{receiver,files,stream,apply,outcome}.c "$top"/kvmglue/{qmp,procfmt,mem,mstream,migrate}.c
 		       "$top"/kvmglue/{launch,argv_keys,argv_policy}.c "$top"/common/{err,cursor,num,wbuf,wire,digest}.c
 		       "$top"/common/{compress,pgm,conn,tls,seal,fault}.c)
 		 libs=($(pkg-config --libs jansson openpgm-5.3 libssl libcrypto libxxhash lzo2))
