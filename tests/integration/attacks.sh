@@ -13,7 +13,7 @@
 command -v python3 > /dev/null || skip_all "python3 not installed"
 command -v openssl > /dev/null || skip_all "openssl not installed"
 
-plan 33
+plan 36
 V=$VMSCATTER
 R="$top_srcdir/tests/integration/rogue.py"
 tmp=$(mktemp -d /tmp/vms-attacks.XXXXXX)
@@ -249,3 +249,22 @@ if [ -x "$top_builddir/tests/helpers/rewrite_check" ]; then
 else
 	ok 0 "# SKIP rewrite_check not built (needs cmocka)"
 fi
+
+# --- 7. an authenticated sender's command line: no program, no host file, no listener ----------
+# (the three attacks of old: argv[0] ran as root, -parallel file: truncated a
+# host file, a TCP QMP monitor was opened for `migrate exec:`)
+mkdir -p "$tmp/box3/state"
+echo precious > "$tmp/victim"
+start_recv cmd --state-dir "$tmp/box3/state" --idle-timeout 5
+rogue cmd sh.out session --live --vm vsh:1 --stream "/bin/sh -c id>$tmp/pwned"
+answered sh.out '^ERROR .*(qemu-system|/bin/sh)' && sleep 0.5 && [ ! -e "$tmp/pwned" ]
+ok $? "a STREAM whose command line is /bin/sh -c ...: refused, nothing ran"
+rogue cmd par.out session --live --vm vpar:1 --stream "qemu-system-x86_64 -m 64 -nographic -parallel file:$tmp/victim"
+settle cmd 'vpar: rolled back'
+[ "$(cat "$tmp/victim")" = precious ]
+ok $? "-parallel file:HOSTFILE: the file is moved into STATE/NAME/, the host file is untouched"
+rogue cmd mon.out session --live --vm vmon:1 --stream \
+	"qemu-system-x86_64 -m 64 -nographic -chardev socket,id=m,host=127.0.0.1,port=47999,server=on,wait=off -mon chardev=m,mode=control"
+answered mon.out '^ERROR .*-chardev.*listens on the network' && ! ss -Hltn 'sport = :47999' | grep -q .
+ok $? "-chardev socket,host=...,server=on + -mon: refused by name, no listener opened"
+stop_recv cmd
