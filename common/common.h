@@ -13,6 +13,7 @@
 #define VMS_COMMON_H
 
 #include <poll.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -31,6 +32,11 @@ typedef struct vms_err {
  * `return vms_err_set(err, -EINVAL, "...")`. */
 int vms_err_set(vms_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* One line on stderr, "PREFIX" then the message, in one write (several
+ * processes may log at once): for the long-running pieces (receivers'
+ * streams, source guards). */
+void vms_log_line(const char *prefix, const char *fmt, va_list ap);
 
 /* Prefix the message already in `err` with "PREFIX: ". Returns err->code
  * (or `code` when err is NULL). */

@@ -2,6 +2,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common.h"
 
@@ -34,4 +35,18 @@ int vms_err_prefix(vms_err *err, int code, const char *fmt, ...)
 	if (err->code == 0)
 		err->code = code;
 	return err->code;
+}
+
+void vms_log_line(const char *prefix, const char *fmt, va_list ap)
+{
+	char line[1200];
+	int n = snprintf(line, sizeof(line), "%s", prefix);
+	if (n > 0 && (size_t)n < sizeof(line) - 1)
+		n += vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	vms_write_all(2, line, (size_t)n);
 }

@@ -5,7 +5,10 @@
  * replaced whole (temporary file, fsync, rename), never appended. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #include "receiver_int.h"
 
 #define QUERY_MS 3000            /* the target QEMU's QMP, when the journal says "started" */
+#define PRUNE_S (7 * 86400)      /* outcomes older than a week are nobody's question any more */
 
 static void file_name(char *out, size_t len, uint64_t session, uint32_t vm)
 {
@@ -37,6 +41,24 @@ int rc_outcome_write(int state_fd, uint64_t session, uint32_t vm, const char *na
 	if (r < 0)
 		unlinkat(state_fd, tmp, 0);
 	return r;
+}
+
+void rc_outcome_prune(int state_fd)
+{
+	int fd = openat(state_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	struct stat st;
+	time_t old = time(NULL) - PRUNE_S;
+	while (d && (e = readdir(d)))
+		if (strncmp(e->d_name, ".outcome-", 9) == 0 &&
+		    fstatat(state_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_mtime < old)
+			unlinkat(state_fd, e->d_name, 0);
+	if (d)
+		closedir(d);
+	else if (fd >= 0)
+		close(fd);
 }
 
 /* The journal's NAME and STATE: 0, or -ENOENT / -EBADMSG. */

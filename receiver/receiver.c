@@ -781,6 +781,8 @@ int rc_session(const struct rc_options *o, vms_conn *conn, int lfd, uint32_t loc
 	else
 		s.state_fd = s.out_fd;
 	if (r == 0)
+		rc_outcome_prune(s.state_fd);
+	if (r == 0)
 		r = run_session(&s, err);
 	if (r < 0) {
 		logf_(&s, "session failed: %s", err->msg);

@@ -87,5 +87,7 @@ int rc_stream(const struct rc_stream_ctx *c, vms_conn *conn, vms_err *err);
  * committed; else it is quit: rolled back). */
 int rc_outcome_write(int state_fd, uint64_t session, uint32_t vm, const char *name, const char *state);
 enum vms_outcome rc_outcome(int state_fd, const char *state_dir, uint64_t session, uint32_t vm);
+/* Remove outcome files older than a week (at each session's start). */
+void rc_outcome_prune(int state_fd);
 
 #endif

@@ -51,21 +51,13 @@ static void slog(const struct stream *s, const char *fmt, ...)
 {
 	if (s->c->quiet)
 		return;
-	/* one write per line: several streams log at once */
-	char line[1200];
+	char prefix[200];
 	va_list ap;
-	int n = snprintf(line, sizeof(line), "vmscatter receive[%s]: %s: ", s->c->receiver,
-			 s->name[0] ? s->name : "stream");
+	snprintf(prefix, sizeof(prefix), "vmscatter receive[%s]: %s: ", s->c->receiver,
+		 s->name[0] ? s->name : "stream");
 	va_start(ap, fmt);
-	if (n > 0 && (size_t)n < sizeof(line) - 1)
-		n += vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
+	vms_log_line(prefix, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	vms_write_all(2, line, (size_t)n);
 }
 
 static int send_out(struct stream *s, int r, vms_err *err)

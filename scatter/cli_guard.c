@@ -47,19 +47,12 @@ struct guard {
 static void say(const struct guard *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const struct guard *g, const char *fmt, ...)
 {
-	char line[600];
+	char prefix[300];
 	va_list ap;
-	int n = snprintf(line, sizeof(line), "vmscatter guard[%s]: ", g->qmp);
+	snprintf(prefix, sizeof(prefix), "vmscatter guard[%.250s]: ", g->qmp);
 	va_start(ap, fmt);
-	if (n > 0 && (size_t)n < sizeof(line) - 1)
-		n += vsnprintf(line + n, sizeof(line) - 1 - (size_t)n, fmt, ap);
+	vms_log_line(prefix, fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
-	line[n++] = '\n';
-	vms_write_all(2, line, (size_t)n);
 }
 
 /* One OUTCOME question: 0 with the answer, or a negative errno. */

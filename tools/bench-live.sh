@@ -3,7 +3,9 @@
 # (each VM straight to its target over TCP, all at once, QEMU's own
 # max-bandwidth raised the same way), on one testbed in one run: bytes the
 # targets received and the source sent (interface counters), wall time and
-# QEMU's downtime per VM; vmscatter with LZO and with --no-compress, and
+# QEMU's downtime per VM and each guest's whole pause (per-VM commit, and
+# with --atomic the rack-wide barrier); vmscatter with LZO and with
+# --no-compress, and
 # the cost of security (mutual TLS + sealed multicast against --insecure:
 # wall time, and CPU seconds of sender and receivers per GiB moved). Every
 # run gets fresh guests booted the same way; stock migration uses the
@@ -94,9 +96,11 @@ run_live() {
 run_live live
 run_live raw --no-compress
 run_live insecure --insecure
+run_live atomic --atomic
 read -r live_rx live_tx live_t live_cpu < "$dir/live.counts"
 read -r raw_rx raw_tx raw_t raw_cpu < "$dir/raw.counts"
 read -r ins_rx ins_tx ins_t ins_cpu < "$dir/insecure.counts"
+read -r atm_rx atm_tx atm_t atm_cpu < "$dir/atomic.counts"
 
 # --- stock QEMU migration, same placement -------------------------------------
 echo "==> stock QEMU migration, same guests and placement" >&2
@@ -142,6 +146,7 @@ downs() { python3 -c 'import json,sys; print(" ".join("%d (paused %d)" % (v["dow
 printf '%-26s %14.1f %14.1f %10.2f %s\n' "stock QEMU (TCP)" "$(mib "$stock_rx")" "$(mib "$stock_tx")" "$stock_t" "${stock_down[*]}"
 printf '%-26s %14.1f %14.1f %10.2f %s\n' "vmscatter --live" "$(mib "$live_rx")" "$(mib "$live_tx")" "$live_t" "$(downs "$dir/live.json")"
 printf '%-26s %14.1f %14.1f %10.2f %s\n' "  --no-compress" "$(mib "$raw_rx")" "$(mib "$raw_tx")" "$raw_t" "$(downs "$dir/raw.json")"
+printf '%-26s %14.1f %14.1f %10.2f %s\n' "  --atomic" "$(mib "$atm_rx")" "$(mib "$atm_tx")" "$atm_t" "$(downs "$dir/atomic.json")"
 printf '%-26s %14.3f %14.3f %10.3f\n' "ratio vmscatter/stock" "$(echo "$live_rx / $stock_rx" | bc -l)" \
 	"$(echo "$live_tx / $stock_tx" | bc -l)" "$(echo "$live_t / $stock_t" | bc -l)"
 printf '%-26s %14.3f %14.3f %10.3f\n' "  --no-compress / stock" "$(echo "$raw_rx / $stock_rx" | bc -l)" \
