@@ -80,8 +80,8 @@ static int journal_read(int state_fd, uint64_t session, uint32_t vm, char *name,
 	*sp = *nl = '\0';
 	if (!vms_name_valid(buf, strlen(buf), VMS_WIRE_NAME_MAX))
 		return -EBADMSG;
-	snprintf(name, len, "%s", buf);
-	snprintf(state, len, "%s", sp + 1);
+	if (vms_strlcpy_n(name, len, buf, strlen(buf)) < 0 || vms_strlcpy_n(state, len, sp + 1, strlen(sp + 1)) < 0)
+		return -EBADMSG;
 	return 0;
 }
 
