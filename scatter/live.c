@@ -491,7 +491,9 @@ static void guard_done(struct job *j, int settled)
 	}
 	close(j->guard);
 	j->guard = -1;
-	while (waitpid(j->guard_pid, NULL, 0) < 0 && errno == EINTR)
+	/* an unsettled VM's guard asks the receiver, which answers only once
+	 * this session ends (LIVE_END, after every job): never wait for it */
+	while (settled && waitpid(j->guard_pid, NULL, 0) < 0 && errno == EINTR)
 		;
 }
 

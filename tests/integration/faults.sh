@@ -6,12 +6,13 @@
 # left on the other. Cases: the sender at seeding, a receiver at seeding, a
 # stream process mid-stream, a stream process after its target loaded, the
 # sender after a source completed (postmigrate), after a target loaded, and
-# between two commits (the source guards settle what the sender left).
+# between two commits, a stream process between its commit and RUNNING (the
+# source guards settle what the sender left or could not know).
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 19
+plan 22
 tb=vf$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-faults.XXXXXX)
@@ -149,6 +150,19 @@ for point in sender:postmigrate sender:loaded; do
 	ok $? "a source guard learnt from the receiver that the target rolled back, and resumed its source"
 	stop_targets
 done
+
+# --- t1's stream process dies after it committed, before RUNNING: the sender
+# cannot know; vm1's guard asks and, told "committed", quits the source ----------
+RECV_FAULT_T1=receiver:committed start_receivers
+scatter ""
+rc=$?
+[ $rc = 1 ] && grep -q 'fault point receiver:committed' "$tmp/recv1.log"
+ok $? "t1's stream process killed itself at receiver:committed; the send says vm1 did not settle (exit $rc)"
+fault_case "a stream process killed between its commit and RUNNING" t1 t2
+grep -q 'target t1 committed: quitting the source' "$tmp/send.err"
+ok $? "vm1's guard learnt from the receiver that its target committed, and quit the source"
+stop_targets
+boot
 
 # --- the sender dies between two commits: each guest on exactly one host -------------------
 start_receivers
