@@ -129,6 +129,19 @@ unsigned rc_sweep_parts(int dirfd, const char *dir, int quiet, const char *me)
 	return n;
 }
 
+ssize_t rc_read_small(int dirfd, const char *name, char *buf, size_t len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return -EBADMSG;
+	buf[n] = '\0';
+	return n;
+}
+
 /* ---- a live target's STATE/NAME/ -------------------------------------------- */
 
 /* Field 22 of /proc/PID/stat: when the process started (0: no such process). */
@@ -136,14 +149,8 @@ static unsigned long long start_time(long pid)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (rc_read_small(AT_FDCWD, path, buf, sizeof(buf)) < 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	const char *p = strrchr(buf, ')');   /* the command name may hold anything */
 	unsigned long long t = 0;
 	for (int field = 2; p && *p; p++)
@@ -159,14 +166,8 @@ static unsigned long long start_time(long pid)
 static int read_owner(int dfd, long *pid, unsigned long long *t)
 {
 	char buf[64];
-	int fd = openat(dfd, OWNER_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (rc_read_small(dfd, OWNER_FILE, buf, sizeof(buf)) < 0)
 		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	return sscanf(buf, "%ld %llu", pid, t) == 2 && *pid > 0;
 }
 

@@ -66,14 +66,9 @@ static int journal_read(int state_fd, uint64_t session, uint32_t vm, char *name,
 {
 	char file[64], buf[160];
 	file_name(file, sizeof(file), session, vm);
-	int fd = openat(state_fd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t got = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (got <= 0)
-		return -EBADMSG;
-	buf[got] = '\0';
+	ssize_t got = rc_read_small(state_fd, file, buf, sizeof(buf));
+	if (got < 0)
+		return (int)got;
 	char *sp = strchr(buf, ' '), *nl = strchr(buf, '\n');
 	if (!sp || !nl || nl < sp || (size_t)(sp - buf) >= len || (size_t)(nl - sp - 1) >= len)
 		return -EBADMSG;

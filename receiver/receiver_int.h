@@ -41,6 +41,10 @@ int rc_session(const struct rc_options *o, vms_conn *conn, int lfd, uint32_t loc
 int rc_dir_open(const char *path, int *fd, vms_err *err);
 /* Bytes free for this user on dirfd's file system: 0, or -errno. */
 int rc_dir_free(int dirfd, uint64_t *bytes);
+/* Read the small file `name` of dirfd (AT_FDCWD: a path) into buf, NUL-
+ * terminated, without following a link: its length (> 0), -errno when it
+ * cannot be opened, -EBADMSG when it is empty or unreadable. */
+ssize_t rc_read_small(int dirfd, const char *name, char *buf, size_t len);
 
 /* Image temporaries: ".NAME.img.part-PID", mode 0600, O_EXCL. 0 with *fd
  * and tmp[] set (the caller removes it with unlinkat unless published);
