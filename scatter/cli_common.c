@@ -2,6 +2,7 @@
  * [NAME=]PATH, loading and indexing a rack, errors and units. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,3 +200,25 @@ out:
 	return r;
 }
 
+
+int cli_mkdirs(const char *dir, vms_err *err)
+{
+	char path[4096];
+	if (vms_strlcpy_n(path, sizeof(path), dir, strlen(dir)) < 0 || !path[0])
+		return vms_err_set(err, -ENAMETOOLONG, "%s: not a directory name", dir);
+	for (char *p = path + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return vms_err_set(err, -errno, "%s: %s", path, strerror(errno));
+		*p = c;
+		if (!c)
+			break;
+	}
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		return vms_err_set(err, -ENOTDIR, "%s: not a directory", dir);
+	return 0;
+}

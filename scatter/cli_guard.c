@@ -9,9 +9,14 @@
  *   - the source is paused after a completed migration: ask the receiver
  *     (OUTCOME, over the same mutual TLS) until it answers: committed ->
  *     quit the source (--keep-source: leave it paused); rolled back -> resume
- *     it; no answer within --timeout -> leave it paused and say so. */
+ *     it; no answer within --timeout -> leave it paused and say so.
+ * With --journal FILE the guard shares the lock on the VM's source journal
+ * record (descriptor 4, from the sender) and removes the record once the VM
+ * is settled, or marks it "unsettled" when it gives up: `vmscatter recover`
+ * (cli_recover.c) settles such records later, with cli_settle_source(). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,36 +32,26 @@
 static const char guard_usage[] =
 	"Usage: vmscatter guard --qmp SOCKET --target NAME=ADDR:PORT --session HEX --vm K\n"
 	"                       (--tls-creds DIR [--tls-hostname NAME] | --insecure)\n"
-	"                       [--keep-source] [--timeout SEC]\n"
+	"                       [--keep-source] [--timeout SEC] [--journal FILE]\n"
 	"\n"
 	"The source-side guard of one live migration (started by `vmscatter send\n"
 	"--live`, one per VM, with a pipe on descriptor 3). If the sender dies before\n"
 	"it settled the VM, the guard asks the VM's receiver whether the target\n"
 	"committed, then quits the source (committed) or resumes it (rolled back).\n";
 
-struct guard {
-	const char *qmp, *name, *tls_host;
-	uint32_t ip;
-	uint16_t port;
-	uint64_t session;
-	uint32_t vm;
-	const vms_tls *tls;
-	int keep_source, timeout_ms;
-};
-
-static void say(const struct guard *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const struct guard *g, const char *fmt, ...)
+static void say(const struct cli_settle *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct cli_settle *g, const char *fmt, ...)
 {
 	char prefix[300];
 	va_list ap;
-	snprintf(prefix, sizeof(prefix), "vmscatter guard[%.250s]: ", g->qmp);
+	snprintf(prefix, sizeof(prefix), "vmscatter %s[%.250s]: ", g->who, g->qmp);
 	va_start(ap, fmt);
 	vms_log_line(prefix, fmt, ap);
 	va_end(ap);
 }
 
 /* One OUTCOME question: 0 with the answer, or a negative errno. */
-static int ask(const struct guard *g, enum vms_outcome *o, vms_err *err)
+static int ask(const struct cli_settle *g, enum vms_outcome *o, vms_err *err)
 {
 	vms_conn *c = NULL;
 	vms_frames in = { 0 };
@@ -84,14 +79,14 @@ static int ask(const struct guard *g, enum vms_outcome *o, vms_err *err)
 	return r;
 }
 
-/* The sender is gone: settle the source. 0 when settled. */
-static int settle(const struct guard *g)
+int cli_settle_source(const struct cli_settle *g)
 {
 	kvm_qmp *q = NULL;
 	char state[32] = "";
 	vms_err e = { 0 };
 	if (kvm_qmp_connect(g->qmp, 5000, &q, NULL) < 0) {
 		say(g, "the sender is gone and so is the source QEMU: nothing to settle");
+		*g->outcome = "source gone";
 		return 0;
 	}
 	/* a migration still under way fails now that its fd is closed: wait */
@@ -101,23 +96,31 @@ static int settle(const struct guard *g)
 		usleep(100000);
 	if (strcmp(state, "running") == 0) {
 		say(g, "the sender is gone; the source runs on (its migration did not complete)");
+		*g->outcome = "source runs";
 		kvm_qmp_close(q);
 		return 0;
 	}
 	say(g, "the sender is gone and the source is paused (%s): asking target %s", state, g->name);
 	int64_t give_up = vms_now_ms() + g->timeout_ms;
 	int r = -ETIMEDOUT;
+	*g->outcome = "unsettled: the source stays paused";
+	if (vms_fault("guard:asking")) {  /* (a drop: give up at once) */
+		kvm_qmp_close(q);
+		return r;
+	}
 	for (;;) {
 		enum vms_outcome o = VMS_OUTCOME_PENDING;
 		memset(&e, 0, sizeof(e));
 		if (ask(g, &o, &e) == 0 && o == VMS_OUTCOME_COMMITTED) {
 			say(g, "target %s committed: %s the source", g->name, g->keep_source ? "keeping (paused)" : "quitting");
 			r = g->keep_source ? 0 : kvm_qmp_simple(q, "quit", NULL);
+			*g->outcome = g->keep_source ? "committed: source kept paused" : "committed: source quit";
 			break;
 		}
 		if (e.code == 0 && o == VMS_OUTCOME_ROLLED_BACK) {
 			say(g, "target %s rolled back: resuming the source", g->name);
 			r = kvm_qmp_simple(q, "cont", &e);
+			*g->outcome = "rolled back: source resumed";
 			break;
 		}
 		if (vms_now_ms() > give_up) {
@@ -131,6 +134,42 @@ static int settle(const struct guard *g)
 	return r;
 }
 
+int cli_settle_target(struct cli_settle *g, const char *target, char *name, size_t len)
+{
+	const char *eq = strchr(target, '='), *rest = NULL;
+	if (!eq || vms_strlcpy_n(name, len, target, (size_t)(eq - target)) < 0 ||
+	    !vms_name_valid(name, strlen(name), SC_NAME_MAX) ||
+	    cli_parse_hostport(eq + 1, &g->ip, &g->port, &rest) < 0 || rest)
+		return -EINVAL;
+	g->name = name;
+	return 0;
+}
+
+/* The record's end: removed when settled, else marked "unsettled" for
+ * `vmscatter recover`. */
+static void journal_end(const char *path, const struct cli_settle *g, const char *target, int settled)
+{
+	struct sc_journal_rec rec = { .session = g->session, .vm = g->vm, .state = "unsettled" };
+	char dir[4096];
+	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
+	int lock = -1, dfd = -1;
+	vms_err e = { 0 };
+	if (vms_strlcpy_n(dir, sizeof(dir), slash ? path : ".", slash ? (size_t)(slash - path) : 1) < 0 ||
+	    (dfd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
+	if (settled)
+		sc_journal_remove(dfd, name);
+	else if (vms_strlcpy_n(rec.qmp, sizeof(rec.qmp), g->qmp, strlen(g->qmp)) == 0 &&
+		 vms_strlcpy_n(rec.target, sizeof(rec.target), target, strlen(target)) == 0 &&
+		 vms_strlcpy_n(rec.tls_host, sizeof(rec.tls_host), g->tls_host ? g->tls_host : "",
+			       g->tls_host ? strlen(g->tls_host) : 0) == 0 &&
+		 sc_journal_write(dfd, name, &rec, &lock, &e) < 0)
+		say(g, "%s", e.msg);
+	if (lock >= 0)
+		close(lock);
+	close(dfd);
+}
+
 int cli_guard(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -138,11 +177,12 @@ int cli_guard(int argc, char **argv)
 		{ "session", required_argument, NULL, 's' }, { "vm", required_argument, NULL, 'v' },
 		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
 		{ "insecure", no_argument, NULL, 'I' }, { "keep-source", no_argument, NULL, 'K' },
-		{ "timeout", required_argument, NULL, 'T' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "timeout", required_argument, NULL, 'T' }, { "journal", required_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	struct guard g = { .timeout_ms = 300000 };
-	const char *creds = NULL, *target = NULL;
+	const char *outcome = "";
+	struct cli_settle g = { .timeout_ms = 300000, .who = "guard", .outcome = &outcome };
+	const char *creds = NULL, *target = NULL, *journal = NULL;
 	char name[SC_NAME_MAX] = "", host[256] = "";
 	int ch, insecure = 0, have_session = 0, have_vm = 0;
 	uint64_t v;
@@ -173,22 +213,20 @@ int cli_guard(int argc, char **argv)
 				return cli_usage_error("guard", "--timeout must be 1..86400 seconds");
 			g.timeout_ms = (int)v * 1000;
 			break;
+		case 'j': journal = optarg; break;
 		case 'h': fputs(guard_usage, stdout); return 0;
 		default: return cli_usage_error("guard", "unknown option");
 		}
 	}
-	const char *eq = target ? strchr(target, '=') : NULL;
-	const char *rest = NULL;
-	if (!g.qmp || !eq || !have_session || !have_vm || optind != argc ||
-	    vms_strlcpy_n(name, sizeof(name), target, (size_t)(eq - target)) < 0 ||
-	    cli_parse_hostport(eq + 1, &g.ip, &g.port, &rest) < 0 || rest)
+	if (!g.qmp || !target || !have_session || !have_vm || optind != argc ||
+	    cli_settle_target(&g, target, name, sizeof(name)) < 0)
 		return cli_usage_error("guard", "expected --qmp, --target NAME=ADDR:PORT, --session and --vm");
 	if (!creds == !insecure)
 		return cli_usage_error("guard", "give --tls-creds DIR or --insecure");
 	if (creds && vms_tls_new(creds, VMS_TLS_CLIENT, &tls, &err) < 0)
 		return cli_fail("guard", &err);
 	g.tls = tls;
-	g.name = name;
+	const char *eq = strchr(target, '=');
 	if (!g.tls_host && creds && vms_strlcpy_n(host, sizeof(host), eq + 1, strcspn(eq + 1, ":")) == 0)
 		g.tls_host = host;                /* the certificate must name what --target said */
 	signal(SIGPIPE, SIG_IGN);
@@ -199,8 +237,11 @@ int cli_guard(int argc, char **argv)
 		n = read(3, &c, 1);
 	while (n < 0 && errno == EINTR);
 	int r = 0;
-	if (n != 1 || c != 'd')               /* the sender died before it settled the VM */
-		r = settle(&g);
+	if (n != 1 || c != 'd') {             /* the sender died before it settled the VM */
+		r = cli_settle_source(&g);
+		if (journal)
+			journal_end(journal, &g, target, r == 0);
+	}
 	vms_tls_free(tls);
 	return r < 0 ? 1 : 0;
 }

@@ -42,6 +42,9 @@ int cli_fail(const char *cmd, const vms_err *err);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* mkdir -p DIR, each directory made 0700: 0 or a negative errno (err set). */
+int cli_mkdirs(const char *dir, vms_err *err);
+
 /* Format a byte count as "123.4 MiB" into buf. */
 const char *cli_bytes(uint64_t bytes, char *buf, size_t len);
 
@@ -54,6 +57,31 @@ int cli_receive(int argc, char **argv);
 int cli_stream(int argc, char **argv);
 int cli_target_argv(int argc, char **argv);
 int cli_guard(int argc, char **argv);
+int cli_recover(int argc, char **argv);
+
+/* Settling one paused source from its receiver's word (cli_guard.c; the
+ * source guard and `vmscatter recover` share it). */
+struct cli_settle {
+	const char *who;                  /* "guard" or "recover": the log lines' prefix */
+	const char *qmp, *name, *tls_host;
+	uint32_t ip;
+	uint16_t port;
+	uint64_t session;
+	uint32_t vm;
+	const vms_tls *tls;               /* NULL: --insecure */
+	int keep_source, timeout_ms;      /* timeout_ms: how long to keep asking */
+	const char **outcome;             /* set to a few words saying what was done */
+};
+/* Parse NAME=HOST:PORT into g->name (`name`, len bytes), g->ip, g->port:
+ * 0 or -EINVAL. */
+int cli_settle_target(struct cli_settle *g, const char *target, char *name, size_t len);
+/* Wait for the source's migration to end, then: running -> nothing to do;
+ * paused -> ask the receiver (OUTCOME) until it answers or timeout_ms
+ * passes: committed -> quit the source (keep_source: leave it paused),
+ * rolled back -> resume it. 0 when the VM is settled; -ETIMEDOUT when no
+ * answer came (the source stays paused); another negative errno when QMP
+ * refused. */
+int cli_settle_source(const struct cli_settle *g);
 /* HOST:PORT[:REST] (HOST an IPv4 address or a name): 0, or -EINVAL; *rest
  * points after the second colon, or is NULL. */
 int cli_parse_hostport(const char *s, uint32_t *ip, uint16_t *port, const char **rest);

@@ -17,7 +17,8 @@ static const char send_usage[] =
 	"Usage: vmscatter send --target NAME=HOST:PORT[:SLOTS] ... [--plan FILE | --strategy S]\n"
 	"                      [--rate BITS/S] [--mcast-if ADDR] [--mcast-port PORT]\n"
 	"                      [--timeout SEC] [--no-compress] [--json] [--threads N] [--quiet]\n"
-	"                      [--live [--verify] [--parallel N] [--keep-source] [--atomic]]\n"
+	"                      [--live [--verify] [--parallel N] [--keep-source] [--atomic]\n"
+	"                       [--state-dir DIR]]\n"
 	"                      (--tls-creds DIR [--tls-hostname NAME] | --insecure) SRC...\n"
 	"\n"
 	"Index the memory images SRC, place them on the targets (greedy by default,\n"
@@ -66,6 +67,10 @@ static const char send_usage[] =
 	"  --no-repair        with --verify: any difference rolls back\n"
 	"  --parallel N       at most N VMs stream at once (default: all)\n"
 	"  --keep-source      leave the sources paused instead of quitting them\n"
+	"  --state-dir DIR    the source journal: one record per migrating VM, until\n"
+	"                     it is settled (default " SC_SEND_STATE_DIR ", made if\n"
+	"                     missing); `vmscatter recover` settles what a dead\n"
+	"                     sender and its guards left\n"
 	"  --max-bandwidth B/S QEMU's own migration limit (default 10G; K M G)\n"
 	"Ctrl-C rolls back every VM that has not resumed on its target yet.\n";
 
@@ -488,7 +493,7 @@ int cli_send(int argc, char **argv)
 		{ "max-bandwidth", required_argument, NULL, 'B' }, { "no-repair", no_argument, NULL, 'R' },
 		{ "no-compress", no_argument, NULL, 'Z' },
 		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
-		{ "insecure", no_argument, NULL, 'I' },
+		{ "insecure", no_argument, NULL, 'I' }, { "state-dir", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct sc_target tg[VMSPLAN_MAX_TARGETS];
@@ -562,6 +567,7 @@ int cli_send(int argc, char **argv)
 		case 'V': lo.verify = 1; break;
 		case 'R': lo.repair = 0; break;
 		case 'K': lo.keep_source = 1; break;
+		case 'S': lo.journal_dir = optarg; break;
 		case 'a': lo.atomic = 1; break;
 		case 'N':
 			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 4096)
@@ -590,8 +596,12 @@ int cli_send(int argc, char **argv)
 		return cli_usage_error("send", "no memory source given");
 	if (plan_file && have_strategy)
 		return cli_usage_error("send", "give --plan or --strategy, not both");
-	if (!live && (lo.verify || lo.parallel || lo.keep_source || lo.atomic))
-		return cli_usage_error("send", "--verify, --parallel, --keep-source and --atomic need --live");
+	if (!live && (lo.verify || lo.parallel || lo.keep_source || lo.atomic || lo.journal_dir))
+		return cli_usage_error("send", "--verify, --parallel, --keep-source, --atomic and --state-dir need --live");
+	if (live && !lo.journal_dir)
+		lo.journal_dir = SC_SEND_STATE_DIR;
+	if (live && cli_mkdirs(lo.journal_dir, &err) < 0)
+		return cli_fail("send", &err);
 	if (!lo.repair && !lo.verify)
 		return cli_usage_error("send", "--no-repair needs --verify");
 	if (!creds && !insecure)

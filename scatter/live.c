@@ -66,6 +66,8 @@ struct job {
 	vms_conn *conn;                   /* stream connection */
 	int guard;                        /* the source guard's pipe (-1: none) */
 	pid_t guard_pid;
+	int jlock;                        /* its source journal record, locked (-1: none) */
+	char jname[64];                   /* the record's file name */
 	vms_frames in;
 	vms_wbuf out;
 	kvm_qmp *q;                       /* the source's QMP */
@@ -96,6 +98,7 @@ struct live {
 	pthread_cond_t cond;
 	enum decision decision;
 	int abort;                        /* stop streaming now */
+	int journal_fd;                   /* o->journal_dir, open (-1: no journal) */
 };
 
 /* ---- helpers ------------------------------------------------------------------- */
@@ -435,16 +438,16 @@ static int start_guard(struct job *j, vms_err *err)
 {
 	const struct live *lv = j->lv;
 	const struct sc_target *t = &lv->targets[j->t];
-	char target[SC_NAME_MAX + 32], session[20], vm[12];
+	char target[SC_NAME_MAX + 32], session[20], vm[12], jpath[4200];
 	char ip[16];
 	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", t->ip >> 24, (t->ip >> 16) & 255, (t->ip >> 8) & 255, t->ip & 255);
 	snprintf(target, sizeof(target), "%s=%s:%u", t->name, ip, t->port);
 	snprintf(session, sizeof(session), "%016llx", (unsigned long long)lv->session);
 	snprintf(vm, sizeof(vm), "%u", j->k);
 	const char *host = lv->o->tls_hostname ? lv->o->tls_hostname : t->host[0] ? t->host : ip;
-	const char *argv[20] = { "vmscatter", "guard", "--qmp", lv->qmp[j->v], "--target", target,
+	const char *argv[24] = { "vmscatter", "guard", "--qmp", lv->qmp[j->v], "--target", target,
 				 "--session", session, "--vm", vm };
-	int n = 10, p[2];
+	int n = 10, p[2], r;
 	if (lv->o->tls_dir) {
 		argv[n++] = "--tls-creds";
 		argv[n++] = lv->o->tls_dir;
@@ -455,6 +458,21 @@ static int start_guard(struct job *j, vms_err *err)
 	}
 	if (lv->o->keep_source)
 		argv[n++] = "--keep-source";
+	if (lv->journal_fd >= 0) {
+		/* the record exists before the source migrates; the guard
+		 * shares its lock (descriptor 4) and removes it once settled */
+		struct sc_journal_rec rec = { .session = lv->session, .vm = j->k, .state = "migrating" };
+		if (vms_strlcpy_n(rec.qmp, sizeof(rec.qmp), lv->qmp[j->v], strlen(lv->qmp[j->v])) < 0 ||
+		    vms_strlcpy_n(rec.target, sizeof(rec.target), target, strlen(target)) < 0 ||
+		    vms_strlcpy_n(rec.tls_host, sizeof(rec.tls_host), host, strlen(host)) < 0)
+			return vms_err_set(err, -ENAMETOOLONG, "%s: too long for the source journal", lv->qmp[j->v]);
+		if ((r = sc_journal_name(j->jname, sizeof(j->jname), lv->session, j->v)) < 0 ||
+		    (r = sc_journal_write(lv->journal_fd, j->jname, &rec, &j->jlock, err)) < 0)
+			return r;
+		snprintf(jpath, sizeof(jpath), "%s/%s", lv->o->journal_dir, j->jname);
+		argv[n++] = "--journal";
+		argv[n++] = jpath;
+	}
 	argv[n] = NULL;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return vms_err_set(err, -errno, "pipe: %s", strerror(errno));
@@ -466,9 +484,9 @@ static int start_guard(struct job *j, vms_err *err)
 		return vms_err_set(err, -e, "fork: %s", strerror(e));
 	}
 	if (pid == 0) {                       /* (only async-signal-safe calls until exec) */
-		if (dup2(p[0], 3) < 0)
+		if (dup2(p[0], 3) < 0 || (j->jlock >= 0 && dup2(j->jlock, 4) < 0))
 			_exit(127);
-		close_range(4, ~0u, 0);
+		close_range(j->jlock >= 0 ? 5 : 4, ~0u, 0);
 		setsid();                     /* Ctrl-C and the sender's death are not its own */
 		execv(lv->o->guard_exe, (char *const *)argv);
 		_exit(127);
@@ -486,6 +504,11 @@ static void guard_done(struct job *j, int settled)
 {
 	if (j->guard < 0)
 		return;
+	if (settled && j->jlock >= 0)
+		sc_journal_remove(j->lv->journal_fd, j->jname);
+	if (j->jlock >= 0)
+		close(j->jlock);              /* (an unsettled VM's guard holds the lock on) */
+	j->jlock = -1;
 	if (settled && write(j->guard, "d", 1) != 1) {
 		/* the guard is gone: nothing waits for the word */
 	}
@@ -678,7 +701,7 @@ int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 {
 	unsigned nvms = sc_index_vms(ix), *session_k = calloc(nvms, sizeof(unsigned));
 	struct live lv = { .ix = ix, .mems = mems, .qmp = qmp, .targets = targets, .stale = stale,
-			   .absent = absent, .o = o, .session = session };
+			   .absent = absent, .o = o, .session = session, .journal_fd = -1 };
 	struct job *jobs = calloc(nvms, sizeof(*jobs));
 	unsigned parallel = o->parallel ? o->parallel : nvms, started = 0;
 	int r = 0;
@@ -689,10 +712,15 @@ int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 		r = vms_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
+	if (o->journal_dir && o->guard_exe &&
+	    (lv.journal_fd = open(o->journal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		r = vms_err_set(err, -errno, "source journal %s: %s", o->journal_dir, strerror(errno));
+		goto out;
+	}
 	if ((r = build_locations(&lv, ntargets, target_of, session_k, per_vm, err)) < 0)
 		goto out;
 	for (unsigned v = 0; v < nvms; v++)
-		jobs[v] = (struct job){ .lv = &lv, .v = v, .k = session_k[v], .t = target_of[v], .guard = -1,
+		jobs[v] = (struct job){ .lv = &lv, .v = v, .k = session_k[v], .t = target_of[v], .guard = -1, .jlock = -1,
 					.mig = -1, .open = SIZE_MAX, .st = &per_vm[v] };
 	int64_t deadline = o->timeout_ms > 0 ? vms_now_ms() + o->timeout_ms : INT64_MAX;
 	for (;;) {
@@ -759,6 +787,8 @@ out:
 			vms_conn_write_all(ctrl[t], b.data, b.len);
 		vms_wbuf_free(&b);
 	}
+	if (lv.journal_fd >= 0)
+		close(lv.journal_fd);
 	for (unsigned t = 0; lv.loc && t < ntargets; t++)
 		free(lv.loc[t]);
 	free(lv.loc);

@@ -20,6 +20,7 @@ static const char usage[] =
 	"  receive   receive VMs from a sender and write their images\n"
 	"  stream    inspect a QEMU migration stream, rebuild a RAM block from it\n"
 	"  target-argv  the command line of a target QEMU for a running VM\n"
+	"  recover   settle the sources a dead sender and its guards left paused\n"
 	"\n"
 	"Run 'vmscatter COMMAND --help' for a command's options, 'man vmscatter' for\n"
 	"the whole manual.\n"
@@ -41,6 +42,7 @@ static const struct command commands[] = {
 	{ "stream", cli_stream },
 	{ "target-argv", cli_target_argv },
 	{ "guard", cli_guard },
+	{ "recover", cli_recover },
 };
 
 int main(int argc, char **argv)

@@ -43,6 +43,8 @@
 #define SC_CHUNK_PAGES 256u
 #define SC_SAME_HASH_MAX 8u
 #define SC_NAME_MAX 64u
+/* where `send --live` keeps its source journal unless --state-dir says */
+#define SC_SEND_STATE_DIR "/var/lib/vmscatter/source"
 
 typedef struct sc_index sc_index;
 
@@ -218,6 +220,8 @@ struct sc_live_opts {
 	 * --tls-creds (NULL: --insecure); guard_exe NULL: no guards */
 	const char *guard_exe;
 	const char *tls_dir;
+	/* the source journal's directory (see below; it must exist); NULL: none */
+	const char *journal_dir;
 };
 
 struct sc_live_stats {
@@ -258,5 +262,39 @@ int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 	    const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
 	    uint64_t session, vms_conn *const *ctrl, const uint8_t *stale, uint8_t *const *absent,
 	    const struct sc_live_opts *o, struct sc_live_stats *per_vm, vms_err *err);
+
+/* ---- the source journal (journal.c; doc/PROTOCOL.md, "Source journal") ----
+ * One record per migrating VM in the sender's state directory, written before
+ * its source migrates, removed once the VM is settled. Whoever may settle the
+ * VM holds an exclusive flock on the record: the sender with its guard, or
+ * `vmscatter recover`. */
+struct sc_journal_rec {
+	uint64_t session;
+	uint32_t vm;                      /* the VM's session index (the receiver's OUTCOME key) */
+	char qmp[4096];                   /* the source QEMU's QMP socket */
+	char target[SC_NAME_MAX + 32];    /* NAME=IP:PORT of its receiver */
+	char tls_host[256];               /* the name its certificate must carry; "" none */
+	char state[16];                   /* "migrating" or "unsettled" (a guard gave up) */
+};
+
+/* A record's file name, "source-SESSION-INDEX" (INDEX: the VM's place in
+ * the rack; its receiver's index, r->vm, may repeat across targets) into
+ * out: 0 or -ENAMETOOLONG. */
+int sc_journal_name(char *out, size_t len, uint64_t session, unsigned index);
+/* 1 when `name` has the form of a record's file name, else 0. */
+int sc_journal_is_record(const char *name);
+/* Write (or replace) r's record in dirfd, whole (temporary file, fsync,
+ * rename); on success *lock_fd is an open descriptor of it holding an
+ * exclusive flock (the caller closes it to let go). 0 or a negative errno. */
+int sc_journal_write(int dirfd, const char *name, const struct sc_journal_rec *r, int *lock_fd, vms_err *err);
+/* Remove the record `name`, if there (errors ignored: it may be gone). */
+void sc_journal_remove(int dirfd, const char *name);
+/* Parse a record's bytes (untrusted: bounded, every field once, nothing
+ * else): 0, or -EBADMSG. */
+int sc_journal_parse(const void *buf, size_t len, struct sc_journal_rec *r);
+/* Open, lock (without waiting) and parse the record `name` of dirfd: 0 with
+ * *lock_fd held; -EBUSY when its sender or guard holds it; -EBADMSG when it
+ * is not a record; other negative errnos from the system. */
+int sc_journal_open(int dirfd, const char *name, struct sc_journal_rec *r, int *lock_fd, vms_err *err);
 
 #endif

@@ -86,7 +86,7 @@ run_live() {
 	local sec=(--tls-creds "$dir/pki/src")
 	[ "$mode" = tls ] || sec=()
 	ip netns exec "$tb-src" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu0" \
-		"$V" send --quiet --live --json --rate 900M "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2>/dev/null
+		"$V" send --quiet --live --json --rate 900M --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2>/dev/null
 	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
 	wait
 	cpu=$(cat "$dir/$name".cpu* | awk '{s += $1 + $2} END {print s}')

@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 command -v clang >/dev/null || { echo "fuzz: clang not installed (tools/install-deps.sh)" >&2; exit 1; }
-[ ${#names[@]} -gt 0 ] || names=(qemu_text summary wire mstream rewrite argv session)
+[ ${#names[@]} -gt 0 ] || names=(qemu_text summary wire mstream rewrite argv session journal)
 keep=1
 if [ -z "$out" ]; then
 	out=$(mktemp -d /tmp/vms-fuzz.XXXXXX)
@@ -42,6 +42,7 @@ for n in "${names[@]}"; do
 	rewrite) srcs=("$top/kvmglue/mstream.c" "$top/scatter/rewrite.c" "$top/receiver/apply.c" "${common[@]}"
 		       "$top/common/wbuf.c" "$top/common/wire.c" "$top/common/compress.c" "$top/common/digest.c")
 		 libs=($(pkg-config --libs libcrypto libxxhash lzo2)) ;;
+	journal) srcs=("$top/scatter/journal.c" "${common[@]}"); libs=() ;;
 	summary) srcs=("$top"/planner/{problem,eval,order,strategies,ilp}.c)
 		 libs=($(pkg-config --libs jansson) -lglpk) ;;
 	session) srcs=("$top"/receiver/{receiver,files,stream,apply,outcome}.c "$top"/kvmglue/{qmp,procfmt,mem,mstream,migrate}.c

@@ -51,7 +51,7 @@ start_receivers() {
 }
 extra=()      # options every send_live adds (--atomic, --plan ...)
 send_live() {
-	ip netns exec $tb-src "$V" send --live "${extra[@]}" --timeout 60 --tls-creds "$tmp/pki/src" --target t1=10.77.0.11:7000:2 \
+	ip netns exec $tb-src "$V" send --live "${extra[@]}" --timeout 60 --tls-creds "$tmp/pki/src" --state-dir "$tmp/source" --target t1=10.77.0.11:7000:2 \
 		--target t2=10.77.0.12:7000:2 "$@" "$tmp"/g/vm{1,2,3,4}.qmp
 }
 # counting_on_source N...: guests N... still run and count on the source
@@ -254,7 +254,7 @@ ip netns exec $tb-t1 "$V" receive --quiet --once --listen 0.0.0.0:7000 --state-d
 	--shared-path "$GK" --tls-creds "$tmp/pki/t1" \
 	> "$tmp/recv-k.log" 2>&1 &
 "$G" start --dir "$tmp/k" --count 1 --mem 128 --dirty 500 --netns $tb-src && "$G" wait --dir "$tmp/k" &&
-	ip netns exec $tb-src "$V" send --quiet --live --keep-source --tls-creds "$tmp/pki/src" \
+	ip netns exec $tb-src "$V" send --quiet --live --keep-source --tls-creds "$tmp/pki/src" --state-dir "$tmp/source" \
 		--target t1=10.77.0.11:7000 "$tmp/k/vm1.qmp" > /dev/null
 ok $? "live scatter with --keep-source succeeds"
 for _ in $(seq 60); do [ -n "$(counter "$tmp/state1/vm1/vm1.serial" last)" ] && break; sleep 0.5; done
