@@ -11,10 +11,14 @@
 # run gets fresh guests booted the same way; stock migration uses the
 # placement vmscatter chose.
 #
+# Also QEMU's best setting: multifd (2 channels) with zstd on both sides.
+#
 #   tools/bench-live.sh [--guests N] [--mem MIB] [--targets M] [--rate 1gbit] [--dirty PAGES/S]
+#                       [--cases live,raw,insecure,atomic,stock,zstd]
+# --cases: which runs (default all; stock always runs, every ratio is against it)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-guests=4 mem=256 targets=2 rate=1gbit dirty=1000
+guests=4 mem=256 targets=2 rate=1gbit dirty=1000 cases=live,raw,insecure,atomic,stock,zstd
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--guests) guests=$2; shift 2 ;;
@@ -22,6 +26,7 @@ while [ $# -gt 0 ]; do
 	--targets) targets=$2; shift 2 ;;
 	--rate) rate=$2; shift 2 ;;
 	--dirty) dirty=$2; shift 2 ;;
+	--cases) cases=$2,stock; shift 2 ;;
 	*) echo "bench-live: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -49,7 +54,7 @@ boot() {
 	sleep 3
 }
 end_targets() {   # the target QEMUs of one side, before the other side runs
-	for f in "$dir"/s*/*/qemu.pid "$dir"/stock/*/qemu.pid; do
+	for f in "$dir"/s*/*/qemu.pid "$dir"/stock*/*/qemu.pid; do
 		[ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true
 	done
 	sleep 0.5
@@ -93,68 +98,113 @@ run_live() {
 	echo "$((rx1 - rx0)) $((tx1 - tx0)) $(echo "$t1 - $t0" | bc -l) $cpu" > "$dir/$name.counts"
 	end_targets
 }
-run_live live
-run_live raw --no-compress
-run_live insecure --insecure
-run_live atomic --atomic
-read -r live_rx live_tx live_t live_cpu < "$dir/live.counts"
-read -r raw_rx raw_tx raw_t raw_cpu < "$dir/raw.counts"
-read -r ins_rx ins_tx ins_t ins_cpu < "$dir/insecure.counts"
-read -r atm_rx atm_tx atm_t atm_cpu < "$dir/atomic.counts"
+want() { case ",$cases," in *",$1,"*) return 0 ;; esac; return 1; }
+for c in live raw insecure atomic; do
+	want $c || continue
+	case $c in
+	live) run_live live ;;
+	raw) run_live raw --no-compress ;;
+	insecure) run_live insecure --insecure ;;
+	atomic) run_live atomic --atomic ;;
+	esac
+done
+want live || { echo "bench-live: --cases must include live (the ratios are vmscatter's)" >&2; exit 2; }
 
-# --- stock QEMU migration, same placement -------------------------------------
-echo "==> stock QEMU migration, same guests and placement" >&2
-boot
-mkdir -p "$dir/stock"
+# --- QEMU's own migration, same guests and placement: plain TCP, and multifd + zstd ---
+# run_stock NAME [zstd]: NAME.counts "rx tx seconds", NAME.down "ms ms ..."
 placement=$(python3 -c 'import json,sys; print(" ".join(v["target"][1:] for v in json.load(open(sys.argv[1]))["vms"]))' "$dir/live.json")
 read -r -a tof <<< "$placement"
-for i in $(seq 1 "$guests"); do
-	t=${tof[$((i - 1))]}
-	"$V" target-argv -0 --state-dir "$dir/stock" --shared-path "$("$top/tools/mkguest.sh")" "$dir/g/vm$i.qmp" > "$dir/argv$i"
-	mkdir -p "$dir/stock/vm$i"
-	readarray -d '' -t argv < "$dir/argv$i"
-	ip netns exec "$tb-t$t" "${argv[@]}" > "$dir/stock/vm$i/qemu.log" 2>&1 &
-	echo $! > "$dir/stock/vm$i/qemu.pid"
-done
-for i in $(seq 1 "$guests"); do
-	for _ in $(seq 100); do [ -S "$dir/stock/vm$i/qmp.sock" ] && break; sleep 0.1; done
-	$Q "$dir/stock/vm$i/qmp.sock" migrate-incoming "{\"uri\": \"tcp:0.0.0.0:$((7100 + i))\"}" > /dev/null
-	$Q "$dir/g/vm$i.qmp" migrate-set-parameters '{"max-bandwidth": 10000000000}' > /dev/null
-done
-rx0=$(rx_sum) tx0=$(tx_src) t0=$(now)
-for i in $(seq 1 "$guests"); do
-	t=${tof[$((i - 1))]}
-	$Q "$dir/g/vm$i.qmp" migrate "{\"uri\": \"tcp:10.77.0.$((10 + t)):$((7100 + i))\"}" > /dev/null
-done
-for i in $(seq 1 "$guests"); do $Q "$dir/g/vm$i.qmp" wait-migration 600 > /dev/null; done
-t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
-stock_rx=$((rx1 - rx0)) stock_tx=$((tx1 - tx0)) stock_t=$(echo "$t1 - $t0" | bc -l)
-stock_down=()
-for i in $(seq 1 "$guests"); do
-	stock_down+=("$($Q "$dir/g/vm$i.qmp" query-migrate | python3 -c 'import json,sys; print(json.load(sys.stdin).get("downtime", -1))')")
-	$Q "$dir/stock/vm$i/qmp.sock" cont > /dev/null
-	$Q "$dir/g/vm$i.qmp" quit > /dev/null || true
-done
-end_targets
+run_stock() {
+	local name=$1 mode=${2:-plain} rx0 tx0 t0 t1 rx1 tx1 caps='' params='{"max-bandwidth": 10000000000}'
+	echo "==> stock QEMU migration ($mode), same guests and placement" >&2
+	if [ "$mode" = zstd ]; then
+		caps='{"capabilities": [{"capability": "multifd", "state": true}]}'
+		params='{"max-bandwidth": 10000000000, "multifd-channels": 2, "multifd-compression": "zstd"}'
+	fi
+	boot
+	rm -rf "$dir/$name"; mkdir -p "$dir/$name"
+	for i in $(seq 1 "$guests"); do
+		t=${tof[$((i - 1))]}
+		"$V" target-argv -0 --state-dir "$dir/$name" --shared-path "$("$top/tools/mkguest.sh")" "$dir/g/vm$i.qmp" > "$dir/argv$i"
+		mkdir -p "$dir/$name/vm$i"
+		readarray -d '' -t argv < "$dir/argv$i"
+		ip netns exec "$tb-t$t" "${argv[@]}" > "$dir/$name/vm$i/qemu.log" 2>&1 &
+		echo $! > "$dir/$name/vm$i/qemu.pid"
+	done
+	for i in $(seq 1 "$guests"); do
+		for _ in $(seq 100); do [ -S "$dir/$name/vm$i/qmp.sock" ] && break; sleep 0.1; done
+		for q in "$dir/$name/vm$i/qmp.sock" "$dir/g/vm$i.qmp"; do
+			[ -z "$caps" ] || $Q "$q" migrate-set-capabilities "$caps" > /dev/null
+			$Q "$q" migrate-set-parameters "$params" > /dev/null
+		done
+		$Q "$dir/$name/vm$i/qmp.sock" migrate-incoming "{\"uri\": \"tcp:0.0.0.0:$((7100 + i))\"}" > /dev/null
+	done
+	rx0=$(rx_sum) tx0=$(tx_src) t0=$(now)
+	for i in $(seq 1 "$guests"); do
+		t=${tof[$((i - 1))]}
+		$Q "$dir/g/vm$i.qmp" migrate "{\"uri\": \"tcp:10.77.0.$((10 + t)):$((7100 + i))\"}" > /dev/null
+	done
+	for i in $(seq 1 "$guests"); do $Q "$dir/g/vm$i.qmp" wait-migration 600 > /dev/null; done
+	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
+	echo "$((rx1 - rx0)) $((tx1 - tx0)) $(echo "$t1 - $t0" | bc -l)" > "$dir/$name.counts"
+	local down=()
+	for i in $(seq 1 "$guests"); do
+		down+=("$($Q "$dir/g/vm$i.qmp" query-migrate | python3 -c 'import json,sys; print(json.load(sys.stdin).get("downtime", -1))')")
+		$Q "$dir/$name/vm$i/qmp.sock" cont > /dev/null
+		$Q "$dir/g/vm$i.qmp" quit > /dev/null || true
+	done
+	echo "${down[*]}" > "$dir/$name.down"
+	end_targets
+}
+run_stock stock
+want zstd && run_stock zstd zstd
 
 # --- the table ----------------------------------------------------------------------
 mib() { echo "$1 / 1048576" | bc -l; }
+downs() { python3 -c 'import json,sys; print(" ".join("%d (paused %d)" % (v["downtime_ms"], v["paused_ms"]) for v in json.load(open(sys.argv[1]))["vms"]))' "$1"; }
 echo
 printf 'rack: %d guests x %d MiB (dirtying %d pages/s), %d targets, links %s\n' "$guests" "$mem" "$dirty" "$targets" "$rate"
 printf '%-26s %14s %14s %10s %s\n' "" "targets rx MiB" "source tx MiB" "seconds" "downtime ms per VM"
-downs() { python3 -c 'import json,sys; print(" ".join("%d (paused %d)" % (v["downtime_ms"], v["paused_ms"]) for v in json.load(open(sys.argv[1]))["vms"]))' "$1"; }
-printf '%-26s %14.1f %14.1f %10.2f %s\n' "stock QEMU (TCP)" "$(mib "$stock_rx")" "$(mib "$stock_tx")" "$stock_t" "${stock_down[*]}"
-printf '%-26s %14.1f %14.1f %10.2f %s\n' "vmscatter --live" "$(mib "$live_rx")" "$(mib "$live_tx")" "$live_t" "$(downs "$dir/live.json")"
-printf '%-26s %14.1f %14.1f %10.2f %s\n' "  --no-compress" "$(mib "$raw_rx")" "$(mib "$raw_tx")" "$raw_t" "$(downs "$dir/raw.json")"
-printf '%-26s %14.1f %14.1f %10.2f %s\n' "  --atomic" "$(mib "$atm_rx")" "$(mib "$atm_tx")" "$atm_t" "$(downs "$dir/atomic.json")"
-printf '%-26s %14.3f %14.3f %10.3f\n' "ratio vmscatter/stock" "$(echo "$live_rx / $stock_rx" | bc -l)" \
-	"$(echo "$live_tx / $stock_tx" | bc -l)" "$(echo "$live_t / $stock_t" | bc -l)"
-printf '%-26s %14.3f %14.3f %10.3f\n' "  --no-compress / stock" "$(echo "$raw_rx / $stock_rx" | bc -l)" \
-	"$(echo "$raw_tx / $stock_tx" | bc -l)" "$(echo "$raw_t / $stock_t" | bc -l)"
+read -r stock_rx stock_tx stock_t < "$dir/stock.counts"
+row() {   # row LABEL NAME: one line of the table
+	local rx tx t rest
+	read -r rx tx t _ < "$dir/$2.counts"
+	if [ -f "$dir/$2.json" ]; then rest=$(downs "$dir/$2.json"); else rest=$(cat "$dir/$2.down"); fi
+	printf '%-26s %14.1f %14.1f %10.2f %s\n' "$1" "$(mib "$rx")" "$(mib "$tx")" "$t" "$rest"
+}
+ratio() {   # ratio LABEL NAME BASE: NAME's rx, tx and time over BASE's
+	local rx tx t brx btx bt
+	read -r rx tx t _ < "$dir/$2.counts"
+	read -r brx btx bt _ < "$dir/$3.counts"
+	printf '%-26s %14.3f %14.3f %10.3f\n' "$1" "$(echo "$rx / $brx" | bc -l)" "$(echo "$tx / $btx" | bc -l)" "$(echo "$t / $bt" | bc -l)"
+}
+row "stock QEMU (TCP)" stock
+want zstd && row "QEMU multifd + zstd" zstd
+row "vmscatter --live" live
+want raw && row "  --no-compress" raw
+want atomic && row "  --atomic" atomic
+ratio "ratio vmscatter/stock" live stock
+want zstd && ratio "ratio vmscatter/zstd" live zstd
+want raw && ratio "  --no-compress / stock" raw stock
+# each guest's pause against QEMU's downtime for the same VM, per-VM commit and --atomic
+pauses() {   # pauses NAME: "max ratio of pause to (stock downtime + own verify)"
+	python3 - "$dir/$1.json" "$dir/stock.down" <<'PY'
+import json, sys
+vms = json.load(open(sys.argv[1]))["vms"]
+stock = [float(x) for x in open(sys.argv[2]).read().split()]
+r = [v["paused_ms"] / max(s + v.get("verify_ms", 0), 1) for v, s in zip(vms, stock)]
+print("max %.2fx, median %.2fx of stock downtime" % (max(r), sorted(r)[len(r) // 2]))
+PY
+}
+echo "pause per guest vs stock's downtime: per-VM commit $(pauses live)$(want atomic && echo "; --atomic $(pauses atomic)")"
 python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; p=t["phases"]
 print("vmscatter phases: %.2f s index and plan, %.2f s seeds (%.1f MiB multicast), %.2f s migration and commit"
       % (p["index_and_plan"], p["seed"], t["seed_multicast_bytes"] / 1048576, p["migrate_and_commit"]))' "$dir/live.json"
-gib=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"]["memory_bytes"] / 2**30)' "$dir/live.json")
-printf 'security: TLS + sealed multicast %.2f s, %.2f CPU s/GiB; --insecure %.2f s, %.2f CPU s/GiB: time %.3fx, CPU %.3fx\n' \
-	"$live_t" "$(echo "$live_cpu / $gib" | bc -l)" "$ins_t" "$(echo "$ins_cpu / $gib" | bc -l)" \
-	"$(echo "$live_t / $ins_t" | bc -l)" "$(echo "$live_cpu / $ins_cpu" | bc -l)"
+if want insecure; then
+	read -r _ _ live_t live_cpu < "$dir/live.counts"
+	read -r _ _ ins_t ins_cpu < "$dir/insecure.counts"
+	gib=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"]["memory_bytes"] / 2**30)' "$dir/live.json")
+	printf 'security: TLS + sealed multicast %.2f s, %.2f CPU s/GiB; --insecure %.2f s, %.2f CPU s/GiB: time %.3fx, CPU %.3fx\n' \
+		"$live_t" "$(echo "$live_cpu / $gib" | bc -l)" "$ins_t" "$(echo "$ins_cpu / $gib" | bc -l)" \
+		"$(echo "$live_t / $ins_t" | bc -l)" "$(echo "$live_cpu / $ins_cpu" | bc -l)"
+fi
