@@ -197,9 +197,12 @@ print("max %.2fx, median %.2fx of stock downtime" % (max(r), sorted(r)[len(r) //
 PY
 }
 echo "pause per guest vs stock's downtime: per-VM commit $(pauses live)$(want atomic && echo "; --atomic $(pauses atomic)")"
-python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; p=t["phases"]
-print("vmscatter phases: %.2f s index and plan, %.2f s seeds (%.1f MiB multicast), %.2f s migration and commit"
-      % (p["index_and_plan"], p["seed"], t["seed_multicast_bytes"] / 1048576, p["migrate_and_commit"]))' "$dir/live.json"
+for c in live raw insecure atomic; do
+	[ -f "$dir/$c.json" ] || continue
+	python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; p=t["phases"]
+print("vmscatter phases (%s): %.2f s index and plan, %.2f s seeds (%.1f MiB multicast), %.2f s migration and commit"
+      % (sys.argv[2], p["index_and_plan"], p["seed"], t["seed_multicast_bytes"] / 1048576, p["migrate_and_commit"]))' "$dir/$c.json" $c
+done
 if want insecure; then
 	read -r _ _ live_t live_cpu < "$dir/live.counts"
 	read -r _ _ ins_t ins_cpu < "$dir/insecure.counts"
