@@ -8,7 +8,7 @@ set -eu
 # build
 pkgs="gcc make libc6-dev autoconf automake libtool pkg-config"
 # libraries (through pkg-config, GLPK through AC_CHECK_LIB)
-pkgs="$pkgs libpgm-dev libssl-dev liblzo2-dev libjansson-dev libxxhash-dev libglpk-dev"
+pkgs="$pkgs libpgm-dev libssl-dev liblzo2-dev libzstd-dev liblz4-dev libjansson-dev libxxhash-dev libglpk-dev"
 pkgs="$pkgs libcmocka-dev libibverbs-dev"
 # fuzzing (libFuzzer comes with clang's runtime)
 pkgs="$pkgs clang libclang-rt-14-dev"
