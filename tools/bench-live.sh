@@ -47,6 +47,14 @@ trap cleanup EXIT
 rx_sum() { "$T" counters "$tb" | awk '$1 != "src" {s += $2} END {printf "%.0f\n", s}'; }
 tx_src() { "$T" counters "$tb" | awk '$1 == "src" {printf "%.0f\n", $3}'; }
 now() { date +%s.%N; }
+# cpu_of FILE...: CPU seconds (user + system) so far of the processes whose
+# pid files are given (0 for those gone)
+cpu_of() {
+	local f tck
+	tck=$(getconf CLK_TCK)
+	for f in "$@"; do [ -f "$f" ] && cat "/proc/$(cat "$f")/stat" 2>/dev/null; done |
+		awk -v tck="$tck" '{ sub(/^.*\) /, ""); s += $12 + $13 } END { printf "%.2f\n", s / tck }'
+}
 boot() {
 	"$G" stop --dir "$dir/g" 2>/dev/null || true
 	"$G" start --dir "$dir/g" --count "$guests" --mem "$mem" --dirty "$dirty" --netns "$tb-src"
@@ -87,14 +95,20 @@ run_live() {
 		tspec+=(--target "t$t=10.77.0.$((10 + t)):7000:$slots")
 	done
 	sleep 0.5
+	local q0 q1 tq
+	q0=$(cpu_of "$dir"/g/vm*.pid)
 	rx0=$(rx_sum) tx0=$(tx_src) t0=$(now)
 	local sec=(--tls-creds "$dir/pki/src")
 	[ "$mode" = tls ] || sec=()
 	ip netns exec "$tb-src" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu0" \
 		"$V" send --quiet --live --json --rate 900M --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2>/dev/null
 	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
+	q1=$(cpu_of "$dir"/g/vm*.pid) tq=$(cpu_of "$dir"/s*/*/qemu.pid)
 	wait
 	cpu=$(cat "$dir/$name".cpu* | awk '{s += $1 + $2} END {print s}')
+	# CPU seconds: sender, receivers, source QEMUs (in the window), target QEMUs
+	echo "$(awk '{print $1 + $2}' "$dir/$name.cpu0") $(cat "$dir/$name".cpu[1-9]* | awk '{s += $1 + $2} END {print s}') \
+$(echo "$q1 - $q0" | bc -l) $tq" > "$dir/$name.cputab"
 	echo "$((rx1 - rx0)) $((tx1 - tx0)) $(echo "$t1 - $t0" | bc -l) $cpu" > "$dir/$name.counts"
 	end_targets
 }
@@ -139,6 +153,8 @@ run_stock() {
 		done
 		$Q "$dir/$name/vm$i/qmp.sock" migrate-incoming "{\"uri\": \"tcp:0.0.0.0:$((7100 + i))\"}" > /dev/null
 	done
+	local q0 q1 tq
+	q0=$(cpu_of "$dir"/g/vm*.pid)
 	rx0=$(rx_sum) tx0=$(tx_src) t0=$(now)
 	for i in $(seq 1 "$guests"); do
 		t=${tof[$((i - 1))]}
@@ -146,7 +162,9 @@ run_stock() {
 	done
 	for i in $(seq 1 "$guests"); do $Q "$dir/g/vm$i.qmp" wait-migration 600 > /dev/null; done
 	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
+	q1=$(cpu_of "$dir"/g/vm*.pid) tq=$(cpu_of "$dir/$name"/*/qemu.pid)
 	echo "$((rx1 - rx0)) $((tx1 - tx0)) $(echo "$t1 - $t0" | bc -l)" > "$dir/$name.counts"
+	echo "0 0 $(echo "$q1 - $q0" | bc -l) $tq" > "$dir/$name.cputab"
 	local down=()
 	for i in $(seq 1 "$guests"); do
 		down+=("$($Q "$dir/g/vm$i.qmp" query-migrate | python3 -c 'import json,sys; print(json.load(sys.stdin).get("downtime", -1))')")
@@ -203,6 +221,17 @@ for c in live raw insecure atomic; do
 print("vmscatter phases (%s): %.2f s index and plan, %.2f s seeds (%.1f MiB multicast), %.2f s migration and commit"
       % (sys.argv[2], p["index_and_plan"], p["seed"], t["seed_multicast_bytes"] / 1048576, p["migrate_and_commit"]))' "$dir/$c.json" $c
 done
+# where the CPU goes: seconds per GiB of guest memory moved, by process
+echo
+printf '%-26s %10s %10s %12s %12s %10s\n' "CPU s per GiB moved" sender receivers "source QEMUs" "target QEMUs" total
+gib=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"]["memory_bytes"] / 2**30)' "$dir/live.json")
+for c in stock zstd live raw insecure atomic; do
+	[ -f "$dir/$c.cputab" ] || continue
+	read -r a b q tq < "$dir/$c.cputab"
+	printf '%-26s %10.2f %10.2f %12.2f %12.2f %10.2f\n' "$c" "$(echo "$a / $gib" | bc -l)" "$(echo "$b / $gib" | bc -l)" \
+		"$(echo "$q / $gib" | bc -l)" "$(echo "$tq / $gib" | bc -l)" "$(echo "($a + $b + $q + $tq) / $gib" | bc -l)"
+done
+echo "(source QEMUs: CPU in the window, guests running included; target QEMUs: from their start to the end)"
 if want insecure; then
 	read -r _ _ live_t live_cpu < "$dir/live.counts"
 	read -r _ _ ins_t ins_cpu < "$dir/insecure.counts"
