@@ -55,6 +55,18 @@ cpu_of() {
 	for f in "$@"; do [ -f "$f" ] && cat "/proc/$(cat "$f")/stat" 2>/dev/null; done |
 		awk -v tck="$tck" '{ sub(/^.*\) /, ""); s += $12 + $13 } END { printf "%.2f\n", s / tck }'
 }
+# watch_sources OUT: until killed, keep in OUT.N the CPU seconds of source
+# QEMU N as last seen (the sender quits them at commit)
+watch_sources() {
+	local i
+	while :; do
+		for i in $(seq 1 "$guests"); do
+			c=$(cpu_of "$dir/g/vm$i.pid")
+			[ "$c" = 0.00 ] || echo "$c" > "$1.$i"
+		done
+		sleep 0.1
+	done
+}
 boot() {
 	"$G" stop --dir "$dir/g" 2>/dev/null || true
 	"$G" start --dir "$dir/g" --count "$guests" --mem "$mem" --dirty "$dirty" --netns "$tb-src"
@@ -95,15 +107,20 @@ run_live() {
 		tspec+=(--target "t$t=10.77.0.$((10 + t)):7000:$slots")
 	done
 	sleep 0.5
-	local q0 q1 tq
+	local q0 q1 tq wpid
 	q0=$(cpu_of "$dir"/g/vm*.pid)
+	rm -f "$dir/srccpu".*
+	watch_sources "$dir/srccpu" &
+	wpid=$!
 	rx0=$(rx_sum) tx0=$(tx_src) t0=$(now)
 	local sec=(--tls-creds "$dir/pki/src")
 	[ "$mode" = tls ] || sec=()
 	ip netns exec "$tb-src" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu0" \
 		"$V" send --quiet --live --json --rate 900M --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2>/dev/null
 	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
-	q1=$(cpu_of "$dir"/g/vm*.pid) tq=$(cpu_of "$dir"/s*/*/qemu.pid)
+	kill "$wpid"
+	wait "$wpid" 2>/dev/null
+	q1=$(cat "$dir"/srccpu.* | awk '{s += $1} END {printf "%.2f", s}') tq=$(cpu_of "$dir"/s*/*/qemu.pid)
 	wait
 	cpu=$(cat "$dir/$name".cpu* | awk '{s += $1 + $2} END {print s}')
 	# CPU seconds: sender, receivers, source QEMUs (in the window), target QEMUs
