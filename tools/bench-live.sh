@@ -52,7 +52,7 @@ now() { date +%s.%N; }
 cpu_of() {
 	local f tck
 	tck=$(getconf CLK_TCK)
-	for f in "$@"; do [ -f "$f" ] && cat "/proc/$(cat "$f")/stat" 2>/dev/null; done |
+	for f in "$@"; do [ -f "$f" ] && cat "/proc/$(cat "$f" 2>/dev/null)/stat" 2>/dev/null || true; done |
 		awk -v tck="$tck" '{ sub(/^.*\) /, ""); s += $12 + $13 } END { printf "%.2f\n", s / tck }'
 }
 # watch_sources OUT: until killed, keep in OUT.N the CPU seconds of source
@@ -118,8 +118,8 @@ run_live() {
 	ip netns exec "$tb-src" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu0" \
 		"$V" send --quiet --live --json --rate 900M --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2>/dev/null
 	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
-	kill "$wpid"
-	wait "$wpid" 2>/dev/null
+	kill "$wpid" 2>/dev/null || true
+	wait "$wpid" 2>/dev/null || true
 	q1=$(cat "$dir"/srccpu.* | awk '{s += $1} END {printf "%.2f", s}') tq=$(cpu_of "$dir"/s*/*/qemu.pid)
 	wait
 	cpu=$(cat "$dir/$name".cpu* | awk '{s += $1 + $2} END {print s}')
