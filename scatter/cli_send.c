@@ -435,6 +435,8 @@ static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_targ
 	}
 	for (unsigned v = 0; v < rack->n; v++)
 		qmp[v] = rack->srcs[v].path;
+	if ((r = cli_mkdirs(lo->journal_dir, err)) < 0)   /* (the source journal) */
+		goto out;
 	so->live = 1;
 	so->stale = stale;
 	so->session = &session;
@@ -600,8 +602,6 @@ int cli_send(int argc, char **argv)
 		return cli_usage_error("send", "--verify, --parallel, --keep-source, --atomic and --state-dir need --live");
 	if (live && !lo.journal_dir)
 		lo.journal_dir = SC_SEND_STATE_DIR;
-	if (live && cli_mkdirs(lo.journal_dir, &err) < 0)
-		return cli_fail("send", &err);
 	if (!lo.repair && !lo.verify)
 		return cli_usage_error("send", "--no-repair needs --verify");
 	if (!creds && !insecure)
