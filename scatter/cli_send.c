@@ -1,5 +1,5 @@
-/* cli_send.c - `vmscatter send` and `vmscatter receive`: the offline
- * scatter of memory images over the wire protocol. */
+/* cli_send.c - `vmscatter send` (options, the plan, an sc_session, and its
+ * report and progress on stdout/stderr) and `vmscatter receive`. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -230,28 +230,29 @@ static double mib(uint64_t b)
 }
 
 static void print_summary(const struct cli_rack *rack, const struct sc_target *tg, unsigned nt,
-			  const unsigned *target_of, const struct sc_send_stats *st,
-			  const struct sc_send_stats *tot, int json)
+			  const unsigned *target_of, const sc_session *sess, int json)
 {
+	const struct sc_send_stats *tot = sc_session_send_total(sess);
 	uint64_t sent = tot->multicast_bytes + tot->unicast_bytes + tot->control_bytes;
 	if (json) {
 		json_t *root = json_object(), *targets = json_array();
 		for (unsigned t = 0; t < nt; t++) {
+			const struct sc_send_stats *ts = sc_session_target_stats(sess, t);
 			json_t *vms = json_array();
 			for (unsigned v = 0; v < rack->n; v++)
 				if (target_of[v] == t)
 					json_array_append_new(vms, json_string(rack->srcs[v].name));
 			json_array_append_new(targets, json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 				"name", tg[t].name, "vms", vms,
-				"multicast_bytes", (json_int_t)st[t].multicast_bytes,
-				"unicast_bytes", (json_int_t)st[t].unicast_bytes,
-				"control_bytes", (json_int_t)st[t].control_bytes,
-				"image_bytes", (json_int_t)st[t].image_bytes,
-				"contents_multicast", (json_int_t)st[t].contents_multicast,
-				"contents_unicast", (json_int_t)st[t].contents_unicast,
-				"contents_resent", (json_int_t)st[t].contents_resent,
-				"contents_compressed", (json_int_t)st[t].contents_compressed,
-				"multicast_rejected", (json_int_t)st[t].multicast_rejected));
+				"multicast_bytes", (json_int_t)ts->multicast_bytes,
+				"unicast_bytes", (json_int_t)ts->unicast_bytes,
+				"control_bytes", (json_int_t)ts->control_bytes,
+				"image_bytes", (json_int_t)ts->image_bytes,
+				"contents_multicast", (json_int_t)ts->contents_multicast,
+				"contents_unicast", (json_int_t)ts->contents_unicast,
+				"contents_resent", (json_int_t)ts->contents_resent,
+				"contents_compressed", (json_int_t)ts->contents_compressed,
+				"multicast_rejected", (json_int_t)ts->multicast_rejected));
 		}
 		json_object_set_new(root, "targets", targets);
 		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
@@ -274,13 +275,14 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 	printf("%-16s %4s %14s %12s %12s %12s %10s\n", "target", "VMs", "multicast MiB", "unicast MiB",
 	       "control MiB", "images MiB", "received");
 	for (unsigned t = 0; t < nt; t++) {
+		const struct sc_send_stats *ts = sc_session_target_stats(sess, t);
 		unsigned n = 0;
 		for (unsigned v = 0; v < rack->n; v++)
 			n += target_of[v] == t;
-		uint64_t got = st[t].multicast_bytes + st[t].unicast_bytes + st[t].control_bytes;
-		printf("%-16s %4u %14.1f %12.1f %12.1f %12.1f %9.1f%%\n", tg[t].name, n, mib(st[t].multicast_bytes),
-		       mib(st[t].unicast_bytes), mib(st[t].control_bytes), mib(st[t].image_bytes),
-		       st[t].image_bytes ? 100.0 * (double)got / (double)st[t].image_bytes : 0.0);
+		uint64_t got = ts->multicast_bytes + ts->unicast_bytes + ts->control_bytes;
+		printf("%-16s %4u %14.1f %12.1f %12.1f %12.1f %9.1f%%\n", tg[t].name, n, mib(ts->multicast_bytes),
+		       mib(ts->unicast_bytes), mib(ts->control_bytes), mib(ts->image_bytes),
+		       ts->image_bytes ? 100.0 * (double)got / (double)ts->image_bytes : 0.0);
 	}
 	printf("\nthe source sent %.1f MiB (multicast %.1f once, unicast %.1f, control %.1f): %.1f%% of sending\n"
 	       "every image whole (%.1f MiB)\n", mib(sent), mib(tot->multicast_bytes), mib(tot->unicast_bytes),
@@ -311,19 +313,20 @@ static void on_sigint(int sig)
 
 /* prep: seconds spent indexing and planning; seconds: seeding and migrating */
 static void print_live(const struct cli_rack *rack, const struct sc_target *tg, unsigned nt,
-		       const unsigned *target_of, const struct sc_send_stats *seed,
-		       const struct sc_live_stats *ls, double prep, double seconds, int json)
+		       const unsigned *target_of, const sc_session *sess, double prep, int json)
 {
+	const struct sc_send_stats *seed = sc_session_send_total(sess);
+	double seconds = sc_session_seconds(sess);
 	uint64_t mem = seed->image_bytes, stream = 0, qemu = 0;
 	for (unsigned v = 0; v < rack->n; v++) {
-		stream += ls[v].wire_bytes;
-		qemu += ls[v].stream_bytes;
+		stream += sc_session_vm_stats(sess, v)->wire_bytes;
+		qemu += sc_session_vm_stats(sess, v)->stream_bytes;
 	}
 	uint64_t seeded = seed->multicast_bytes + seed->unicast_bytes + seed->control_bytes;
 	if (json) {
 		json_t *root = json_object(), *vms = json_array();
 		for (unsigned v = 0; v < rack->n; v++) {
-			const struct sc_live_stats *s = &ls[v];
+			const struct sc_live_stats *s = sc_session_vm_stats(sess, v);
 			json_array_append_new(vms, json_pack(
 				"{s:s, s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I, s:I, s:I}, s:I, s:I, s:I, s:I, s:f, s:b}",
 				"name", rack->srcs[v].name, "target", tg[target_of[v]].name,
@@ -361,16 +364,14 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 		json_decref(root);
 		return;
 	}
-	unsigned moved = 0;
-	for (unsigned v = 0; v < rack->n; v++)
-		moved += ls[v].committed;
+	unsigned moved = sc_session_moved(sess);
 	printf("migrated %u of %u running VMs (%.1f MiB of memory) to %u targets in %.1f s; each moved guest resumed\n"
 	       "on its target as soon as it had loaded there\n\n", moved,
 	       rack->n, mib(mem), nt, prep + seconds);
 	printf("%-12s %-10s %9s %8s %8s %8s %8s %10s %10s %9s %9s %7s\n", "VM", "target", "multicast", "zero",
 	       "refs", "unicast", "dirty", "QEMU MiB", "sent MiB", "downtime", "paused", "verify");
 	for (unsigned v = 0; v < rack->n; v++) {
-		const struct sc_live_stats *s = &ls[v];
+		const struct sc_live_stats *s = sc_session_vm_stats(sess, v);
 		printf("%-12s %-10s %9llu %8llu %8llu %8llu %8llu %10.1f %10.1f %7lldms %7lldms %7s\n", rack->srcs[v].name,
 		       s->committed ? tg[target_of[v]].name : "(source)", (unsigned long long)s->seed_pages, (unsigned long long)s->zero_pages,
 		       (unsigned long long)s->ref_pages,
@@ -384,10 +385,11 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 	       "verification, the commit and, with --atomic, the wait for every VM to load)\n");
 	uint64_t repaired = 0, fetched = 0, compressed = 0, whole = 0;
 	for (unsigned v = 0; v < rack->n; v++) {
-		repaired += ls[v].repaired_pages;
-		fetched += ls[v].fetched_pages;
-		compressed += ls[v].compressed_pages;
-		whole += ls[v].whole_pages + ls[v].dirty_pages;
+		const struct sc_live_stats *s = sc_session_vm_stats(sess, v);
+		repaired += s->repaired_pages;
+		fetched += s->fetched_pages;
+		compressed += s->compressed_pages;
+		whole += s->whole_pages + s->dirty_pages;
 	}
 	if (compressed)
 		printf("%llu of the %llu pages sent whole or again went LZO-compressed\n",
@@ -411,74 +413,51 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 	       seconds - seed->seconds);
 }
 
-static int live_send(struct cli_rack *rack, kvm_mem **mems, const struct sc_target *tg, unsigned nt,
-		     const unsigned *target_of, const uint64_t *groups, size_t ng, struct sc_send_opts *so,
-		     struct sc_live_opts *lo, double prep, int json, int quiet, vms_err *err)
+/* Migrate and commit with Ctrl-C (and SIGTERM) rolling back, then print
+ * the report of whatever moved. */
+static int live_migrate(sc_session *sess, const struct cli_rack *rack, const struct sc_target *tg, unsigned nt,
+			const unsigned *target_of, double prep, int json, vms_err *err)
 {
-	struct sc_send_stats st[VMSPLAN_MAX_TARGETS], tot;
-	vms_conn *ctrl[VMSPLAN_MAX_TARGETS] = { 0 };
-	uint64_t session = 0;
-	size_t ncont = (size_t)sc_index_contents(rack->ix) + 1;
-	uint8_t *stale = calloc(ncont, 1), *absent[VMSPLAN_MAX_TARGETS] = { 0 };
-	struct sc_live_stats *ls = calloc(rack->n, sizeof(*ls));
-	const char **qmp = calloc(rack->n, sizeof(*qmp));
-	double t0 = vms_now();
-	int r = 0;
-	for (unsigned t = 0; t < nt; t++) {
-		absent[t] = calloc(ncont, 1);
-		if (!absent[t])
-			r = -ENOMEM;
-	}
-	if (r < 0 || !stale || !ls || !qmp) {
-		r = vms_err_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	for (unsigned v = 0; v < rack->n; v++)
-		qmp[v] = rack->srcs[v].path;
-	if ((r = cli_mkdirs(lo->journal_dir, err)) < 0)   /* (the source journal) */
-		goto out;
-	so->live = 1;
-	so->stale = stale;
-	so->session = &session;
-	so->keep_conns = ctrl;
-	so->absent = absent;
-	if (!quiet)
-		fprintf(stderr, "vmscatter send: seeding the targets while the guests run\n");
-	if ((r = sc_send(rack->ix, mems, tg, nt, target_of, groups, ng, so, st, &tot, err)) < 0)
-		goto out;
-	size_t nstale = 0;
-	for (uint32_t c = 1; c <= sc_index_contents(rack->ix); c++)
-		nstale += stale[c];
-	if (!quiet)
-		fprintf(stderr, "vmscatter send: seeds in place in %.1f s (%zu contents changed meanwhile); migrating\n",
-			vms_now() - t0, nstale);
-	live_stop = 0;
-	lo->stop = &live_stop;
-	lo->stall_ms = so->timeout_ms;
 	struct sigaction sa = { .sa_handler = on_sigint }, old_int, old_term;
+	live_stop = 0;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	r = sc_live(rack->ix, mems, qmp, tg, nt, target_of, session, ctrl, stale, absent, lo, ls, err);
+	int r = sc_session_migrate(sess, err);
+	if (r == 0)
+		r = sc_session_commit(sess, err);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
-	unsigned moved = 0;
-	for (unsigned v = 0; v < rack->n; v++)
-		moved += ls[v].committed;
-	if (r < 0 && moved == 0)
-		vms_err_prefix(err, r, "rolled back, every guest runs on its source");
-	else if (r < 0)
-		vms_err_prefix(err, r, "%u of %u VMs moved, the others rolled back to their sources", moved, rack->n);
-	if (moved)
-		print_live(rack, tg, nt, target_of, &tot, ls, prep, vms_now() - t0, json);
-out:
-	for (unsigned t = 0; t < nt; t++) {
-		vms_conn_close(ctrl[t]);
-		free(absent[t]);
-	}
-	free(stale);
-	free(ls);
-	free(qmp);
+	if (sc_session_moved(sess))
+		print_live(rack, tg, nt, target_of, sess, prep, json);
 	return r;
+}
+
+/* ---- what the session reports, on stderr ---------------------------------------- */
+
+static void on_log(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "vmscatter send: %s\n", line);
+}
+
+static void on_progress(void *arg, const struct sc_progress *p)
+{
+	(void)arg;
+	switch (p->kind) {
+	case SC_PROGRESS_MULTICAST:
+		fprintf(stderr, "\r\033[Kmulticast group %zu/%zu: %zu/%zu pages, %.1f MB/s, ETA %.0f s",
+			p->group + 1, p->groups, p->done, p->total, p->mb_per_s, p->eta_s);
+		break;
+	case SC_PROGRESS_UNICAST:
+	case SC_PROGRESS_RESEND:
+		fprintf(stderr, "\r\033[K%s to %s: %zu/%zu pages, %.1f MB/s, ETA %.0f s",
+			p->kind == SC_PROGRESS_RESEND ? "re-sending" : "unicast", p->target, p->done, p->total,
+			p->mb_per_s, p->eta_s);
+		break;
+	case SC_PROGRESS_END:
+		fprintf(stderr, "\r\033[K");
+		break;
+	}
 }
 
 int cli_send(int argc, char **argv)
@@ -622,7 +601,10 @@ int cli_send(int argc, char **argv)
 		self[sl] = '\0';
 		lo.guard_exe = self;
 	}
-	so.progress = !quiet && isatty(2);
+	lo.stop = &live_stop;
+	lo.stall_ms = so.timeout_ms;
+	const struct sc_session_cbs cbs = { .log = quiet ? NULL : on_log,
+					    .progress = !quiet && isatty(2) ? on_progress : NULL };
 
 	struct cli_rack rack = { 0 };
 	vmsplan_problem *p = NULL;
@@ -631,7 +613,8 @@ int cli_send(int argc, char **argv)
 	unsigned *target_of = NULL;
 	uint64_t *groups = NULL;
 	kvm_mem **mems = NULL;
-	struct sc_send_stats st[VMSPLAN_MAX_TARGETS], tot;
+	const char **qmp = NULL;
+	sc_session *sess = NULL;
 	double t_start = vms_now();
 	int r = cli_rack_load(&rack, argv + optind, (unsigned)(argc - optind), threads, quiet, !live, &err);
 	if (r < 0)
@@ -648,7 +631,8 @@ int cli_send(int argc, char **argv)
 		r = vmsplan_add_target(p, tg[t].name, slots[t], 0, &perr);
 	target_of = calloc(rack.n, sizeof(*target_of));
 	mems = calloc(rack.n, sizeof(*mems));
-	if (r >= 0 && (!target_of || !mems))
+	qmp = calloc(rack.n, sizeof(*qmp));
+	if (r >= 0 && (!target_of || !mems || !qmp))
 		r = vms_err_set(&err, -ENOMEM, "out of memory");
 	if (r >= 0 && plan_file) {
 		r = load_plan(plan_file, p, target_of, &err);
@@ -671,26 +655,34 @@ int cli_send(int argc, char **argv)
 	for (unsigned i = 0; i < rack.n; i++) {
 		target_of[i] = vmsplan_plan_target(plan, i);
 		mems[i] = rack.srcs[i].mem;
+		qmp[i] = rack.srcs[i].path;
 	}
 	for (size_t g = 0; g < ng; g++)
 		groups[g] = vmsplan_plan_group_targets(plan, g);
 	if (!quiet)
 		fprintf(stderr, "vmscatter send: %u VMs to %u targets, %zu multicast groups\n", rack.n, nt, ng);
-	if (live) {
-		r = live_send(&rack, mems, tg, nt, target_of, groups, ng, &so, &lo, vms_now() - t_start, json,
-			      quiet, &err);
-		status = r == 0 && fflush(stdout) == 0 ? 0 : 1;
+	if (live && (r = cli_mkdirs(lo.journal_dir, &err)) < 0)   /* (the source journal) */
 		goto out;
-	}
-	r = sc_send(rack.ix, mems, tg, nt, target_of, groups, ng, &so, st, &tot, &err);
-	if (r == 0) {
-		print_summary(&rack, tg, nt, target_of, st, &tot, json);
+	double prep = vms_now() - t_start;
+	struct sc_session_opts sopts = { .ix = rack.ix, .mems = mems, .qmp = live ? qmp : NULL, .targets = tg,
+					 .ntargets = nt, .target_of = target_of, .groups = groups, .ngroups = ng,
+					 .send = so, .live = lo };
+	r = sc_session_open(&sopts, &cbs, NULL, &sess, &err);
+	if (r == 0)
+		r = sc_session_seed(sess, &err);
+	if (r == 0 && live) {
+		r = live_migrate(sess, &rack, tg, nt, target_of, prep, json, &err);
+		status = r == 0 && fflush(stdout) == 0 ? 0 : 1;
+	} else if (r == 0) {
+		print_summary(&rack, tg, nt, target_of, sess, json);
 		status = fflush(stdout) == 0 ? 0 : 1;
 	}
 out:
+	sc_session_close(sess);
 	if (r < 0)
 		cli_fail("send", &err);
 	free(groups);
+	free(qmp);
 	free(mems);
 	free(target_of);
 	vmsplan_plan_free(plan);

@@ -1,5 +1,6 @@
-/* live.c - the sender's live phase (see scatter.h, doc/PROTOCOL.md "Live
- * sessions"). After sc_send() has seeded every target, one thread per VM:
+/* live.c - the sender's live phase for sc_session_migrate/commit (see
+ * session_int.h, doc/PROTOCOL.md "Live sessions"). After sc_send() has
+ * seeded every target, one thread per VM:
  *   1. opens a stream connection to the VM's receiver (STREAM with the
  *      source's command line), which starts the target QEMU (READY);
  *   2. has the source QEMU migrate into a socket pair (fd: URI) and reads
@@ -33,7 +34,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "scatter.h"
+#include "session_int.h"
 
 #define READ_CHUNK (256u << 10)
 #define FLUSH_AT (256u << 10)
@@ -54,14 +55,15 @@ enum decision { UNDECIDED, COMMIT, ROLLBACK };
 
 struct loc { uint32_t vm, page; };      /* vm = session index + 1; 0 = none */
 
-struct live;
+struct sc_live;
 
 struct job {
-	struct live *lv;
+	struct sc_live *lv;
 	unsigned v, k, t;                 /* index VM, session VM, target */
 	pthread_t tid;
 	int started;
 	enum job_state state;
+	enum job_state told;              /* the last state reported (vm_event; main thread only) */
 	int finished;                     /* JOB_DONE or JOB_ROLLED_BACK: nothing more happens */
 	vms_conn *conn;                   /* stream connection */
 	int guard;                        /* the source guard's pipe (-1: none) */
@@ -84,16 +86,24 @@ struct job {
 	vms_err err;
 };
 
-struct live {
+struct sc_live {
 	const sc_index *ix;
 	kvm_mem *const *mems;
 	const char *const *qmp;
 	const struct sc_target *targets;
+	unsigned ntargets;
+	const unsigned *target_of;
+	vms_conn *const *ctrl;            /* the control connections: watched (atomic) */
 	const uint8_t *stale;
 	uint8_t *const *absent;
 	const struct sc_live_opts *o;
+	const struct sc_session_cbs *cbs;
+	void *cb_arg;
 	uint64_t session;
 	struct loc **loc;                 /* per target, per content id */
+	struct job *jobs;                 /* per index VM */
+	unsigned nvms, started;
+	int joined;                       /* every started thread has been joined */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	enum decision decision;
@@ -112,7 +122,7 @@ static void set_state(struct job *j, enum job_state s)
 	pthread_mutex_unlock(&j->lv->lock);
 }
 
-static int aborted(struct live *lv)
+static int aborted(struct sc_live *lv)
 {
 	pthread_mutex_lock(&lv->lock);
 	int a = lv->abort;
@@ -198,7 +208,7 @@ static int expect(struct job *j, uint8_t want, const char *name, int timeout_ms,
 
 static int open_stream(struct job *j, vms_err *err)
 {
-	struct live *lv = j->lv;
+	struct sc_live *lv = j->lv;
 	char **argv = NULL;
 	size_t argc = 0;
 	vms_cur p;
@@ -436,7 +446,7 @@ static int verify(struct job *j, vms_err *err)
  * it settled the VM (guard_done). Started before the source migrates. */
 static int start_guard(struct job *j, vms_err *err)
 {
-	const struct live *lv = j->lv;
+	const struct sc_live *lv = j->lv;
 	const struct sc_target *t = &lv->targets[j->t];
 	char target[SC_NAME_MAX + 32], session[20], vm[12], jpath[4200];
 	char ip[16];
@@ -522,7 +532,7 @@ static void guard_done(struct job *j, int settled)
 
 static int migrate(struct job *j, vms_err *err)
 {
-	struct live *lv = j->lv;
+	struct sc_live *lv = j->lv;
 	struct kvm_migrate_info mi;
 	vms_cur p;
 	int sv[2] = { -1, -1 };
@@ -604,7 +614,7 @@ static int commit(struct job *j, vms_err *err)
 static void *job_main(void *arg)
 {
 	struct job *j = arg;
-	struct live *lv = j->lv;
+	struct sc_live *lv = j->lv;
 	double t0 = vms_now();
 	int r = migrate(j, &j->err);
 	set_state(j, r < 0 ? JOB_FAILED : JOB_LOADED);
@@ -652,20 +662,19 @@ static void *job_main(void *arg)
 /* Where each content sits on each target (the first seed page holding it),
  * and, per VM, the seeded contents first found in it (its share of the
  * multicast). */
-static int build_locations(struct live *lv, unsigned ntargets, const unsigned *target_of, unsigned *session_k,
-			   struct sc_live_stats *per_vm, vms_err *err)
+static int build_locations(struct sc_live *lv, unsigned *session_k, struct sc_live_stats *per_vm, vms_err *err)
 {
 	unsigned nvms = sc_index_vms(lv->ix), next[64] = { 0 };
 	uint32_t ncont = sc_index_contents(lv->ix);
-	lv->loc = calloc(ntargets, sizeof(*lv->loc));
+	lv->loc = calloc(lv->ntargets, sizeof(*lv->loc));
 	if (!lv->loc)
 		return vms_err_set(err, -ENOMEM, "out of memory");
-	for (unsigned t = 0; t < ntargets; t++)
+	for (unsigned t = 0; t < lv->ntargets; t++)
 		if (!(lv->loc[t] = calloc((size_t)ncont + 1, sizeof(struct loc))))
 			return vms_err_set(err, -ENOMEM, "out of memory");
 	/* session indexes follow index order per target, as in sc_send() */
 	for (unsigned v = 0; v < nvms; v++) {
-		unsigned t = target_of[v], k = next[t]++;
+		unsigned t = lv->target_of[v], k = next[t]++;
 		session_k[v] = k;
 		uint64_t pages = sc_index_vm_pages(lv->ix, v);
 		for (uint64_t pg = 0; pg < pages && pg <= UINT32_MAX; pg++) {
@@ -694,82 +703,171 @@ static int watch_controls(vms_conn *const *ctrl, unsigned n, const struct sc_tar
 	return 0;
 }
 
-int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
-	    const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
-	    uint64_t session, vms_conn *const *ctrl, const uint8_t *stale, uint8_t *const *absent,
-	    const struct sc_live_opts *o, struct sc_live_stats *per_vm, vms_err *err)
+/* Tell the vm_event callback what changed since the last look (main
+ * thread). A finished job writes nothing more, so its error can be read. */
+static void report(struct sc_live *lv)
 {
-	unsigned nvms = sc_index_vms(ix), *session_k = calloc(nvms, sizeof(unsigned));
-	struct live lv = { .ix = ix, .mems = mems, .qmp = qmp, .targets = targets, .stale = stale,
-			   .absent = absent, .o = o, .session = session, .journal_fd = -1 };
-	struct job *jobs = calloc(nvms, sizeof(*jobs));
-	unsigned parallel = o->parallel ? o->parallel : nvms, started = 0;
+	if (!lv->cbs || !lv->cbs->vm_event)
+		return;
+	for (unsigned v = 0; v < lv->started; v++) {
+		struct job *j = &lv->jobs[v];
+		pthread_mutex_lock(&lv->lock);
+		enum job_state st = j->state;
+		pthread_mutex_unlock(&lv->lock);
+		if (st == j->told)
+			continue;
+		j->told = st;
+		switch (st) {
+		case JOB_STREAMING: lv->cbs->vm_event(lv->cb_arg, v, SC_VM_STREAMING, NULL); break;
+		case JOB_LOADED: lv->cbs->vm_event(lv->cb_arg, v, SC_VM_LOADED, NULL); break;
+		case JOB_FAILED: lv->cbs->vm_event(lv->cb_arg, v, SC_VM_FAILED, NULL); break;
+		case JOB_DONE: lv->cbs->vm_event(lv->cb_arg, v, SC_VM_COMMITTED, NULL); break;
+		case JOB_ROLLED_BACK: lv->cbs->vm_event(lv->cb_arg, v, SC_VM_ROLLED_BACK, j->err.msg); break;
+		case JOB_WAITING: break;
+		}
+	}
+}
+
+/* The rack's decision (atomic; per VM each job decided its own), then wait
+ * for every started job to finish. */
+static void decide_and_join(struct sc_live *lv, enum decision d)
+{
+	pthread_mutex_lock(&lv->lock);
+	lv->decision = d;
+	lv->abort = d == ROLLBACK;
+	pthread_cond_broadcast(&lv->cond);
+	pthread_mutex_unlock(&lv->lock);
+	for (unsigned v = 0; v < lv->started; v++)
+		pthread_join(lv->jobs[v].tid, NULL);
+	lv->joined = 1;
+	report(lv);
+}
+
+/* The first VM (index order) that did not commit, as the error. */
+static int first_rolled_back(const struct sc_live *lv, vms_err *err)
+{
+	for (unsigned v = 0; v < lv->nvms; v++)
+		if (lv->jobs[v].state == JOB_ROLLED_BACK)   /* (per VM: the first that rolled back) */
+			return vms_err_set(err, -EIO, "%s: %s", sc_index_vm_name(lv->ix, v), lv->jobs[v].err.msg);
+	return 0;
+}
+
+int sc_live_new(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
+		const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
+		uint64_t session, vms_conn *const *ctrl, const uint8_t *stale, uint8_t *const *absent,
+		const struct sc_live_opts *o, const struct sc_session_cbs *cbs, void *cb_arg,
+		struct sc_live_stats *per_vm, sc_live **out, vms_err *err)
+{
+	unsigned nvms = sc_index_vms(ix), *session_k = NULL;
+	struct sc_live *lv = NULL;
 	int r = 0;
-	pthread_mutex_init(&lv.lock, NULL);
-	pthread_cond_init(&lv.cond, NULL);
+	*out = NULL;
+	if (ntargets == 0 || ntargets > 64)
+		return vms_err_set(err, -EINVAL, "1..64 targets are needed");
 	memset(per_vm, 0, nvms * sizeof(*per_vm));
-	if (!jobs || !session_k) {
+	session_k = calloc(nvms, sizeof(unsigned));
+	lv = calloc(1, sizeof(*lv));
+	struct job *jobs = calloc(nvms, sizeof(*jobs));
+	if (!session_k || !lv || !jobs) {
+		free(lv);
+		free(jobs);
 		r = vms_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
+	*lv = (struct sc_live){ .ix = ix, .mems = mems, .qmp = qmp, .targets = targets, .ntargets = ntargets,
+				.target_of = target_of, .ctrl = ctrl, .stale = stale, .absent = absent, .o = o,
+				.cbs = cbs, .cb_arg = cb_arg, .session = session, .jobs = jobs, .nvms = nvms,
+				.journal_fd = -1 };
+	pthread_mutex_init(&lv->lock, NULL);
+	pthread_cond_init(&lv->cond, NULL);
+	for (unsigned v = 0; v < nvms; v++)
+		jobs[v] = (struct job){ .lv = lv, .v = v, .t = target_of[v], .guard = -1, .jlock = -1, .mig = -1,
+					.open = SIZE_MAX, .st = &per_vm[v] };
 	if (o->journal_dir && o->guard_exe &&
-	    (lv.journal_fd = open(o->journal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+	    (lv->journal_fd = open(o->journal_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		r = vms_err_set(err, -errno, "source journal %s: %s", o->journal_dir, strerror(errno));
+		sc_live_free(lv);
 		goto out;
 	}
-	if ((r = build_locations(&lv, ntargets, target_of, session_k, per_vm, err)) < 0)
+	if ((r = build_locations(lv, session_k, per_vm, err)) < 0) {
+		sc_live_free(lv);
 		goto out;
+	}
 	for (unsigned v = 0; v < nvms; v++)
-		jobs[v] = (struct job){ .lv = &lv, .v = v, .k = session_k[v], .t = target_of[v], .guard = -1, .jlock = -1,
-					.mig = -1, .open = SIZE_MAX, .st = &per_vm[v] };
+		jobs[v].k = session_k[v];
+	*out = lv;
+out:
+	free(session_k);
+	return r;
+}
+
+int sc_live_run(sc_live *lv, vms_err *err)
+{
+	const struct sc_live_opts *o = lv->o;
+	unsigned nvms = lv->nvms, parallel = o->parallel ? o->parallel : nvms;
+	int r = 0;
 	int64_t deadline = o->timeout_ms > 0 ? vms_now_ms() + o->timeout_ms : INT64_MAX;
 	for (;;) {
 		unsigned active = 0, loaded = 0, failed = 0, finished = 0;
-		pthread_mutex_lock(&lv.lock);
-		for (unsigned v = 0; v < started; v++) {
-			active += jobs[v].state == JOB_WAITING || jobs[v].state == JOB_STREAMING;
-			loaded += jobs[v].state == JOB_LOADED;
-			finished += jobs[v].finished;
-			if (o->atomic && (jobs[v].state == JOB_FAILED || jobs[v].state == JOB_ROLLED_BACK) &&
+		pthread_mutex_lock(&lv->lock);
+		for (unsigned v = 0; v < lv->started; v++) {
+			struct job *j = &lv->jobs[v];
+			active += j->state == JOB_WAITING || j->state == JOB_STREAMING;
+			loaded += j->state == JOB_LOADED;
+			finished += j->finished;
+			if (o->atomic && (j->state == JOB_FAILED || j->state == JOB_ROLLED_BACK) &&
 			    !failed++ && r == 0)
-				r = vms_err_set(err, -EIO, "%s: %s", sc_index_vm_name(ix, v), jobs[v].err.msg);
+				r = vms_err_set(err, -EIO, "%s: %s", sc_index_vm_name(lv->ix, v), j->err.msg);
 		}
-		pthread_mutex_unlock(&lv.lock);
+		pthread_mutex_unlock(&lv->lock);
+		report(lv);
 		if (r == 0 && o->stop && *o->stop)
 			r = vms_err_set(err, -EINTR, "interrupted");
 		/* (per VM, a receiver that stops fails its own streams, nobody else's) */
 		if (r == 0 && o->atomic)
-			r = watch_controls(ctrl, ntargets, targets, err);
+			r = watch_controls(lv->ctrl, lv->ntargets, lv->targets, err);
 		if (r == 0 && vms_now_ms() > deadline)
 			r = vms_err_set(err, -ETIMEDOUT, "the live migration took longer than %d s", o->timeout_ms / 1000);
 		if (r < 0 || (o->atomic ? loaded == nvms : finished == nvms))
 			break;
-		while (r == 0 && active < parallel && started < nvms) {
-			struct job *j = &jobs[started];
+		while (r == 0 && active < parallel && lv->started < nvms) {
+			struct job *j = &lv->jobs[lv->started];
 			if (pthread_create(&j->tid, NULL, job_main, j) != 0) {
 				r = vms_err_set(err, -EAGAIN, "cannot start a thread");
 				break;
 			}
 			j->started = 1;
-			started++;
+			lv->started++;
 			active++;
 		}
 		if (r < 0)
 			break;
 		usleep(50000);
 	}
-out:
-	pthread_mutex_lock(&lv.lock);
-	lv.decision = r == 0 ? COMMIT : ROLLBACK;
-	lv.abort = r < 0;
-	pthread_cond_broadcast(&lv.cond);
-	pthread_mutex_unlock(&lv.lock);
-	for (unsigned v = 0; jobs && v < nvms; v++) {
-		struct job *j = &jobs[v];
-		if (j->started)
-			pthread_join(j->tid, NULL);
-		if (r == 0 && j->state == JOB_ROLLED_BACK)   /* (per VM: the first that rolled back) */
-			r = vms_err_set(err, -EIO, "%s: %s", sc_index_vm_name(ix, v), j->err.msg);
+	/* atomic and every VM loaded: they wait for sc_live_commit */
+	if (r < 0 || !o->atomic) {
+		decide_and_join(lv, r == 0 ? COMMIT : ROLLBACK);
+		if (r == 0)
+			r = first_rolled_back(lv, err);
+	}
+	return r;
+}
+
+int sc_live_commit(sc_live *lv, vms_err *err)
+{
+	if (!lv->joined)
+		decide_and_join(lv, COMMIT);
+	return first_rolled_back(lv, err);
+}
+
+void sc_live_free(sc_live *lv)
+{
+	if (!lv)
+		return;
+	if (!lv->joined)
+		decide_and_join(lv, ROLLBACK);
+	for (unsigned v = 0; v < lv->nvms; v++) {
+		struct job *j = &lv->jobs[v];
 		vms_conn_close(j->conn);
 		if (j->mig >= 0)
 			close(j->mig);
@@ -781,20 +879,13 @@ out:
 		free(j->ring);
 		vms_lzo_free(j->lzo);
 	}
-	for (unsigned t = 0; t < ntargets; t++) {   /* LIVE_END: the sessions end */
-		vms_wbuf b = { 0 };
-		if (vms_msg_empty_put(&b, VMS_MSG_LIVE_END) == 0)
-			vms_conn_write_all(ctrl[t], b.data, b.len);
-		vms_wbuf_free(&b);
-	}
-	if (lv.journal_fd >= 0)
-		close(lv.journal_fd);
-	for (unsigned t = 0; lv.loc && t < ntargets; t++)
-		free(lv.loc[t]);
-	free(lv.loc);
-	free(jobs);
-	free(session_k);
-	pthread_cond_destroy(&lv.cond);
-	pthread_mutex_destroy(&lv.lock);
-	return r;
+	if (lv->journal_fd >= 0)
+		close(lv->journal_fd);
+	for (unsigned t = 0; lv->loc && t < lv->ntargets; t++)
+		free(lv->loc[t]);
+	free(lv->loc);
+	free(lv->jobs);
+	pthread_cond_destroy(&lv->cond);
+	pthread_mutex_destroy(&lv->lock);
+	free(lv);
 }

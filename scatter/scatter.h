@@ -1,5 +1,5 @@
-/* scatter.h - the one door into scatter/: the page index (and, later, the
- * sender).
+/* scatter.h - the one door into scatter/: the page index, the sharing
+ * summary and the sender's session.
  *
  * THE PAGE INDEX
  * Every 4 KiB page of every VM is hashed with XXH3-128. The hash only finds
@@ -139,13 +139,15 @@ int sc_summary_matrix(const sc_summary *s, uint64_t *matrix, vms_err *err);
 void sc_summary_free(sc_summary *s);
 
 /* ---- the sender ------------------------------------------------------------
- * sc_send() scatters indexed memory images to their targets over the wire
- * protocol (doc/PROTOCOL.md): it tells each receiver its VMs and their page
- * maps, multicasts every content two or more targets need once per
- * multicast group (PGM) in the given order, unicasts the rest and whatever a
- * receiver still lacks, and succeeds only when every receiver has written
- * every image with the source's SHA-256 (the index must have been built with
- * sc_index_set_digests()). */
+ * A sender session (sc_session_*, below) scatters indexed memory images to
+ * their targets over the wire protocol (doc/PROTOCOL.md): it tells each
+ * receiver its VMs and their page maps, multicasts every content two or more
+ * targets need once per multicast group (PGM) in the given order, unicasts the
+ * rest and whatever a receiver still lacks, and succeeds only when every
+ * receiver has written every image with the source's SHA-256 (the index must
+ * have been built with sc_index_set_digests()). A live session seeds the
+ * targets that way while the guests run, then migrates each running QEMU
+ * through the sender into a target QEMU. */
 
 struct sc_target {
 	char name[SC_NAME_MAX];
@@ -154,22 +156,15 @@ struct sc_target {
 	uint16_t port;
 };
 
+/* The control sessions and the seeds (or, offline, the whole transfer). */
 struct sc_send_opts {
 	uint64_t rate;               /* bytes/s, multicast and unicast each (> 0) */
 	uint32_t mcast_if;           /* 0: the address the TCP connections use */
 	uint16_t mcast_port;         /* first UDP port for the groups */
 	int timeout_ms;              /* for each receiver answer */
-	int progress;                /* progress lines on stderr */
 	int compress;                /* LZO1X-1 every content it shrinks */
-	/* live sources (sc_live): the images are seeds, not checked whole */
-	int live;
-	uint8_t *stale;              /* [content id]: set when a seed read differed from the index */
-	uint8_t **absent;            /* [target][content id]: set for what a target lacks (live
-	                              * seeds are the multicast contents only) */
 	const vms_tls *tls;          /* client credentials; NULL: plain TCP (--insecure) */
 	const char *tls_hostname;    /* check the receivers' certificates for this name; NULL: their IP */
-	uint64_t *session;           /* out: the session number */
-	vms_conn **keep_conns;       /* out, per target: the open connections (caller closes) */
 };
 
 struct sc_send_stats {
@@ -186,22 +181,12 @@ struct sc_send_stats {
 	double seconds_prepare, seconds_multicast, seconds_unicast;
 };
 
-/* mems[v] is VM v's source (as indexed); target_of[v] its target; groups
- * the multicast target sets (bit t = targets[t]) in the order to serve them:
- * every content held on two or more targets must match one. per_target has
- * ntargets entries. */
-int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *targets,
-	    unsigned ntargets, const unsigned *target_of, const uint64_t *groups, size_t ngroups,
-	    const struct sc_send_opts *o, struct sc_send_stats *per_target,
-	    struct sc_send_stats *total, vms_err *err);
-
-/* ---- live migration ------------------------------------------------------------
- * sc_live() runs after sc_send() seeded live sources (opts.live, with
- * keep_conns, session and stale): every VM migrates from its source QEMU
- * through the sender to a target QEMU its receiver starts; the guests resume
- * on the targets only when every VM has loaded, else every VM rolls back
- * (sources running, targets removed). Never both running, never neither. */
-
+/* The live phase: every VM migrates from its source QEMU through the sender
+ * to a target QEMU its receiver starts. By default each VM commits (resumes
+ * on its target, its source quits) as soon as its own target has loaded it;
+ * with `atomic` the guests resume on the targets only when every VM has
+ * loaded, else every VM rolls back (sources running, targets removed). Never
+ * both running, never neither. */
 struct sc_live_opts {
 	uint64_t max_bandwidth;      /* bytes/s for QEMU's migration (its own limit) */
 	unsigned parallel;           /* VMs streaming at once; 0 = all */
@@ -245,6 +230,130 @@ struct sc_live_stats {
 	int verified, committed;
 };
 
+/* ---- the sender's session: what it reports ----------------------------------
+ * Every callback is optional (NULL: not told) and is called on the thread
+ * that called the sc_session_* function in progress, never from another
+ * thread and never after that function has returned. Pointers passed to a
+ * callback are valid only during the call. */
+
+enum sc_progress_kind {
+	SC_PROGRESS_MULTICAST,       /* a multicast group's contents */
+	SC_PROGRESS_UNICAST,         /* one receiver's unicast contents */
+	SC_PROGRESS_RESEND,          /* contents one receiver reported missing, by unicast */
+	SC_PROGRESS_END,             /* the multicast groups, or the unicast phase, are over */
+};
+
+struct sc_progress {
+	enum sc_progress_kind kind;
+	size_t group, groups;        /* MULTICAST: this group (from 0) of how many */
+	const char *target;          /* UNICAST, RESEND: the receiver's name */
+	size_t done, total;          /* contents (pages) sent, of how many */
+	double mb_per_s;             /* 10^6 bytes/s so far (MULTICAST: as sent, compressed) */
+	double eta_s;                /* seconds left at that rate */
+};
+
+/* A live VM's way (its index VM number): STREAMING, then LOADED (its target
+ * holds it, paused), then COMMITTED (it runs on its target); or FAILED and
+ * ROLLED_BACK (it runs on its source; detail says why). The states are
+ * sampled, so a short one may be left out; every VM that started streaming
+ * ends with COMMITTED or ROLLED_BACK. */
+enum sc_vm_event {
+	SC_VM_STREAMING,
+	SC_VM_LOADED,
+	SC_VM_FAILED,
+	SC_VM_COMMITTED,
+	SC_VM_ROLLED_BACK,
+};
+
+struct sc_session_cbs {
+	/* a line worth a human's eye, without a newline (e.g. "seeds in place
+	 * in 1.2 s (0 contents changed meanwhile); migrating") */
+	void (*log)(void *arg, const char *line);
+	/* progress of a multicast group or of unicast: at most about twice a
+	 * second per group or receiver, and once when it is complete; END once
+	 * after the multicast groups (if there were any) and once after the
+	 * unicast phase */
+	void (*progress)(void *arg, const struct sc_progress *p);
+	/* live: a VM changed state (detail: NULL, or the error, for FAILED
+	 * and ROLLED_BACK) */
+	void (*vm_event)(void *arg, unsigned vm, enum sc_vm_event ev, const char *detail);
+};
+
+/* ---- the sender's session ----------------------------------------------------
+ * Lifetime: sc_session_open -> sc_session_seed -> (live:) sc_session_migrate
+ * -> sc_session_commit -> sc_session_close. An offline session is complete
+ * once sc_session_seed has returned 0 (every image written and verified).
+ * Failure at any step: the step returns a negative errno with `err` set and
+ * only sc_session_close (and the accessors) may follow; see session.c. */
+
+typedef struct sc_session sc_session;
+
+struct sc_session_opts {
+	const sc_index *ix;          /* offline: built with sc_index_set_digests() */
+	kvm_mem *const *mems;        /* [VM]: its source, as indexed */
+	const char *const *qmp;      /* live: [VM] its source QEMU's QMP socket; NULL: offline */
+	const struct sc_target *targets;
+	unsigned ntargets;           /* 1..64 */
+	const unsigned *target_of;   /* [VM]: its target */
+	const uint64_t *groups;      /* multicast target sets (bit t = targets[t]) in the order to
+	                              * serve them: every content held on two or more targets
+	                              * must match one */
+	size_t ngroups;
+	struct sc_send_opts send;
+	struct sc_live_opts live;    /* live sessions only */
+};
+
+/* Check the options and set a session up; no I/O yet. Everything `o` points
+ * to (index, sources, arrays, credentials, strings, *live.stop) is borrowed
+ * and must stay valid until sc_session_close(); `cbs` too (may be NULL).
+ * Returns 0 with *out set, or a negative errno (*out NULL). Any thread; a
+ * session is used by one thread at a time. */
+int sc_session_open(const struct sc_session_opts *o, const struct sc_session_cbs *cbs, void *cb_arg,
+		    sc_session **out, vms_err *err);
+
+/* Connect to every receiver and send the seeds: page maps and multicast
+ * groups; offline also the unicast contents and re-sends, until every
+ * receiver has reported its images' digests (checked). Live: the control
+ * connections stay open (the session owns them) and the contents that
+ * changed while seeding (stale) or that a receiver lacks (absent) are
+ * remembered, so streams never refer to them. 0, or a negative errno: every
+ * receiver was told to drop the session, every connection is closed. */
+int sc_session_seed(sc_session *s, vms_err *err);
+
+/* Live, after sc_session_seed: migrate every VM (stream connections, source
+ * guards). Returns 0 when every VM has loaded on its target (atomic: the
+ * guests wait, paused, for sc_session_commit) or, per VM, when every VM has
+ * committed. A negative errno when any VM rolled back (per VM, the others
+ * went on and may have committed: sc_session_moved), or on a stop, the time
+ * limit or, atomic, any failure (then every VM rolled back). */
+int sc_session_migrate(sc_session *s, vms_err *err);
+
+/* Live, after a successful sc_session_migrate: atomic, commit every VM
+ * (resume the targets, quit the sources) and wait for them; then end the
+ * receivers' sessions (LIVE_END: they drop the seeds). 0, or a negative
+ * errno when a VM's commit failed (its source stays paused; its guard asks
+ * the receiver what became of it). */
+int sc_session_commit(sc_session *s, vms_err *err);
+
+/* Roll back every VM not committed yet (waiting for it), end the receivers'
+ * sessions if that was not done, close every connection, free. NULL: no-op. */
+void sc_session_close(sc_session *s);
+
+/* The report; valid from the end of sc_session_seed until sc_session_close.
+ * target < ntargets; vm < the index's VMs. */
+const struct sc_send_stats *sc_session_target_stats(const sc_session *s, unsigned target);
+const struct sc_send_stats *sc_session_send_total(const sc_session *s);
+/* Live: the VM's stream (zeros before sc_session_migrate). */
+const struct sc_live_stats *sc_session_vm_stats(const sc_session *s, unsigned vm);
+/* Live: the VMs that run on their targets now. */
+unsigned sc_session_moved(const sc_session *s);
+/* Seconds from the start of sc_session_seed to the end of the last step. */
+double sc_session_seconds(const sc_session *s);
+/* The session number (HELLO's), 0 before sc_session_seed. */
+uint64_t sc_session_id(const sc_session *s);
+/* Live: contents that changed while seeding (never referred to). */
+size_t sc_session_stale(const sc_session *s);
+
 /* The stream rewriter. ref() says whether a seed page on the target holds
  * exactly `page` (1, with its session VM index and page number) or not (0).
  * sc_rewrite_item() appends the item's frames to `out`: an SREF (returns 1),
@@ -255,13 +364,6 @@ struct sc_live_stats {
 typedef int (*sc_ref_fn)(void *ctx, const uint8_t *page, uint32_t *seed_vm, uint64_t *seed_page);
 int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_lzo *z,
 		    vms_wbuf *out, size_t *open);
-
-/* qmp[v]: VM v's source QMP socket; ctrl[t]: sc_send's kept connections
- * (sc_live sends LIVE_END on them but does not close them). */
-int sc_live(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
-	    const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
-	    uint64_t session, vms_conn *const *ctrl, const uint8_t *stale, uint8_t *const *absent,
-	    const struct sc_live_opts *o, struct sc_live_stats *per_vm, vms_err *err);
 
 /* ---- the source journal (journal.c; doc/PROTOCOL.md, "Source journal") ----
  * One record per migrating VM in the sender's state directory, written before

@@ -1,5 +1,6 @@
-/* send.c - the sender: scatter indexed images to their receivers (see
- * scatter.h and doc/PROTOCOL.md). Phases, in order:
+/* send.c - the sender's control sessions: scatter indexed images (or live
+ * seeds) to their receivers for sc_session_seed (see scatter.h,
+ * session_int.h and doc/PROTOCOL.md). Phases, in order:
  *   1. connect, HELLO/WELCOME (the images' SHA-256 come from the index);
  *   2. VM and MAP messages to each receiver, MAPS_END;
  *   3. every multicast group in the planned order: MCAST_JOIN to its
@@ -21,7 +22,7 @@
 
 #include <openssl/evp.h>
 
-#include "scatter.h"
+#include "session_int.h"
 
 #define MAP_FRAME_IDS 65536u          /* page references per MAP frame */
 #define MISSING_ROUNDS 8
@@ -44,6 +45,7 @@ struct sender {
 	const sc_index *ix;
 	kvm_mem *const *mems;
 	const struct sc_send_opts *o;
+	const struct sc_send_ctl *c;
 	struct peer *peers;
 	unsigned npeers;
 	uint8_t (*digest)[32];        /* per VM */
@@ -61,6 +63,13 @@ static int peer_err(const struct peer *p, vms_err *err, int code, const char *wh
 	inet_ntop(AF_INET, &a, ip, sizeof(ip));
 	return vms_err_prefix(err, code, "target %s (%s:%u)%s%s", p->t->name, ip, p->t->port,
 			      what ? ": " : "", what ? what : "");
+}
+
+/* Tell the session's progress callback, if any. */
+static void progress(const struct sender *s, const struct sc_progress *p)
+{
+	if (s->c->cbs && s->c->cbs->progress)
+		s->c->cbs->progress(s->c->cb_arg, p);
 }
 
 /* ---- I/O with one receiver -------------------------------------------------- */
@@ -173,7 +182,7 @@ static int greet(struct sender *s, struct peer *p, uint64_t session, vms_err *er
 static int send_maps(struct sender *s, struct peer *p, vms_err *err)
 {
 	uint32_t *run = malloc(MAP_FRAME_IDS * sizeof(*run));       /* one run's content ids */
-	int r = !run ? -ENOMEM : s->o->live ? vms_msg_empty_put(&p->out, VMS_MSG_LIVE) : 0;
+	int r = !run ? -ENOMEM : s->c->live ? vms_msg_empty_put(&p->out, VMS_MSG_LIVE) : 0;
 	for (unsigned k = 0; k < p->nvms && r == 0; k++) {
 		unsigned vm = p->vms[k];
 		uint64_t pages = sc_index_vm_pages(s->ix, vm);
@@ -230,8 +239,8 @@ static int encode_content(struct sender *s, uint32_t cid, uint8_t *msg, size_t *
 	/* a running guest may have changed the page since it was indexed: the
 	 * receivers then hold other bytes under this id, and live streams must
 	 * not refer to it */
-	if (s->o->stale && !sc_index_content_is(s->ix, cid, page))
-		s->o->stale[cid] = 1;
+	if (s->c->stale && !sc_index_content_is(s->ix, cid, page))
+		s->c->stale[cid] = 1;
 	*len = vms_content_encode(s->lzo, cid, page, msg);
 	return 0;
 }
@@ -316,11 +325,11 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 			r = vms_mcast_send(mc, msg, len, s->o->timeout_ms, err);
 		}
 		double t = vms_now();
-		if (s->o->progress && (t - shown > 0.5 || i + 1 == n)) {
+		if (t - shown > 0.5 || i + 1 == n) {
 			double rate = (double)(i + 1) / (t - t0 + 1e-9);
-			fprintf(stderr, "\r\033[Kmulticast group %zu/%zu: %zu/%zu pages, %.1f MB/s, ETA %.0f s",
-				g + 1, ngroups, i + 1, n, (double)bytes / (t - t0 + 1e-9) / 1e6,
-				(double)(n - i - 1) / rate);
+			progress(s, &(struct sc_progress){ .kind = SC_PROGRESS_MULTICAST, .group = g, .groups = ngroups,
+				 .done = i + 1, .total = n, .mb_per_s = (double)bytes / (t - t0 + 1e-9) / 1e6,
+				 .eta_s = (double)(n - i - 1) / rate });
 			shown = t;
 		}
 	}
@@ -390,11 +399,11 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
 		if (r == 0 && (p->out.len >= (256u << 10) || i + 1 == n))
 			r = peer_flush(s, p, 1, err);
 		double t = vms_now();
-		if (s->o->progress && (t - shown > 0.5 || i + 1 == n)) {
+		if (t - shown > 0.5 || i + 1 == n) {
 			double rate = (double)(i + 1) * KVM_PAGE_SIZE / (t - t0 + 1e-9);
-			fprintf(stderr, "\r\033[K%s to %s: %zu/%zu pages, %.1f MB/s, ETA %.0f s",
-				resent ? "re-sending" : "unicast", p->t->name, i + 1, n, rate / 1e6,
-				(double)(n - i - 1) * KVM_PAGE_SIZE / rate);
+			progress(s, &(struct sc_progress){ .kind = resent ? SC_PROGRESS_RESEND : SC_PROGRESS_UNICAST,
+				 .target = p->t->name, .done = i + 1, .total = n, .mb_per_s = rate / 1e6,
+				 .eta_s = (double)(n - i - 1) * KVM_PAGE_SIZE / rate });
 			shown = t;
 		}
 	}
@@ -413,7 +422,7 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
  * migration stream, current, instead of twice. */
 static int unicast_peer(struct sender *s, struct peer *p, vms_err *err)
 {
-	int r = s->o->live ? 0 : send_contents(s, p, p->unicast, p->nunicast, 0, err);
+	int r = s->c->live ? 0 : send_contents(s, p, p->unicast, p->nunicast, 0, err);
 	if (r == 0)
 		r = vms_msg_empty_put(&p->out, VMS_MSG_END);
 	return r < 0 ? r : peer_flush(s, p, 0, err);
@@ -489,11 +498,11 @@ static int finish_peer(struct sender *s, struct peer *p, vms_err *err)
 					r = peer_err(p, err, -EPROTO, NULL);
 					break;
 				}
-				if (s->o->live)      /* live: not re-sent, just not referred to */
-					s->o->absent[p - s->peers][ids[nids]] = 1;
+				if (s->c->live)      /* live: not re-sent, just not referred to */
+					s->c->absent[p - s->peers][ids[nids]] = 1;
 				nids++;
 			}
-			last = m.last && !s->o->live;     /* live: DONE follows at once */
+			last = m.last && !s->c->live;     /* live: DONE follows at once */
 		}
 		if (r < 0)
 			break;
@@ -518,12 +527,12 @@ static int cmp_u64(const void *a, const void *b)
 
 int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *targets,
 	    unsigned ntargets, const unsigned *target_of, const uint64_t *groups, size_t ngroups,
-	    const struct sc_send_opts *o, struct sc_send_stats *per_target,
+	    const struct sc_send_opts *o, const struct sc_send_ctl *ctl, struct sc_send_stats *per_target,
 	    struct sc_send_stats *total, vms_err *err)
 {
 	unsigned nvms = sc_index_vms(ix), words = sc_index_holder_words(ix);
 	uint32_t ncont = sc_index_contents(ix);
-	struct sender s = { .ix = ix, .mems = mems, .o = o, .npeers = ntargets, .total = total };
+	struct sender s = { .ix = ix, .mems = mems, .o = o, .c = ctl, .npeers = ntargets, .total = total };
 	uint64_t *sorted = NULL;          /* (set << ...) lookups: sorted sets with their index */
 	size_t *gidx = NULL, *gcount = NULL, *gfill = NULL;
 	uint32_t *gids = NULL, *grouped = NULL;
@@ -620,7 +629,7 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 			grouped[gidx[group_of[c]] + gfill[group_of[c]]++] = c;
 
 	/* phase 1 */
-	for (unsigned v = 0; v < nvms && r == 0 && !o->live; v++)
+	for (unsigned v = 0; v < nvms && r == 0 && !ctl->live; v++)
 		if (sc_index_vm_digest(ix, v, s.digest[v]) < 0)
 			r = vms_err_set(err, -EINVAL, "the index of %s has no digest (sc_index_set_digests)",
 					sc_index_vm_name(ix, v));
@@ -630,8 +639,8 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 		r = vms_random(&session, sizeof(session), err);
 	s.session = session;
 	s.sealed = o->tls != NULL;
-	if (o->session)
-		*o->session = session;
+	if (ctl->session)
+		*ctl->session = session;
 	for (unsigned t = 0; t < ntargets && r == 0; t++) {
 		r = connect_peer(&s, &s.peers[t], err);
 		if (r == 0)
@@ -646,8 +655,8 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 	for (size_t g = 0; g < ngroups && r == 0; g++)
 		if (gcount[g])
 			r = multicast_group(&s, g, ngroups, groups[g], grouped + gidx[g], gcount[g], err);
-	if (o->progress && ngroups)
-		fprintf(stderr, "\r\033[K");
+	if (ngroups)
+		progress(&s, &(struct sc_progress){ .kind = SC_PROGRESS_END });
 	double t2 = vms_now();
 	total->seconds_multicast = t2 - t1;
 	/* phase 4: every receiver gets its unicast contents and END first, so
@@ -657,8 +666,7 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 	for (unsigned t = 0; t < ntargets && r == 0; t++)
 		r = finish_peer(&s, &s.peers[t], err);
 	total->seconds_unicast = vms_now() - t2;
-	if (o->progress)
-		fprintf(stderr, "\r\033[K");
+	progress(&s, &(struct sc_progress){ .kind = SC_PROGRESS_END });
 out:
 	for (unsigned t = 0; s.peers && t < ntargets; t++) {
 		struct peer *p = &s.peers[t];
@@ -668,8 +676,8 @@ out:
 			if (vms_msg_error_put(&p->out, "the sender stopped: another target failed") == 0)
 				vms_conn_write_all(p->conn, p->out.data, p->out.len);
 		}
-		if (r == 0 && o->keep_conns) {        /* live: the sessions go on */
-			o->keep_conns[t] = p->conn;
+		if (r == 0 && ctl->keep_conns) {        /* live: the sessions go on */
+			ctl->keep_conns[t] = p->conn;
 			p->conn = NULL;
 		}
 		vms_conn_close(p->conn);
