@@ -59,7 +59,7 @@ static void reap_kids(struct serve *s, int wait)
 }
 
 /* The child: serve the stream connection fd to its end, then _exit. */
-static void stream_child(struct serve *s, int fd)
+__attribute__((noreturn)) static void stream_child(struct serve *s, int fd)
 {
 	const struct rc_options *o = s->o;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
