@@ -99,7 +99,7 @@ static long part_pid(const char *f)
 	return (long)pid;
 }
 
-unsigned rc_sweep_parts(int dirfd, const char *dir, int quiet, const char *me)
+unsigned rc_sweep_parts(int dirfd, const char *dir, const struct rc_options *o)
 {
 	int d2 = dup(dirfd);
 	DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
@@ -120,9 +120,7 @@ unsigned rc_sweep_parts(int dirfd, const char *dir, int quiet, const char *me)
 			continue;
 		if (unlinkat(dirfd, e->d_name, 0) == 0) {
 			n++;
-			if (!quiet)
-				fprintf(stderr, "vmscatter receive[%s]: removed %s/%s, left by a receiver that died\n", me,
-					dir, e->d_name);
+			rc_log(o, "removed %s/%s, left by a receiver that died", dir, e->d_name);
 		}
 	}
 	closedir(d);

@@ -7,7 +7,8 @@
  * is there, checks each image's SHA-256 against the sender's before it
  * writes OUT/NAME.img (temporary name, fsync, rename). A session that breaks
  * off leaves no image behind; the receiver then waits for the next one.
- * No global state: everything lives in the session.
+ * No global state: everything lives in the session. Nothing is printed:
+ * log lines go to rc_options.log, errors to the caller's vms_err.
  */
 #ifndef VMS_RECEIVER_H
 #define VMS_RECEIVER_H
@@ -15,6 +16,13 @@
 #include <stdint.h>
 
 #include "common/common.h"
+
+/* A log line of the receiver (no newline, no program or receiver name: the
+ * caller decorates it, as `vmscatter receive` does with "vmscatter
+ * receive[NAME]: "). Called from the thread that runs rc_serve and from the
+ * stream child processes it forks (so several may log at once: write each
+ * line whole). The receiver prints nothing itself. */
+typedef void (*rc_log_fn)(void *ctx, const char *line);
 
 struct rc_options {
 	uint32_t listen_ip;          /* host byte order; 0 = any */
@@ -29,6 +37,8 @@ struct rc_options {
 	const char *name;            /* this receiver's name (WELCOME) */
 	int once;                    /* return after one session */
 	int quiet;                   /* no log lines */
+	rc_log_fn log;               /* where log lines go; NULL: nowhere */
+	void *log_ctx;               /* log's first argument */
 	int idle_ms;                 /* a silent sender is dropped after this */
 	const vms_tls *tls;          /* server credentials; NULL: plain TCP (--insecure) */
 	/* What one sender may ask of this host, checked before anything is

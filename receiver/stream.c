@@ -51,12 +51,11 @@ static void slog(const struct stream *s, const char *fmt, ...)
 {
 	if (s->c->quiet)
 		return;
-	char prefix[200];
+	char prefix[VMS_WIRE_NAME_MAX + 4];
 	va_list ap;
-	snprintf(prefix, sizeof(prefix), "vmscatter receive[%s]: %s: ", s->c->receiver,
-		 s->name[0] ? s->name : "stream");
+	snprintf(prefix, sizeof(prefix), "%s: ", s->name[0] ? s->name : "stream");
 	va_start(ap, fmt);
-	vms_log_line(prefix, fmt, ap);
+	rc_logv(s->c->log, s->c->log_ctx, prefix, fmt, ap);
 	va_end(ap);
 }
 

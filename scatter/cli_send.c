@@ -692,6 +692,12 @@ out:
 	return status;
 }
 
+/* The receiver's log lines, as `vmscatter receive[NAME]: ...` (ctx: NAME). */
+static void receive_log(void *ctx, const char *line)
+{
+	fprintf(stderr, "vmscatter receive[%s]: %s\n", (const char *)ctx, line);
+}
+
 int cli_receive(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -783,6 +789,8 @@ int cli_receive(int argc, char **argv)
 			snprintf(host, sizeof(host), "%.63s", hn);
 	}
 	o.name = host;
+	o.log = receive_log;
+	o.log_ctx = host;
 	if (!creds && !insecure)
 		return cli_usage_error("receive", "%s", no_creds);
 	if (creds && insecure)

@@ -19,7 +19,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 command -v clang >/dev/null || { echo "fuzz: clang not installed (tools/install-deps.sh)" >&2; exit 1; }
-[ ${#names[@]} -gt 0 ] || names=(qemu_text summary wire mstream rewrite argv session journal)
+[ ${#names[@]} -gt 0 ] || names=(qemu_text summary wire mstream rewrite argv session session_mem journal)
 keep=1
 if [ -z "$out" ]; then
 	out=$(mktemp -d /tmp/vms-fuzz.XXXXXX)
@@ -45,11 +45,14 @@ for n in "${names[@]}"; do
 	journal) srcs=("$top/scatter/journal.c" "${common[@]}"); libs=() ;;
 	summary) srcs=("$top"/planner/{problem,eval,order,strategies,ilp}.c)
 		 libs=($(pkg-config --libs jansson) -lglpk) ;;
-	session) srcs=("$top"/receiver/{receiver,files,stream,apply,outcome}.c "$top"/kvmglue/{qmp,procfmt,mem,mstream,migrate}.c
+	session) srcs=("$top"/receiver/{serve,session,index,image,mcast,hostsink,memsink,log,files,stream,apply,outcome}.c
+		       "$top"/kvmglue/{qmp,procfmt,mem,mstream,migrate}.c
 		       "$top"/kvmglue/{launch,argv_keys,argv_policy}.c "$top"/common/{err,cursor,num,wbuf,wire,digest}.c
 		       "$top"/common/{compress,pgm,conn,tls,seal,fault}.c)
 		 libs=($(pkg-config --libs jansson openpgm-5.3 libssl libcrypto libxxhash lzo2))
 		 extra=($(pkg-config --cflags openpgm-5.3 libxxhash)) ;;
+	session_mem) srcs=("$top"/receiver/{session,index,memsink,log}.c "${common[@]}" "$top"/common/{wbuf,wire,compress,fault}.c)
+		     libs=($(pkg-config --libs libcrypto lzo2)) ;;
 	*) echo "fuzz: unknown harness $n" >&2; exit 2 ;;
 	esac
 	bin="$out/fuzz_$n"
@@ -60,7 +63,7 @@ for n in "${names[@]}"; do
 	cp "$top/tests/fuzz/corpus/$n"/* "$out/corpus_$n/"
 	echo "fuzz: $n for ${seconds}s" >&2
 	maxlen=8192
-	[ "$n" != session ] || maxlen=16384          # whole pages in CONTENT messages
+	case "$n" in session|session_mem) maxlen=16384 ;; esac   # whole pages in CONTENT messages
 	if ! (cd "$out" && "$bin" -max_total_time="$seconds" -max_len=$maxlen -timeout=10 \
 		-print_final_stats=1 "corpus_$n" > "$out/$n.log" 2>&1); then
 		tail -n 40 "$out/$n.log" >&2

@@ -1,8 +1,9 @@
-/* fuzz_session.c - libFuzzer entry point for the receiver's session state
- * machine: the input is what a sender (already past TLS) writes on its
- * control connection - any frames, in any order - and rc_session() serves
- * it to the end, writing into a scratch directory. Replies go to a socket
- * nobody reads. Built by tools/fuzz.sh. */
+/* fuzz_session.c - libFuzzer entry point for a whole receiver session: the
+ * input is what a sender (already past TLS) writes on its control
+ * connection - any frames, in any order - and rc_session() serves it to the
+ * end (event loop, state machine, host sink), writing into a scratch
+ * directory. Replies go to a socket nobody reads. The state machine alone,
+ * without files or sockets: fuzz_session_mem.c. Built by tools/fuzz.sh. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* test_session.c - the sender's session (sc_session_*): its option checks,
+/* test_send_session.c - the sender's session (sc_session_*): its option checks,
  * its step order, and a whole offline session over loopback TCP into a real
  * receiver (rc_serve on a thread), with what the callbacks report. */
 #define _GNU_SOURCE

@@ -1,0 +1,299 @@
+/* serve.c - the receiver's event loops (see receiver.h, doc/PROTOCOL.md):
+ * rc_serve accepts one sender session at a time; rc_session runs one, feeding
+ * the state machine (session.c) from the control connection and the
+ * multicast group (mcast.c) through the host sink (hostsink.c), and forks a
+ * child process per live stream connection (stream.c), which it reaps. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "receiver_int.h"
+
+#define HANDSHAKE_MS 10000                  /* a TLS handshake, at most */
+#define STREAMS_MAX 1024                    /* live stream children per session */
+#define STREAM_REFUSED 2                    /* a stream child's exit: not authenticated, nothing started */
+#define MCAST_POLL_MS 200                   /* poll at most this long while a group is joined */
+
+struct serve {
+	const struct rc_options *o;
+	struct rc_host host;                 /* the sink: images, connection, multicast */
+	struct rc_sm sm;
+	int lfd;                             /* the listening socket: live streams arrive there */
+	pid_t kids[STREAMS_MAX];             /* one child per live stream */
+	unsigned nkids, kids_failed;
+	vms_frames in;
+	int64_t last_msg;                    /* the sender last spoke: a whole message on the control
+					      * connection, an authentic multicast message, or
+					      * (RC_ST_LIVE) a live stream still running; idle_ms
+					      * after it, the session is dropped, in every state */
+	uint64_t bytes_in;
+};
+
+/* ---- stream children ------------------------------------------------------------- */
+
+/* Reap finished stream children; with `wait`, all of them. */
+static void reap_kids(struct serve *s, int wait)
+{
+	for (unsigned i = 0; i < s->nkids;) {
+		int status;
+		pid_t r = waitpid(s->kids[i], &status, wait ? 0 : WNOHANG);
+		if (r == 0 || (r < 0 && errno == EINTR)) {
+			i++;
+			continue;
+		}
+		/* a connection that never authenticated (exit STREAM_REFUSED)
+		 * is nobody's stream: it fails nothing */
+		if (r > 0 && !(WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == STREAM_REFUSED)))
+			s->kids_failed++;
+		s->kids[i] = s->kids[--s->nkids];
+	}
+}
+
+/* The child: serve the stream connection fd to its end, then _exit. */
+__attribute__((noreturn)) static void stream_child(struct serve *s, int fd)
+{
+	const struct rc_options *o = s->o;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGTERM, SIG_DFL);
+	char sender[200];                    /* the control connection's certificate subject */
+	snprintf(sender, sizeof(sender), "%s", vms_conn_subject(s->host.conn));
+	vms_conn_forget(s->host.conn);       /* the parent's: never touched here */
+	s->host.conn = NULL;
+	close(s->lfd);
+	vms_err e = { 0 };
+	vms_conn *conn = NULL;
+	if (vms_conn_accept(o->tls, fd, HANDSHAKE_MS, &conn, &e) < 0) {
+		rc_log(o, "refused a stream connection: %s", e.msg);
+		_exit(STREAM_REFUSED);
+	}
+	if (strcmp(vms_conn_subject(conn), sender) != 0) {   /* the session's own sender only */
+		rc_log(o, "refused a stream connection from '%s': the session's sender is '%s'",
+		       vms_conn_subject(conn), sender);
+		vms_conn_close(conn);
+		_exit(STREAM_REFUSED);
+	}
+	const struct rc_images *im = &s->host.img;
+	struct rc_seed *seeds = calloc(im->n ? im->n : 1, sizeof(*seeds));
+	if (!seeds)
+		_exit(1);
+	for (unsigned v = 0; v < im->n; v++) {
+		memcpy(seeds[v].name, im->v[v].name, sizeof(seeds[v].name));
+		seeds[v].fd = im->v[v].fd;
+		seeds[v].pages = im->v[v].pages;
+	}
+	struct rc_stream_ctx c = {
+		.log = o->log, .log_ctx = o->log_ctx, .state_dir = o->state_dir ? o->state_dir : o->out_dir,
+		.state_fd = s->host.state_fd, .qemu_bin = o->qemu_bin, .session = s->sm.id, .quiet = o->quiet,
+		.shared_paths = o->shared_paths, .nshared = o->nshared, .run_as = o->run_as,
+		.idle_ms = o->idle_ms, .seeds = seeds, .nseeds = im->n,
+	};
+	int r = rc_stream(&c, conn, &e);
+	vms_conn_close(conn);
+	_exit(r == 0 ? 0 : 1);
+}
+
+/* A live stream connection: serve it in a child process, which dies with
+ * the receiver (its target QEMU then fails to load and exits). */
+static int accept_stream(struct serve *s, vms_err *err)
+{
+	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : vms_err_set(err, -errno, "accept: %s", strerror(errno));
+	if (s->nkids == STREAMS_MAX) {           /* (maybe unauthenticated ones): drop it, not the session */
+		close(fd);
+		rc_log(s->o, "dropped a stream connection: %u are open already", STREAMS_MAX);
+		return 0;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		close(fd);
+		return vms_err_set(err, -errno, "fork: %s", strerror(errno));
+	}
+	if (pid == 0)
+		stream_child(s, fd);             /* never returns */
+	close(fd);
+	s->kids[s->nkids++] = pid;
+	return 0;
+}
+
+/* ---- one session ------------------------------------------------------------------ */
+
+/* What came on the control connection: whole messages to the state machine. */
+static int control_read(struct serve *s, vms_err *err)
+{
+	uint8_t buf[1 << 16];
+	ssize_t got = vms_conn_read(s->host.conn, buf, sizeof(buf));
+	if (got == 0)
+		return 0;
+	if (got == -ECONNRESET)
+		return vms_err_set(err, -ECONNRESET, "the sender went away before the end of the session");
+	if (got < 0)
+		return vms_err_set(err, (int)got, "receiving from the sender: %s",
+				   vms_conn_strerror(s->host.conn, (int)got));
+	s->bytes_in += (uint64_t)got;
+	int r = vms_frames_feed(&s->in, buf, (size_t)got);
+	if (r < 0)
+		return vms_err_set(err, r, "out of memory");
+	uint8_t type;
+	vms_cur p;
+	while (s->sm.st != RC_ST_DONE && (r = vms_frames_next(&s->in, &type, &p)) == 1) {
+		r = rc_sm_message(&s->sm, type, &p, err);
+		if (r < 0)
+			return r;
+		s->last_msg = vms_now_ms();      /* whole messages only: a trickle is silence */
+	}
+	if (r < 0)
+		return vms_err_set(err, r, "bad frame from the sender (length out of range)");
+	if (s->sm.st != RC_ST_DONE && vms_now_ms() - s->last_msg > s->o->idle_ms)
+		return vms_err_set(err, -ETIMEDOUT, "the sender sent no whole message for %d s", s->o->idle_ms / 1000);
+	return 0;
+}
+
+static int run_session(struct serve *s, vms_err *err)
+{
+	int r = 0;
+	s->last_msg = vms_now_ms();
+	while (s->sm.st != RC_ST_DONE) {
+		struct pollfd fds[5] = { { .fd = vms_conn_fd(s->host.conn), .events = POLLIN } };
+		int n = 1, wait = 1000;
+		if (s->sm.st == RC_ST_LIVE) {
+			fds[n++] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+			reap_kids(s, 0);
+			if (s->nkids)            /* a live stream is the traffic; without one, */
+				s->last_msg = vms_now_ms();  /* the control connection must speak */
+		}
+		if (s->host.mc.mc) {
+			int more = 4;
+			r = rc_mcast_drain(&s->host.mc, &s->sm, &s->last_msg, &wait, err);
+			if (r < 0)
+				return r;
+			r = rc_sm_group_check(&s->sm, vms_now_ms(), err);
+			if (r < 0)
+				return r;
+			if (r > 0)
+				continue;
+			if (s->host.mc.mc && vms_mcast_pollfds(s->host.mc.mc, fds + 1, &more) == 0)
+				n += more;
+			if (wait < 0 || wait > MCAST_POLL_MS)
+				wait = MCAST_POLL_MS;
+		}
+		if (vms_conn_pending(s->host.conn))
+			wait = 0;                /* TLS holds bytes poll cannot see */
+		if (poll(fds, (nfds_t)n, wait) < 0 && errno != EINTR)
+			return vms_err_set(err, -errno, "poll: %s", strerror(errno));
+		if (s->sm.st == RC_ST_LIVE && (fds[1].revents & POLLIN) && (r = accept_stream(s, err)) < 0)
+			return r;
+		if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !vms_conn_pending(s->host.conn)) {
+			if (vms_now_ms() - s->last_msg > s->o->idle_ms)
+				return vms_err_set(err, -ETIMEDOUT, "the sender said nothing for %d s", s->o->idle_ms / 1000);
+			continue;
+		}
+		if ((r = control_read(s, err)) < 0)
+			return r;
+	}
+	reap_kids(s, 1);                     /* LIVE_END: every stream has ended */
+	if (s->kids_failed)
+		return vms_err_set(err, -EIO, "%u live streams were rolled back", s->kids_failed);
+	return 0;
+}
+
+int rc_session(const struct rc_options *o, vms_conn *conn, int lfd, uint32_t local_ip, vms_err *err)
+{
+	struct serve ss = { .o = o, .lfd = lfd }, *s = &ss;
+	int r = rc_host_open(&s->host, o, conn, local_ip, err);
+	rc_sm_init(&s->sm, o, &rc_host_ops, &s->host);
+	if (r == 0)
+		r = run_session(s, err);
+	if (r < 0) {
+		rc_log(o, "session failed: %s", err->msg);
+		rc_sm_fail(&s->sm, err);
+	} else {
+		rc_log(o, "session done: %llu bytes in, %llu contents by multicast, %llu by unicast",
+		       (unsigned long long)s->bytes_in, (unsigned long long)s->sm.contents_mcast,
+		       (unsigned long long)s->sm.contents_tcp);
+	}
+	for (unsigned i = 0; i < s->nkids; i++)
+		kill(s->kids[i], SIGTERM);       /* each rolls its target back */
+	reap_kids(s, 1);
+	rc_sm_free(&s->sm);
+	vms_frames_free(&s->in);
+	rc_host_close(&s->host);             /* removes partial images, closes conn */
+	return r;
+}
+
+/* ---- the accept loop ---------------------------------------------------------------- */
+
+static int listen_on(const struct rc_options *o, vms_err *err)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	if (fd < 0)
+		return vms_err_set(err, -errno, "socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(o->port),
+				  .sin_addr.s_addr = htonl(o->listen_ip) };
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		int e = errno;
+		close(fd);
+		return vms_err_set(err, -e, "listen on port %u: %s", o->port, strerror(e));
+	}
+	return fd;
+}
+
+int rc_serve(const struct rc_options *o, vms_err *err)
+{
+	/* partial images that a receiver killed outright left behind
+	 * (".NAME.img.part-PID" whose PID is gone) */
+	int dfd, sfd, e = rc_dir_open(o->out_dir, &dfd, err);
+	if (e < 0)
+		return e;
+	if (o->state_dir && (e = rc_dir_open(o->state_dir, &sfd, err)) < 0) {
+		close(dfd);
+		return e;
+	}
+	if (o->state_dir)
+		close(sfd);
+	rc_sweep_parts(dfd, o->out_dir, o);
+	close(dfd);
+	int lfd = listen_on(o, err);
+	if (lfd < 0)
+		return lfd;
+	int r = 0;
+	for (;;) {
+		struct sockaddr_in peer, local;
+		socklen_t plen = sizeof(peer), llen = sizeof(local);
+		int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
+		if (fd < 0 && errno == EINTR)
+			continue;
+		if (fd < 0) {
+			r = vms_err_set(err, -errno, "accept: %s", strerror(errno));
+			break;
+		}
+		getsockname(fd, (struct sockaddr *)&local, &llen);
+		vms_conn *conn = NULL;
+		vms_err serr = { 0 };
+		/* no session without a certificate the CA signed (and --tls-allow admits) */
+		if (vms_conn_accept(o->tls, fd, HANDSHAKE_MS, &conn, &serr) < 0) {
+			char ip[INET_ADDRSTRLEN] = "?";
+			inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
+			rc_log(o, "refused a connection from %s: %s", ip, serr.msg);
+			continue;
+		}
+		rc_log(o, "%s connection from %s", vms_conn_kind(conn), vms_conn_peer(conn));
+		r = rc_session(o, conn, lfd, ntohl(local.sin_addr.s_addr), &serr);
+		if (r < 0 && err)
+			*err = serr;
+		if (o->once)
+			break;
+	}
+	close(lfd);
+	return r;
+}
