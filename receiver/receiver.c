@@ -85,6 +85,7 @@ struct session {
 				      * a live stream still running; idle_ms after it, the
 				      * session is dropped, in every state */
 	uint64_t bytes_in, contents_tcp, contents_mcast;
+	vms_pagex *px;               /* decompresses contents */
 };
 
 static void logf_(const struct session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -217,9 +218,8 @@ static int mcast_drain(struct session *s, int *wait_ms, vms_err *err)
 		vms_cur c;
 		uint32_t id;
 		const uint8_t *page;
-		uint8_t scratch[VMS_WIRE_PAGE];
 		vms_cur_init(&c, buf, len);
-		if (vms_msg_content_get(&c, &id, scratch, &page) < 0)
+		if (vms_msg_content_get(&c, &id, s->px, &page) < 0)
 			continue;            /* a hello, or not ours to trust: ignore */
 		if (s->contents_mcast++ == 0 && vms_fault("receiver:seeding"))
 			return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "receiver:seeding");
@@ -543,8 +543,7 @@ static int on_message(struct session *s, uint8_t type, vms_cur *p, vms_err *err)
 		return 0;
 	case VMS_MSG_CONTENT: {
 		const uint8_t *page;
-		uint8_t scratch[VMS_WIRE_PAGE];
-		if (s->st != ST_DATA || vms_msg_content_get(p, &u, scratch, &page) < 0)
+		if (s->st != ST_DATA || vms_msg_content_get(p, &u, s->px, &page) < 0)
 			return bad(err, "CONTENT");
 		s->contents_tcp++;
 		return store(s, u, page, err);
@@ -608,6 +607,7 @@ static void session_free(struct session *s)
 	vms_seal_free(s->seal);
 	vms_frames_free(&s->in);
 	vms_wbuf_free(&s->out);
+	vms_pagex_free(s->px);
 	vms_conn_close(s->conn);
 	if (s->state_fd >= 0 && s->state_fd != s->out_fd)
 		close(s->state_fd);
@@ -775,7 +775,9 @@ int rc_session(const struct rc_options *o, vms_conn *conn, int lfd, uint32_t loc
 		.max_vms = o->max_vms ? o->max_vms : RC_MAX_VMS_DEFAULT,
 	};
 	/* every file of the session is made relative to these */
-	int r = rc_dir_open(o->out_dir, &s.out_fd, err);
+	int r = vms_pagex_new(&s.px, err);
+	if (r == 0)
+		r = rc_dir_open(o->out_dir, &s.out_fd, err);
 	if (r == 0 && o->state_dir && strcmp(o->state_dir, o->out_dir) != 0)
 		r = rc_dir_open(o->state_dir, &s.state_fd, err);
 	else
