@@ -187,8 +187,13 @@ int vms_page_decompress(vms_pagex *x, const uint8_t *in, size_t len, uint8_t *pa
 			? 0 : -EBADMSG;
 	}
 	case VMS_COMPRESS_ZSTD: {
-		/* one frame, exactly: a second frame or trailing bytes are an error */
-		if (ZSTD_findFrameCompressedSize(body, n) != n)
+		/* one frame, exactly: a second frame or trailing bytes are an
+		 * error. And a frame of today's format (its magic number): not a
+		 * skippable frame, nor a legacy v0.5-v0.7 one, which libzstd
+		 * decodes too when built with legacy support (Debian's is) */
+		static const uint8_t magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };     /* ZSTD_MAGICNUMBER, LE */
+		if (n < sizeof(magic) || memcmp(body, magic, sizeof(magic)) != 0 ||
+		    ZSTD_findFrameCompressedSize(body, n) != n)
 			return -EBADMSG;
 		size_t got = ZSTD_decompressDCtx(x->zd, page, VMS_WIRE_PAGE, body, n);
 		return !ZSTD_isError(got) && got == VMS_WIRE_PAGE ? 0 : -EBADMSG;
