@@ -129,7 +129,8 @@ void vms_wbuf_free(vms_wbuf *b);
 
 /* ---- the wire protocol (doc/PROTOCOL.md has the tables) -------------------- */
 
-#define VMS_WIRE_VERSION 3u             /* 2: LZO contents, SLZO; 3: sealed multicast, GROUP_DONE rejected */
+#define VMS_WIRE_VERSION 4u             /* 2: LZO contents, SLZO; 3: sealed multicast, GROUP_DONE rejected;
+					 * 4: a compressed page names its compressor (SLZO became SCOMP) */
 #define VMS_WIRE_FRAME_MAX (4u << 20)   /* type + payload */
 #define VMS_WIRE_NAME_MAX 64u           /* names: vms_name_valid(), 1..63 bytes */
 #define VMS_WIRE_VMS_MAX 4096u
@@ -145,7 +146,7 @@ enum vms_msg_type {
 	VMS_MSG_LIVE, VMS_MSG_STREAM, VMS_MSG_READY, VMS_MSG_SDATA, VMS_MSG_SREF,
 	VMS_MSG_SEND, VMS_MSG_LOADED, VMS_MSG_VERIFY, VMS_MSG_DIGESTS, VMS_MSG_COMMIT,
 	VMS_MSG_RUNNING, VMS_MSG_LIVE_END, VMS_MSG_FIX, VMS_MSG_NEED, VMS_MSG_SPAGE, VMS_MSG_ACK,
-	VMS_MSG_SLZO,
+	VMS_MSG_SCOMP,
 	/* a source guard asks a receiver what became of a VM (doc/PROTOCOL.md) */
 	VMS_MSG_OUTCOME, VMS_MSG_OUTCOME_IS,
 };
@@ -238,30 +239,48 @@ int vms_msg_u32_put(vms_wbuf *b, uint8_t type, uint32_t v);
 int vms_msg_empty_get(vms_cur *c);
 int vms_msg_empty_put(vms_wbuf *b, uint8_t type);
 /* A page content, as CONTENT and every multicast message carry it: id u32,
- * then the page as it is (4096 bytes) or LZO1X-1 compressed (1..4095 bytes
- * that decompress to exactly one page). A vms_lzo holds the compressor's
- * work memory (one per thread). */
+ * then the page as it is (4096 bytes) or compressed (2..4095 bytes: a tag
+ * byte naming the compressor, then its bytes, which decompress to exactly
+ * one page). A vms_pagez compresses pages with one compressor (its state
+ * and output buffer: one per thread); a vms_pagex decompresses whatever
+ * tag a page carries (its state and a scratch page: one per thread). */
 #define VMS_CONTENT_MAX (4u + VMS_WIRE_PAGE)
-typedef struct vms_lzo vms_lzo;
-int vms_lzo_new(vms_lzo **out, vms_err *err);   /* 0, -ENOMEM or -ENOSYS (LZO's ABI) */
-void vms_lzo_free(vms_lzo *z);
-/* Compress a page: the length (1..VMS_WIRE_PAGE-1) of what *out then points
- * at (inside z, until its next use), or 0 when compressing does not save.
- * After 64 pages in a row that did not shrink, only every 16th is tried
- * until one does (incompressible memory costs little CPU). */
-size_t vms_page_compress(vms_lzo *z, const void *page, const uint8_t **out);
-/* Decompress `len` bytes into page[VMS_WIRE_PAGE]: 0, or -EBADMSG unless
- * they make exactly one page, every byte used. Bounds-checked: for
- * untrusted input. */
-int vms_page_decompress(const uint8_t *in, size_t len, uint8_t *page);
+enum vms_compress {                     /* the tag byte's values */
+	VMS_COMPRESS_NONE = 0,          /* (never on the wire: the page as it is) */
+	VMS_COMPRESS_LZO = 1,           /* LZO1X-1 */
+	VMS_COMPRESS_ZSTD = 2,          /* one zstd frame, level 1, no checksum */
+	VMS_COMPRESS_LZ4 = 3,           /* one LZ4 block */
+};
+/* "none", "lzo", "zstd", "lz4" (and back: 0, or -EINVAL) */
+const char *vms_compress_name(enum vms_compress a);
+int vms_compress_parse(const char *s, enum vms_compress *out);
+typedef struct vms_pagez vms_pagez;
+/* 0; -EINVAL (not a compressor), -ENOMEM or -ENOSYS (LZO's ABI). */
+int vms_pagez_new(enum vms_compress algo, vms_pagez **out, vms_err *err);
+void vms_pagez_free(vms_pagez *z);     /* NULL: nothing */
+enum vms_compress vms_pagez_algo(const vms_pagez *z);
+/* Compress a page: the length (2..VMS_WIRE_PAGE-1, tag included) of what
+ * *out then points at (inside z, until its next use), or 0 when
+ * compressing does not save. After 64 pages in a row that did not shrink,
+ * only every 16th is tried until one does (incompressible memory costs
+ * little CPU). */
+size_t vms_page_compress(vms_pagez *z, const void *page, const uint8_t **out);
+typedef struct vms_pagex vms_pagex;
+int vms_pagex_new(vms_pagex **out, vms_err *err);   /* 0, -ENOMEM or -ENOSYS */
+void vms_pagex_free(vms_pagex *x);     /* NULL: nothing */
+uint8_t *vms_pagex_page(vms_pagex *x); /* its scratch page (VMS_WIRE_PAGE bytes) */
+/* Decompress `len` bytes (tag first) into page[VMS_WIRE_PAGE]: 0, or
+ * -EBADMSG unless they make exactly one page, every byte used. Bounds-
+ * checked: for untrusted input. */
+int vms_page_decompress(vms_pagex *x, const uint8_t *in, size_t len, uint8_t *page);
 /* Write the content to out; its length. Compressed when z is given and
  * compressing saves bytes. */
-size_t vms_content_encode(vms_lzo *z, uint32_t id, const void *page, uint8_t out[VMS_CONTENT_MAX]);
+size_t vms_content_encode(vms_pagez *z, uint32_t id, const void *page, uint8_t out[VMS_CONTENT_MAX]);
 /* CONTENT: an encoded content as the whole payload. get reads a content
  * that fills the rest of c (a CONTENT payload or a multicast message):
- * *page points into it, or at scratch (VMS_WIRE_PAGE bytes) after
- * decompressing; 0 or -EBADMSG. */
-int vms_msg_content_get(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t **page);
+ * *page points into it, or at x's scratch page after decompressing; 0 or
+ * -EBADMSG. */
+int vms_msg_content_get(vms_cur *c, uint32_t *id, vms_pagex *x, const uint8_t **page);
 int vms_msg_content_put(vms_wbuf *b, const uint8_t *content, size_t len);
 /* ERROR: the text is copied, NUL-terminated, into text[VMS_WIRE_ERROR_MAX + 1]. */
 int vms_msg_error_get(vms_cur *c, char *text);
@@ -279,11 +298,12 @@ int vms_msg_sdata_put(vms_wbuf *b, const void *data, size_t len);
 struct vms_msg_sref { uint32_t vm; uint64_t page; uint8_t sha256[32]; const uint8_t *hdr; size_t hdr_len; };
 int vms_msg_sref_get(vms_cur *c, struct vms_msg_sref *m);
 int vms_msg_sref_put(vms_wbuf *b, const struct vms_msg_sref *m);
-/* SLZO: a page record whose 4096 bytes go LZO1X-1 compressed; get leaves
- * the page, decompressed and checked, in page[VMS_WIRE_PAGE]. */
-struct vms_msg_slzo { const uint8_t *hdr; size_t hdr_len; const uint8_t *lzo; size_t lzo_len; };
-int vms_msg_slzo_get(vms_cur *c, struct vms_msg_slzo *m, uint8_t *page);
-int vms_msg_slzo_put(vms_wbuf *b, const struct vms_msg_slzo *m);
+/* SCOMP: a page record whose 4096 bytes go compressed (z: tag byte first,
+ * as vms_page_compress makes them); get leaves the page, decompressed and
+ * checked, in page[VMS_WIRE_PAGE]. */
+struct vms_msg_scomp { const uint8_t *hdr; size_t hdr_len; const uint8_t *z; size_t z_len; };
+int vms_msg_scomp_get(vms_cur *c, struct vms_msg_scomp *m, vms_pagex *x, uint8_t *page);
+int vms_msg_scomp_put(vms_wbuf *b, const struct vms_msg_scomp *m);
 /* DIGESTS: vms_page_digest() of pages [first, first+count); *dig points into
  * the payload (count x VMS_WIRE_DIGEST bytes). */
 struct vms_msg_digests { uint8_t last; uint64_t first; uint32_t count; const uint8_t *dig; };

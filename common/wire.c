@@ -418,7 +418,7 @@ int vms_msg_content_put(vms_wbuf *b, const uint8_t *content, size_t len)
 	return frame_finish(b, start, r);
 }
 
-int vms_msg_content_get(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_t **page)
+int vms_msg_content_get(vms_cur *c, uint32_t *id, vms_pagex *x, const uint8_t **page)
 {
 	const uint8_t *in;
 	size_t len;
@@ -431,8 +431,8 @@ int vms_msg_content_get(vms_cur *c, uint32_t *id, uint8_t *scratch, const uint8_
 		*page = in;
 		return 0;
 	}
-	*page = scratch;
-	return vms_page_decompress(in, len, scratch);
+	*page = vms_pagex_page(x);
+	return vms_page_decompress(x, in, len, vms_pagex_page(x));
 }
 
 static int error_fill(vms_wbuf *b, const char *text)
@@ -637,32 +637,32 @@ int vms_msg_sref_get(vms_cur *c, struct vms_msg_sref *m)
 	return vms_cur_bytes(c, m->hdr_len, &m->hdr) < 0 ? -EBADMSG : 0;
 }
 
-int vms_msg_slzo_put(vms_wbuf *b, const struct vms_msg_slzo *m)
+int vms_msg_scomp_put(vms_wbuf *b, const struct vms_msg_scomp *m)
 {
 	size_t start;
-	if (m->hdr_len < 8 || m->hdr_len > VMS_WIRE_SREF_HDR_MAX || m->lzo_len == 0 ||
-	    m->lzo_len >= VMS_WIRE_PAGE)
+	if (m->hdr_len < 8 || m->hdr_len > VMS_WIRE_SREF_HDR_MAX || m->z_len < 2 ||
+	    m->z_len >= VMS_WIRE_PAGE)
 		return -EINVAL;
-	int r = vms_frame_begin(b, VMS_MSG_SLZO, &start);
+	int r = vms_frame_begin(b, VMS_MSG_SCOMP, &start);
 	if (r == 0)
 		r = vms_wbuf_be16(b, (uint16_t)m->hdr_len);
 	if (r == 0)
 		r = vms_wbuf_bytes(b, m->hdr, m->hdr_len);
 	if (r == 0)
-		r = vms_wbuf_bytes(b, m->lzo, m->lzo_len);
+		r = vms_wbuf_bytes(b, m->z, m->z_len);
 	return frame_finish(b, start, r);
 }
 
-int vms_msg_slzo_get(vms_cur *c, struct vms_msg_slzo *m, uint8_t *page)
+int vms_msg_scomp_get(vms_cur *c, struct vms_msg_scomp *m, vms_pagex *x, uint8_t *page)
 {
 	uint16_t hl;
 	if (vms_cur_be16(c, &hl) < 0 || hl < 8 || hl > VMS_WIRE_SREF_HDR_MAX ||
 	    vms_cur_bytes(c, hl, &m->hdr) < 0)
 		return -EBADMSG;
 	m->hdr_len = hl;
-	m->lzo_len = vms_cur_left(c);
-	(void)vms_cur_bytes(c, m->lzo_len, &m->lzo);     /* the rest: cannot fail */
-	return vms_page_decompress(m->lzo, m->lzo_len, page);     /* checks the length */
+	m->z_len = vms_cur_left(c);
+	(void)vms_cur_bytes(c, m->z_len, &m->z);         /* the rest: cannot fail */
+	return vms_page_decompress(x, m->z, m->z_len, page);     /* checks the length */
 }
 
 int vms_msg_digests_put(vms_wbuf *b, const struct vms_msg_digests *m)
@@ -772,7 +772,6 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	uint64_t first;
 	uint8_t kind;
 	const uint8_t *page;
-	uint8_t scratch[VMS_WIRE_PAGE];
 	char text[VMS_WIRE_ERROR_MAX + 1];
 	vms_cur ids;
 	switch (type) {
@@ -792,7 +791,16 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	}
 	case VMS_MSG_JOINED: case VMS_MSG_MCAST_END: return vms_msg_u32_get(p, &u);
 	case VMS_MSG_MAPS_END: case VMS_MSG_END: return vms_msg_empty_get(p);
-	case VMS_MSG_CONTENT: return vms_msg_content_get(p, &u, scratch, &page);
+	case VMS_MSG_CONTENT: case VMS_MSG_SCOMP: {
+		vms_pagex *x = NULL;
+		struct vms_msg_scomp m;
+		if (vms_pagex_new(&x, NULL) < 0)
+			return -ENOMEM;
+		int r = type == VMS_MSG_CONTENT ? vms_msg_content_get(p, &u, x, &page)
+						: vms_msg_scomp_get(p, &m, x, vms_pagex_page(x));
+		vms_pagex_free(x);
+		return r;
+	}
 	case VMS_MSG_ERROR: return vms_msg_error_get(p, text);
 	case VMS_MSG_LIVE: case VMS_MSG_READY: case VMS_MSG_SEND: case VMS_MSG_LOADED:
 	case VMS_MSG_VERIFY: case VMS_MSG_COMMIT: case VMS_MSG_RUNNING: case VMS_MSG_LIVE_END:
@@ -815,10 +823,6 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	case VMS_MSG_DIGESTS: {
 		struct vms_msg_digests m;
 		return vms_msg_digests_get(p, &m);
-	}
-	case VMS_MSG_SLZO: {
-		struct vms_msg_slzo m;
-		return vms_msg_slzo_get(p, &m, scratch);
 	}
 	case VMS_MSG_FIX: case VMS_MSG_SPAGE: {
 		uint64_t pg;

@@ -1,5 +1,5 @@
 /* apply.c - the receiver's half of the stream rewriter: the QEMU migration
- * stream bytes an SDATA, SREF or SLZO message stands for. An SREF's page comes
+ * stream bytes an SDATA, SREF or SCOMP message stands for. An SREF's page comes
  * from a seed and must have the SHA-256 the sender saw. A pure function of
  * its input and the seeds, fuzzed with the sender's half. */
 #include <errno.h>
@@ -16,18 +16,18 @@ static int put_record(vms_wbuf *out, const uint8_t *hdr, size_t hdr_len, const u
 	return r < 0 ? vms_err_set(err, r, "out of memory") : 0;
 }
 
-int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_wbuf *out, vms_err *err)
+int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_pagex *x, vms_wbuf *out, vms_err *err)
 {
 	const uint8_t *data;
 	size_t len;
 	struct vms_msg_sref m;
-	struct vms_msg_slzo z;
+	struct vms_msg_scomp z;
 	uint8_t page[VMS_WIRE_PAGE], d[32];
 	int r;
 	switch (type) {
-	case VMS_MSG_SLZO:
-		if (vms_msg_slzo_get(p, &z, page) < 0)
-			return vms_err_set(err, -EBADMSG, "malformed SLZO message");
+	case VMS_MSG_SCOMP:
+		if (vms_msg_scomp_get(p, &z, x, page) < 0)
+			return vms_err_set(err, -EBADMSG, "malformed SCOMP message");
 		return put_record(out, z.hdr, z.hdr_len, page, err);
 	case VMS_MSG_SDATA:
 		if (vms_msg_sdata_get(p, &data, &len) < 0)

@@ -58,12 +58,12 @@ struct rc_options {
  * (last) session succeeded, a negative errno otherwise (message in err). */
 int rc_serve(const struct rc_options *o, vms_err *err);
 
-/* The stream bytes an SDATA, SREF or SLZO message (type, payload p) stands
- * for, appended to `out`. seed() copies page `page` of session VM `vm`'s seed
+/* The stream bytes an SDATA, SREF or SCOMP message (type, payload p) stands
+ * for, appended to `out` (x decompresses SCOMP pages). seed() copies page `page` of session VM `vm`'s seed
  * into out[] (negative errno if there is none). An SREF whose page does not
  * have the SHA-256 the sender gave fails with -EIO. Fuzzable: it only reads
  * its input and the seeds. */
 typedef int (*rc_seed_fn)(void *ctx, uint32_t vm, uint64_t page, uint8_t *out);
-int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_wbuf *out, vms_err *err);
+int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_pagex *x, vms_wbuf *out, vms_err *err);
 
 #endif

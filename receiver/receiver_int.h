@@ -124,6 +124,7 @@ struct rc_sm {
 	uint32_t rejected;           /* multicast messages that failed authentication */
 	int64_t last_progress;       /* vms_now_ms() of the group's last progress */
 	uint64_t contents_tcp, contents_mcast;
+	vms_pagex *px;               /* decompresses contents (made at the first) */
 };
 
 /* Start a session at HELLO; sink and priv stay the caller's and must

@@ -32,8 +32,20 @@ void rc_sm_free(struct rc_sm *sm)
 	free(sm->vms);
 	rc_index_free(&sm->ix);
 	vms_wbuf_free(&sm->out);
+	vms_pagex_free(sm->px);
+	sm->px = NULL;
 	sm->vms = NULL;
 	sm->nvms = 0;
+}
+
+/* Decode a content (CONTENT, or a multicast message) with the session's
+ * decompressor, made on first use: 0, -EBADMSG, or -ENOMEM (err set). */
+static int content_get(struct rc_sm *sm, vms_cur *c, uint32_t *id, const uint8_t **page, vms_err *err)
+{
+	int r;
+	if (!sm->px && (r = vms_pagex_new(&sm->px, err)) < 0)
+		return r;
+	return vms_msg_content_get(c, id, sm->px, page);
 }
 
 /* Send the reply built in sm->out (r: its put's result). */
@@ -92,9 +104,10 @@ int rc_sm_mcast(struct rc_sm *sm, const uint8_t *msg, size_t len, vms_err *err)
 	vms_cur c;
 	uint32_t id;
 	const uint8_t *page;
-	uint8_t scratch[VMS_WIRE_PAGE];
 	vms_cur_init(&c, msg, len);
-	if (vms_msg_content_get(&c, &id, scratch, &page) < 0)
+	if ((r = content_get(sm, &c, &id, &page, err)) == -ENOMEM)
+		return r;
+	if (r < 0)
 		return 0;                        /* a hello, or not ours to trust: ignore */
 	if (sm->contents_mcast++ == 0 && vms_fault("receiver:seeding"))
 		return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "receiver:seeding");
@@ -358,8 +371,11 @@ int rc_sm_message(struct rc_sm *sm, uint8_t type, vms_cur *p, vms_err *err)
 		return 0;
 	case VMS_MSG_CONTENT: {
 		const uint8_t *page;
-		uint8_t scratch[VMS_WIRE_PAGE];
-		if (sm->st != RC_ST_DATA || vms_msg_content_get(p, &u, scratch, &page) < 0)
+		if (sm->st != RC_ST_DATA)
+			return bad(err, "CONTENT");
+		if ((r = content_get(sm, p, &u, &page, err)) == -ENOMEM)
+			return r;
+		if (r < 0)
 			return bad(err, "CONTENT");
 		sm->contents_tcp++;
 		return store(sm, u, page, err);

@@ -44,6 +44,7 @@ struct stream {
 	kvm_mem *tmem;               /* the target's guest RAM, from the first VERIFY on */
 	int committed;
 	uint64_t refs, bytes, fixed;
+	vms_pagex *px;               /* decompresses SCOMP pages */
 };
 
 static void slog(const struct stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -252,12 +253,12 @@ static int fetch_ref(struct stream *s, uint64_t k, vms_cur *p, vms_err *err)
 	return r;
 }
 
-/* SDATA, SREF, SLZO: the stream bytes they stand for, gathered for the target
+/* SDATA, SREF, SCOMP: the stream bytes they stand for, gathered for the target
  * QEMU (written in large pieces, and before the next wait for the sender). */
 static int on_data(struct stream *s, uint8_t type, vms_cur *p, vms_err *err)
 {
 	vms_cur copy = *p;
-	int r = rc_apply(type, p, read_seed, (void *)s->c, &s->raw, err);
+	int r = rc_apply(type, p, read_seed, (void *)s->c, s->px, &s->raw, err);
 	if (type == VMS_MSG_SREF) {
 		uint64_t k = s->nref++;
 		if (r == -EIO || r == -ERANGE)     /* the seed lacks it: the sender has it */
@@ -314,7 +315,7 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 	switch (type) {
 	case VMS_MSG_SDATA:
 	case VMS_MSG_SREF:
-	case VMS_MSG_SLZO:
+	case VMS_MSG_SCOMP:
 		if (s->mig < 0)
 			return vms_err_set(err, -EBADMSG, "misplaced stream data");
 		return on_data(s, type, p, err);
@@ -375,7 +376,9 @@ int rc_stream(const struct rc_stream_ctx *c, vms_conn *conn, vms_err *err)
 	struct stream s = { .c = c, .conn = conn, .mig = -1, .guard = -1, .vd = { .fd = -1 } };
 	uint8_t type;
 	vms_cur p;
-	int r = next_frame(&s, c->idle_ms, &type, &p, err), done = 0;
+	int r = vms_pagex_new(&s.px, err), done = 0;
+	if (r == 0)
+		r = next_frame(&s, c->idle_ms, &type, &p, err);
 	if (r == 0 && type != VMS_MSG_STREAM)
 		r = vms_err_set(err, -EBADMSG, "a stream connection must start with STREAM");
 	if (r == 0)
@@ -405,5 +408,6 @@ int rc_stream(const struct rc_stream_ctx *c, vms_conn *conn, vms_err *err)
 	vms_wbuf_free(&s.out);
 	vms_wbuf_free(&s.raw);
 	vms_wbuf_free(&s.spage);
+	vms_pagex_free(s.px);
 	return r;
 }

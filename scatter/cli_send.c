@@ -16,7 +16,7 @@
 static const char send_usage[] =
 	"Usage: vmscatter send --target NAME=HOST:PORT[:SLOTS] ... [--plan FILE | --strategy S]\n"
 	"                      [--rate BITS/S] [--mcast-if ADDR] [--mcast-port PORT]\n"
-	"                      [--timeout SEC] [--no-compress] [--json] [--threads N] [--quiet]\n"
+	"                      [--timeout SEC] [--compress ALGO] [--json] [--threads N] [--quiet]\n"
 	"                      [--live [--verify] [--parallel N] [--keep-source] [--atomic]\n"
 	"                       [--state-dir DIR]]\n"
 	"                      (--tls-creds DIR [--tls-hostname NAME] | --insecure) SRC...\n"
@@ -37,8 +37,10 @@ static const char send_usage[] =
 	"  --mcast-port PORT  first UDP port for multicast groups (default 7500)\n"
 	"  --timeout SEC      for every answer from a receiver and, live, for a source\n"
 	"                     QEMU whose stream goes silent (default 60)\n"
-	"  --no-compress      send every page as it is (default: LZO1X-1 each page\n"
-	"                     it shrinks: multicast, unicast and, live, the streams)\n"
+	"  --compress ALGO    compress every page it shrinks, multicast, unicast and,\n"
+	"                     live, the streams: zstd (default, level 1), lz4, lzo\n"
+	"                     (LZO1X-1) or none\n"
+	"  --no-compress      the same as --compress none\n"
 	"  --json             print the summary as JSON\n"
 	"  --tls-creds DIR    mutual TLS 1.3 with the receivers (required): DIR has\n"
 	"                     ca-cert.pem, client-cert.pem, client-key.pem (QEMU's and\n"
@@ -293,7 +295,7 @@ static void print_summary(const struct cli_rack *rack, const struct sc_target *t
 		printf("%llu multicast messages that failed authentication (another host's?) were dropped by "
 		       "the receivers\n", (unsigned long long)tot->multicast_rejected);
 	if (tot->contents_compressed)
-		printf("%llu of %llu page contents went LZO-compressed\n",
+		printf("%llu of %llu page contents went compressed\n",
 		       (unsigned long long)tot->contents_compressed,
 		       (unsigned long long)(tot->contents_multicast + tot->contents_unicast + tot->contents_resent));
 	if (tot->contents_resent)
@@ -392,7 +394,7 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 		whole += s->whole_pages + s->dirty_pages;
 	}
 	if (compressed)
-		printf("%llu of the %llu pages sent whole or again went LZO-compressed\n",
+		printf("%llu of the %llu pages sent whole or again went compressed\n",
 		       (unsigned long long)compressed, (unsigned long long)whole);
 	if (fetched)
 		printf("%llu references did not match the target's seed; the receivers asked for those pages whole\n",
@@ -472,7 +474,7 @@ int cli_send(int argc, char **argv)
 		{ "parallel", required_argument, NULL, 'N' }, { "keep-source", no_argument, NULL, 'K' },
 		{ "atomic", no_argument, NULL, 'a' },
 		{ "max-bandwidth", required_argument, NULL, 'B' }, { "no-repair", no_argument, NULL, 'R' },
-		{ "no-compress", no_argument, NULL, 'Z' },
+		{ "no-compress", no_argument, NULL, 'Z' }, { "compress", required_argument, NULL, 'z' },
 		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
 		{ "insecure", no_argument, NULL, 'I' }, { "state-dir", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
@@ -481,13 +483,13 @@ int cli_send(int argc, char **argv)
 	const char *creds = NULL;
 	int insecure = 0;
 	vms_tls *tls = NULL;
-	struct sc_live_opts lo = { .max_bandwidth = 10000000000ull, .repair = 1, .compress = 1 };
+	struct sc_live_opts lo = { .max_bandwidth = 10000000000ull, .repair = 1, .compress = SC_COMPRESS_DEFAULT };
 	int live = 0;
 	unsigned nt = 0, threads = cli_default_threads(), slots[VMSPLAN_MAX_TARGETS];
 	const char *plan_file = NULL;
 	struct vmsplan_options po;
 	struct sc_send_opts so = { .rate = 400000000 / 8, .mcast_port = 7500, .timeout_ms = 60000,
-				   .compress = 1 };
+				   .compress = SC_COMPRESS_DEFAULT };
 	int json = 0, quiet = 0, ch, status = 1, have_strategy = 0;
 	uint64_t v;
 	vms_err err = { 0 };
@@ -543,7 +545,12 @@ int cli_send(int argc, char **argv)
 				return cli_usage_error("send", "%s", err.msg);
 			break;
 		case 'q': quiet = 1; break;
-		case 'Z': so.compress = lo.compress = 0; break;
+		case 'Z': so.compress = lo.compress = VMS_COMPRESS_NONE; break;
+		case 'z':
+			if (vms_compress_parse(optarg, &so.compress) < 0)
+				return cli_usage_error("send", "--compress must be zstd, lz4, lzo or none");
+			lo.compress = so.compress;
+			break;
 		case 'L': live = 1; break;
 		case 'V': lo.verify = 1; break;
 		case 'R': lo.repair = 0; break;

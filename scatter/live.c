@@ -76,7 +76,7 @@ struct job {
 	int mig;                          /* our end of the source's migration socket */
 	size_t open;                      /* the SDATA frame still open in out (sc_rewrite_item) */
 	uint8_t *ring;                    /* the last RING_PAGES referred pages, for NEED */
-	vms_lzo *lzo;                     /* compresses whole pages (opts.compress), or NULL */
+	vms_pagez *z;                     /* compresses whole pages (opts.compress), or NULL */
 	uint64_t nref;                    /* SREFs sent so far */
 	uint64_t acked;                   /* SREFs the receiver has applied (ACK) */
 	double t_done;                    /* the source's migration completed (guest paused) */
@@ -249,7 +249,7 @@ static int forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_
 {
 	struct sc_live_stats *st = j->st;
 	size_t before = j->out.len;
-	int r = sc_rewrite_item(it, seed_of, j, j->lzo, &j->out, &j->open);
+	int r = sc_rewrite_item(it, seed_of, j, j->z, &j->out, &j->open);
 	if (r < 0)
 		return vms_err_set(err, r, "rewriting the stream: %s", strerror(-r));
 	size_t wire = j->out.len - before;
@@ -541,7 +541,7 @@ static int migrate(struct job *j, vms_err *err)
 		return r;
 	if (!(j->ring = malloc((size_t)RING_PAGES * KVM_PAGE_SIZE)))
 		return vms_err_set(err, -ENOMEM, "out of memory");
-	if (lv->o->compress && (r = vms_lzo_new(&j->lzo, err)) < 0)
+	if (lv->o->compress && (r = vms_pagez_new(lv->o->compress, &j->z, err)) < 0)
 		return r;
 	if ((r = kvm_qmp_connect(lv->qmp[j->v], 5000, &j->q, err)) < 0)
 		return r;
@@ -877,7 +877,7 @@ void sc_live_free(sc_live *lv)
 		for (unsigned b = 0; b < KVM_MS_BLOCKS_MAX; b++)
 			free(j->seen[b]);
 		free(j->ring);
-		vms_lzo_free(j->lzo);
+		vms_pagez_free(j->z);
 	}
 	if (lv->journal_fd >= 0)
 		close(lv->journal_fd);

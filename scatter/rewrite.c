@@ -1,7 +1,7 @@
 /* rewrite.c - what one item of QEMU's migration stream becomes on the wire
  * of a live session (doc/PROTOCOL.md "Live sessions"): a page whose content
  * the target holds in a seed becomes an SREF (with the page's SHA-256, which
- * the receiver checks), another page that LZO shrinks an SLZO, everything
+ * the receiver checks), another page that compresses an SCOMP, everything
  * else passes through as SDATA. A pure function of its input, fuzzed with
  * the stream parser and the receiver's half (tools/fuzz.sh). */
 #include <errno.h>
@@ -22,15 +22,15 @@ static int open_sdata(const vms_wbuf *out, size_t at)
 	return at + 4 + n == out->len;
 }
 
-/* An SLZO must save more than its frame costs over joining an SDATA frame. */
-#define SLZO_WORTH (VMS_WIRE_PAGE - 64)
+/* An SCOMP must save more than its frame costs over joining an SDATA frame. */
+#define SCOMP_WORTH (VMS_WIRE_PAGE - 64)
 
-int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_lzo *z,
+int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_pagez *z,
 		    vms_wbuf *out, size_t *open)
 {
 	uint32_t vm;
 	uint64_t page;
-	const uint8_t *lzo;
+	const uint8_t *zb;
 	size_t len;
 	if (it->kind == KVM_MS_PAGE && ref && ref(ctx, it->data, &vm, &page)) {
 		*open = SIZE_MAX;
@@ -40,11 +40,11 @@ int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_
 			r = vms_msg_sref_put(out, &m);
 		return r < 0 ? r : 1;
 	}
-	if (it->kind == KVM_MS_PAGE && z && (len = vms_page_compress(z, it->data, &lzo)) > 0 &&
-	    len <= SLZO_WORTH) {
+	if (it->kind == KVM_MS_PAGE && z && (len = vms_page_compress(z, it->data, &zb)) > 0 &&
+	    len <= SCOMP_WORTH) {
 		*open = SIZE_MAX;
-		struct vms_msg_slzo m = { it->raw, (size_t)(it->data - it->raw), lzo, len };
-		int r = vms_msg_slzo_put(out, &m);
+		struct vms_msg_scomp m = { it->raw, (size_t)(it->data - it->raw), zb, len };
+		int r = vms_msg_scomp_put(out, &m);
 		return r < 0 ? r : 2;
 	}
 	/* raw bytes join the SDATA frame still open at the end of out, if any:

@@ -45,6 +45,8 @@
 #define SC_NAME_MAX 64u
 /* where `send --live` keeps its source journal unless --state-dir says */
 #define SC_SEND_STATE_DIR "/var/lib/vmscatter/source"
+/* the page compressor unless --compress says (tools/vms-bench-compress) */
+#define SC_COMPRESS_DEFAULT VMS_COMPRESS_ZSTD
 
 typedef struct sc_index sc_index;
 
@@ -162,7 +164,7 @@ struct sc_send_opts {
 	uint32_t mcast_if;           /* 0: the address the TCP connections use */
 	uint16_t mcast_port;         /* first UDP port for the groups */
 	int timeout_ms;              /* for each receiver answer */
-	int compress;                /* LZO1X-1 every content it shrinks */
+	enum vms_compress compress;  /* every content it shrinks, with this (NONE: never) */
 	const vms_tls *tls;          /* client credentials; NULL: plain TCP (--insecure) */
 	const char *tls_hostname;    /* check the receivers' certificates for this name; NULL: their IP */
 };
@@ -172,7 +174,7 @@ struct sc_send_stats {
 	uint64_t unicast_bytes;      /* CONTENT frames */
 	uint64_t control_bytes;      /* every other frame, both ways */
 	uint64_t contents_multicast, contents_unicast, contents_resent;
-	uint64_t contents_compressed;  /* of those, sent LZO-compressed */
+	uint64_t contents_compressed;  /* of those, sent compressed */
 	uint64_t multicast_rejected;   /* multicast messages receivers dropped: failed authentication */
 	uint64_t image_bytes;        /* the images themselves, for comparison */
 	double seconds;
@@ -194,7 +196,7 @@ struct sc_live_opts {
 	int repair;                  /* with verify: re-send pages that differ, compare again */
 	int keep_source;             /* leave committed sources paused instead of quitting them */
 	int atomic;                  /* all or nothing: commit only when every VM has loaded */
-	int compress;                /* pages of the streams LZO shrinks go compressed (SLZO) */
+	enum vms_compress compress;  /* pages of the streams it shrinks go compressed (SCOMP) */
 	int timeout_ms;              /* whole live phase; <= 0: none */
 	int stall_ms;                /* a source stream silent this long fails; <= 0: never */
 	volatile int *stop;          /* set (e.g. by SIGINT) to roll back */
@@ -226,7 +228,7 @@ struct sc_live_stats {
 	double seconds;
 	uint64_t repaired_pages, repair_bytes; /* --verify: pages QEMU missed, re-sent */
 	uint64_t fetched_pages;              /* references whose seed did not match: sent whole (NEED) */
-	uint64_t compressed_pages;           /* whole and dirty pages that went LZO-compressed (SLZO) */
+	uint64_t compressed_pages;           /* whole and dirty pages that went compressed (SCOMP) */
 	int verified, committed;
 };
 
@@ -357,12 +359,12 @@ size_t sc_session_stale(const sc_session *s);
 /* The stream rewriter. ref() says whether a seed page on the target holds
  * exactly `page` (1, with its session VM index and page number) or not (0).
  * sc_rewrite_item() appends the item's frames to `out`: an SREF (returns 1),
- * with z an SLZO for a page LZO shrinks (returns 2), or the item's raw bytes
+ * with z an SCOMP for a page z shrinks (returns 2), or the item's raw bytes
  * as SDATA (returns 0), added to the SDATA frame that starts at *open when
  * that is still the last frame of out; negative on error. Set *open =
  * SIZE_MAX whenever out is emptied. */
 typedef int (*sc_ref_fn)(void *ctx, const uint8_t *page, uint32_t *seed_vm, uint64_t *seed_page);
-int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_lzo *z,
+int sc_rewrite_item(const struct kvm_ms_item *it, sc_ref_fn ref, void *ctx, vms_pagez *z,
 		    vms_wbuf *out, size_t *open);
 
 /* ---- the source journal (journal.c; doc/PROTOCOL.md, "Source journal") ----

@@ -51,7 +51,7 @@ struct sender {
 	uint8_t (*digest)[32];        /* per VM */
 	struct sc_send_stats *total;
 	double rate_next;             /* token bucket for unicast: next free time */
-	vms_lzo *lzo;                 /* compresses contents (opts.compress), or NULL */
+	vms_pagez *z;                 /* compresses contents (opts.compress), or NULL */
 	int sealed;                   /* with TLS: every group sealed under a key of its own */
 	uint64_t session;
 };
@@ -241,7 +241,7 @@ static int encode_content(struct sender *s, uint32_t cid, uint8_t *msg, size_t *
 	 * not refer to it */
 	if (s->c->stale && !sc_index_content_is(s->ix, cid, page))
 		s->c->stale[cid] = 1;
-	*len = vms_content_encode(s->lzo, cid, page, msg);
+	*len = vms_content_encode(s->z, cid, page, msg);
 	return 0;
 }
 
@@ -551,7 +551,7 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 		r = vms_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	if (o->compress && (r = vms_lzo_new(&s.lzo, err)) < 0)
+	if (o->compress && (r = vms_pagez_new(o->compress, &s.z, err)) < 0)
 		goto out;
 	for (unsigned t = 0; t < ntargets; t++) {
 		s.peers[t] = (struct peer){ .t = &targets[t], .st = &per_target[t] };
@@ -690,7 +690,7 @@ out:
 		free(p->unicast);
 	}
 	total->seconds = vms_now() - t0;
-	vms_lzo_free(s.lzo);
+	vms_pagez_free(s.z);
 	free(s.peers);
 	free(s.digest);
 	free(set_of);

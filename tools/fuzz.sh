@@ -38,10 +38,10 @@ for n in "${names[@]}"; do
 	argv) srcs=("$top/kvmglue/launch.c" "$top/kvmglue/argv_keys.c" "$top/kvmglue/argv_policy.c" "${common[@]}")
 	      libs=($(pkg-config --libs jansson)) ;;
 	wire) srcs=("${common[@]}" "$top/common/wbuf.c" "$top/common/wire.c" "$top/common/compress.c")
-	      libs=($(pkg-config --libs lzo2)) ;;
+	      libs=($(pkg-config --libs lzo2 libzstd liblz4)) ;;
 	rewrite) srcs=("$top/kvmglue/mstream.c" "$top/scatter/rewrite.c" "$top/receiver/apply.c" "${common[@]}"
 		       "$top/common/wbuf.c" "$top/common/wire.c" "$top/common/compress.c" "$top/common/digest.c")
-		 libs=($(pkg-config --libs libcrypto libxxhash lzo2)) ;;
+		 libs=($(pkg-config --libs libcrypto libxxhash lzo2 libzstd liblz4)) ;;
 	journal) srcs=("$top/scatter/journal.c" "${common[@]}"); libs=() ;;
 	summary) srcs=("$top"/planner/{problem,eval,order,strategies,ilp}.c)
 		 libs=($(pkg-config --libs jansson) -lglpk) ;;
@@ -49,7 +49,7 @@ for n in "${names[@]}"; do
 		       "$top"/kvmglue/{qmp,procfmt,mem,mstream,migrate}.c
 		       "$top"/kvmglue/{launch,argv_keys,argv_policy}.c "$top"/common/{err,cursor,num,wbuf,wire,digest}.c
 		       "$top"/common/{compress,pgm,conn,tls,seal,fault}.c)
-		 libs=($(pkg-config --libs jansson openpgm-5.3 libssl libcrypto libxxhash lzo2))
+		 libs=($(pkg-config --libs jansson openpgm-5.3 libssl libcrypto libxxhash lzo2 libzstd liblz4))
 		 extra=($(pkg-config --cflags openpgm-5.3 libxxhash)) ;;
 	session_mem) srcs=("$top"/receiver/{session,index,memsink,log}.c "${common[@]}" "$top"/common/{wbuf,wire,compress,fault}.c)
 		     libs=($(pkg-config --libs libcrypto lzo2)) ;;

@@ -43,7 +43,7 @@ san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-poin
 mkdir -p _build/asan
 (cd _build/asan && "$top/configure" --enable-werror -q CFLAGS="-O1 -g $san" LDFLAGS="$san" &&
 	make -s -j"$jobs")
-san_tests="tests/unit/test_cursor tests/unit/test_conn tests/unit/test_wire tests/unit/test_procfmt tests/unit/test_index tests/unit/test_plan"
+san_tests="tests/unit/test_cursor tests/unit/test_conn tests/unit/test_wire tests/unit/test_compress tests/unit/test_procfmt tests/unit/test_index tests/unit/test_plan"
 san_tests+=" tests/unit/test_mstream tests/unit/test_launch tests/unit/test_plan_index tests/integration/cli_analyze.sh tests/integration/cli_plan.sh"
 san_tests+=" tests/integration/attacks.sh"     # the receiver under a rogue sender
 if ! (cd _build/asan && ASAN_OPTIONS=detect_leaks=1 make -s -j"$jobs" check TESTS="$san_tests"); then

@@ -4,6 +4,8 @@
  * small seed store), the frames decoded and applied (rc_apply). What comes
  * out must be the parsed bytes exactly; with the top bit of the first byte
  * set, one byte of the wire is flipped first, and then nothing may crash.
+ * Bit 0x40 of the first byte: other pages go compressed (SCOMP) when they
+ * shrink, with zstd, LZ4, LZO1X-1 or zstd as its bits 0x30 say.
  * Built by tools/fuzz.sh. */
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +45,9 @@ static int seed(void *ctx, uint32_t vm, uint64_t page, uint8_t *out)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct store st;
-	static vms_lzo *lzo;
+	static vms_pagez *pz[3];
+	static vms_pagex *px;
+	static const enum vms_compress algos[3] = { VMS_COMPRESS_ZSTD, VMS_COMPRESS_LZ4, VMS_COMPRESS_LZO };
 	kvm_ms *ms = NULL;
 	vms_wbuf expect = { 0 }, wire = { 0 }, got = { 0 };
 	vms_frames f = { 0 };
@@ -52,9 +56,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || kvm_ms_new(&ms, NULL) < 0)
 		return 0;
 	int flip = data[0] & 0x80;
-	if (!lzo && vms_lzo_new(&lzo, NULL) < 0)
+	if (!px && vms_pagex_new(&px, NULL) < 0)
 		abort();
-	vms_lzo *z = data[0] & 0x40 ? lzo : NULL;     /* pages as SLZO, or SDATA */
+	for (size_t i = 0; i < 3; i++)
+		if (!pz[i] && vms_pagez_new(algos[i], &pz[i], NULL) < 0)
+			abort();
+	vms_pagez *z = data[0] & 0x40 ? pz[(data[0] >> 4 & 3) % 3] : NULL;   /* pages as SCOMP, or SDATA */
 	st.n = 0;
 	if (kvm_ms_feed(ms, data + 1, size - 1, NULL) == 0)
 		while (kvm_ms_next(ms, &it, NULL) == 1)
@@ -67,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	vms_cur p;
 	int ok = vms_frames_feed(&f, wire.data, wire.len) == 0;
 	while (ok && vms_frames_next(&f, &type, &p) == 1)
-		ok = rc_apply(type, &p, seed, &st, &got, NULL) == 0;
+		ok = rc_apply(type, &p, seed, &st, px, &got, NULL) == 0;
 	if (!flip && (!ok || got.len != expect.len || (got.len && memcmp(got.data, expect.data, got.len))))
 		abort();                     /* the round trip must be exact */
 	vms_frames_free(&f);

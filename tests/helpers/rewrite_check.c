@@ -1,10 +1,11 @@
 /* rewrite_check.c - the live stream rewriter on a whole recorded stream:
  * every page becomes a reference to a seed store (sc_rewrite_item), the
  * frames are decoded and applied (rc_apply), and the result must be the
- * stream itself, byte for byte. With --lzo every other page is not referred
- * to and goes LZO-compressed (SLZO) when that shrinks it. Prints what it
+ * stream itself, byte for byte. With --compress ALGO (zstd, lz4 or lzo;
+ * --lzo is --compress lzo) every other page is not referred to and goes
+ * compressed (SCOMP) when that shrinks it. Prints what it
  * did; exits 0 when exact.
- *   rewrite_check [--lzo] STREAM-FILE */
+ *   rewrite_check [--compress ALGO | --lzo] STREAM-FILE */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,16 +57,32 @@ int main(int argc, char **argv)
 	kvm_ms *ms = NULL;
 	vms_err err = { 0 };
 	uint8_t buf[1 << 16];
-	size_t n, total = 0, items = 0, refs = 0, slzo = 0, open = SIZE_MAX;
-	vms_lzo *z = NULL;
-	const char *path = argv[argc - 1];
-	if (argc == 3 && strcmp(argv[1], "--lzo") == 0) {
-		st.every_other = 1;
-		if (vms_lzo_new(&z, NULL) < 0)
-			return 1;
-	} else if (argc != 2) {
-		fprintf(stderr, "usage: rewrite_check [--lzo] STREAM-FILE\n");
+	size_t n, total = 0, items = 0, refs = 0, scomp = 0, open = SIZE_MAX;
+	vms_pagez *z = NULL;
+	vms_pagex *x = NULL;
+	enum vms_compress algo = VMS_COMPRESS_NONE;
+	const char *path = NULL;
+	if (argc == 2)
+		path = argv[1];
+	else if (argc == 3 && strcmp(argv[1], "--lzo") == 0)
+		algo = VMS_COMPRESS_LZO, path = argv[2];
+	else if (argc == 4 && strcmp(argv[1], "--compress") == 0 && vms_compress_parse(argv[2], &algo) == 0 &&
+		 algo != VMS_COMPRESS_NONE)          /* ("none" would test nothing) */
+		path = argv[3];
+	if (!path) {
+		fprintf(stderr, "usage: rewrite_check [--compress zstd|lz4|lzo | --lzo] STREAM-FILE\n");
 		return 2;
+	}
+	if (algo != VMS_COMPRESS_NONE) {
+		st.every_other = 1;
+		if (vms_pagez_new(algo, &z, &err) < 0) {
+			fprintf(stderr, "rewrite_check: %s\n", err.msg);
+			return 1;
+		}
+	}
+	if (vms_pagex_new(&x, &err) < 0) {
+		fprintf(stderr, "rewrite_check: %s\n", err.msg);
+		return 1;
 	}
 	FILE *in = fopen(path, "rb");
 	FILE *copy = fopen(path, "rb");
@@ -93,8 +110,8 @@ int main(int argc, char **argv)
 			vms_wbuf_reset(&wire);
 			open = SIZE_MAX;
 			while (r == 0 && vms_frames_next(&f, &type, &p) == 1) {
-				slzo += type == VMS_MSG_SLZO;
-				r = rc_apply(type, &p, seed, &st, &got, &err);
+				scomp += type == VMS_MSG_SCOMP;
+				r = rc_apply(type, &p, seed, &st, x, &got, &err);
 			}
 			if (r < 0)
 				break;
@@ -115,7 +132,9 @@ int main(int argc, char **argv)
 	}
 	long at = ftell(copy);
 	printf("%zu bytes, %zu items, %zu pages turned into references and back, %zu compressed and back, "
-	       "%ld bytes rebuilt\n", total, items, refs, slzo, at);
-	vms_lzo_free(z);
-	return at == (long)total && refs > 0 && (!z || slzo > 0) ? 0 : 1;
+	       "%ld bytes rebuilt\n", total, items, refs, scomp, at);
+	int ok = at == (long)total && refs > 0 && (!z || scomp > 0);
+	vms_pagez_free(z);
+	vms_pagex_free(x);
+	return ok ? 0 : 1;
 }
