@@ -89,7 +89,7 @@ stop_targets() {
 }
 # scatter FAULT: the live send, with VMS_FAULT=FAULT in the sender (and its guards)
 scatter() {
-	ip netns exec $tb-src env VMS_FAULT="$1" "$V" send --live --quiet --parallel 1 --timeout 30 --tls-creds "$tmp/pki/src" \
+	ip netns exec $tb-src env VMS_FAULT="$1" "$V" send --live --verify --quiet --parallel 1 --timeout 30 --tls-creds "$tmp/pki/src" \
 		--state-dir "$S" --plan "$tmp/plan.json" --target t1=10.77.0.11:7000 --target t2=10.77.0.12:7000 \
 		"$tmp"/g/vm{1,2}.qmp > "$tmp/send.out" 2> "$tmp/send.err"
 }
