@@ -79,6 +79,20 @@ static int ask(const struct cli_settle *g, enum vms_outcome *o, vms_err *err)
 	return r;
 }
 
+/* Quit the source QEMU: 0 once its process is gone (QEMU may close the
+ * connection before it answers "quit", so the answer is not the proof). */
+static int quit_source(kvm_qmp *q)
+{
+	pid_t pid = kvm_qmp_pid(q);
+	kvm_qmp_simple(q, "quit", NULL);
+	for (int i = 0; i < 250; i++) {       /* 5 s */
+		if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+			return pid > 0 ? 0 : -ESRCH;
+		usleep(20000);
+	}
+	return -ETIMEDOUT;
+}
+
 int cli_settle_source(const struct cli_settle *g)
 {
 	kvm_qmp *q = NULL;
@@ -113,7 +127,7 @@ int cli_settle_source(const struct cli_settle *g)
 		memset(&e, 0, sizeof(e));
 		if (ask(g, &o, &e) == 0 && o == VMS_OUTCOME_COMMITTED) {
 			say(g, "target %s committed: %s the source", g->name, g->keep_source ? "keeping (paused)" : "quitting");
-			r = g->keep_source ? 0 : kvm_qmp_simple(q, "quit", NULL);
+			r = g->keep_source ? 0 : quit_source(q);
 			*g->outcome = g->keep_source ? "committed: source kept paused" : "committed: source quit";
 			break;
 		}
