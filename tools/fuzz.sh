@@ -52,7 +52,7 @@ for n in "${names[@]}"; do
 		 libs=($(pkg-config --libs jansson openpgm-5.3 libssl libcrypto libxxhash lzo2 libzstd liblz4))
 		 extra=($(pkg-config --cflags openpgm-5.3 libxxhash)) ;;
 	session_mem) srcs=("$top"/receiver/{session,index,memsink,log}.c "${common[@]}" "$top"/common/{wbuf,wire,compress,fault}.c)
-		     libs=($(pkg-config --libs libcrypto lzo2)) ;;
+		     libs=($(pkg-config --libs libcrypto lzo2 libzstd liblz4)) ;;
 	*) echo "fuzz: unknown harness $n" >&2; exit 2 ;;
 	esac
 	bin="$out/fuzz_$n"
