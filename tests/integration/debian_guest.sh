@@ -5,15 +5,16 @@
 # their workload's steady state and count; `vmscatter send --live` moves them
 # to two targets (the receivers allow the image's directory with
 # --shared-path) and they go on counting there from where their sources
-# stopped. The first run builds the image (debootstrap from the Debian mirror
-# apt uses, 1-2 min); VMSCATTER_SKIP_DEBIAN=1 skips this test.
+# stopped; wait reports a workload that failed in the guest. The first run
+# builds the image (debootstrap from the Debian mirror apt uses, 1-2 min);
+# VMSCATTER_SKIP_DEBIAN=1 skips this test.
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (debootstrap, network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 command -v debootstrap >/dev/null || skip_all "debootstrap not installed (tools/install-deps.sh)"
 [ "${VMSCATTER_SKIP_DEBIAN:-0}" = 1 ] && skip_all "VMSCATTER_SKIP_DEBIAN=1"
 
-plan 10
+plan 11
 tb=dg$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-debian.XXXXXX)
@@ -24,6 +25,7 @@ V=$VMSCATTER
 at_exit "rm -rf '$tmp'"
 at_exit "'$T' down $tb"
 at_exit "'$G' stop --dir '$tmp/g'"
+at_exit "'$G' stop --dir '$tmp/w'"
 at_exit "for f in '$tmp'/state*/*/qemu.pid; do [ -f \"\$f\" ] && kill -9 \$(cat \"\$f\") 2>/dev/null; done; true"
 counter() {   # counter FILE first|last: a guest's console counter
 	grep -ao 'vmscatter-counter [0-9]*' "$1" 2>/dev/null | { if [ "$2" = first ]; then head -n 1; else tail -n 1; fi; } |
@@ -82,13 +84,16 @@ rc=$?
 ok $rc "vmscatter send --live moves both to two targets"
 wait
 
-sleep 3
 moved=0
 for i in 1 2; do
 	s=$(ls "$tmp"/state*/vm$i/vm$i.serial 2>/dev/null | head -n 1)
 	last=$(counter "$tmp/g/vm$i.serial" last)
-	first=$(counter "$s" first)
-	now=$(counter "$s" last)
+	for _ in $(seq 60); do   # up to 30 s: a loaded host resumes slowly
+		first=$(counter "$s" first)
+		now=$(counter "$s" last)
+		[ -n "$first" ] && [ "$now" -gt "$first" ] && break
+		sleep 0.5
+	done
 	if [ -n "$s" ] && [ -n "$last" ] && [ -n "$first" ] && [ "$first" -ge "$last" ] && [ "$first" -le $((last + 3)) ] &&
 		[ "$now" -gt "$first" ]; then
 		moved=$((moved + 1))
@@ -102,3 +107,8 @@ gone=0
 for p in "${spids[@]}"; do kill -0 "$p" 2>/dev/null || gone=$((gone + 1)); done
 [ $gone = 2 ]
 ok $? "the source QEMUs are gone"
+
+# a workload part that cannot run (no nginx in the base family): wait says so
+"$G" start --dir "$tmp/w" --count 1 --mem 256 --kind debian --workload web &&
+	expect_fail 1 "vm1: vmscatter-guest: failed: workload part web" "$G" wait --dir "$tmp/w" --timeout 300
+ok $? "wait reports a workload part that failed in the guest"

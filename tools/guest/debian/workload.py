@@ -53,14 +53,15 @@ def say(msg):
 
 def part(fn):
     """Run fn(ready) in a daemon thread; ready() marks its first round done.
-    A part that raises prints why and counts as ready (the guest goes on)."""
+    A part that raises prints "vmscatter-guest: failed: ..." (tools/guests.sh
+    wait reports it) and counts as ready (the guest goes on)."""
     ev = threading.Event()
 
     def run():
         try:
             fn(ev.set)
         except Exception as e:  # report, never take the guest down
-            say("workload %s failed: %r" % (fn.__name__, e))
+            say("failed: workload part %s: %r" % (fn.__name__, e))
             ev.set()
     threading.Thread(target=run, name=fn.__name__, daemon=True).start()
     return ev
