@@ -14,11 +14,13 @@
 # Also QEMU's best setting: multifd (2 channels) with zstd on both sides.
 #
 #   tools/bench-live.sh [--guests N] [--mem MIB] [--targets M] [--rate 1gbit] [--dirty PAGES/S]
-#                       [--cases live,raw,insecure,atomic,stock,zstd]
+#                       [--cases live,raw,insecure,atomic,stock,zstd] [--rack busybox|debian[:FAMILY,...]]
 # --cases: which runs (default all; stock always runs, every ratio is against it)
+# --rack: the guests (tools/guests.sh --kind): busybox (default) or Debian
+#   userland guests of these families (tools/mkdebian.sh; default base)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-guests=4 mem=256 targets=2 rate=1gbit dirty=1000 cases=live,raw,insecure,atomic,stock,zstd
+guests=4 mem=256 targets=2 rate=1gbit dirty=1000 cases=live,raw,insecure,atomic,stock,zstd rack=busybox
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--guests) guests=$2; shift 2 ;;
@@ -27,6 +29,7 @@ while [ $# -gt 0 ]; do
 	--rate) rate=$2; shift 2 ;;
 	--dirty) dirty=$2; shift 2 ;;
 	--cases) cases=$2,stock; shift 2 ;;
+	--rack) rack=$2; shift 2 ;;
 	*) echo "bench-live: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -35,6 +38,16 @@ V=$build/vmscatter
 Q="python3 $top/tests/integration/qmp.py"
 T="$top/tools/testbed.sh"
 G="$top/tools/guests.sh"
+# the guests' kind, and the host files the targets may use where they are
+kind=() shared=(--shared-path "$("$top/tools/mkguest.sh")")
+case $rack in
+busybox) ;;
+debian|debian:*)
+	fams=${rack#debian}; fams=${fams#:}; fams=${fams:-base}
+	kind=(--kind debian --family "$fams")
+	for f in ${fams//,/ }; do shared+=(--shared-path "$(dirname "$("$top/tools/mkdebian.sh" --family "$f" | head -n 1)")"); done ;;
+*) echo "bench-live: --rack must be busybox or debian[:FAMILY,...]" >&2; exit 2 ;;
+esac
 tb=bl$$
 tb=${tb:0:8}
 dir=$(mktemp -d /tmp/vms-bench-live.XXXXXX)
@@ -69,7 +82,7 @@ watch_sources() {
 }
 boot() {
 	"$G" stop --dir "$dir/g" 2>/dev/null || true
-	"$G" start --dir "$dir/g" --count "$guests" --mem "$mem" --dirty "$dirty" --netns "$tb-src"
+	"$G" start --dir "$dir/g" --count "$guests" --mem "$mem" --dirty "$dirty" --netns "$tb-src" "${kind[@]}"
 	"$G" wait --dir "$dir/g" --timeout 300
 	sleep 3
 }
@@ -103,7 +116,7 @@ run_live() {
 		[ "$mode" = tls ] || sec=(--insecure)
 		ip netns exec "$tb-t$t" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu$t" \
 			"$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" "${sec[@]}" \
-			--shared-path "$("$top/tools/mkguest.sh")" 2>/dev/null &
+			"${shared[@]}" 2>/dev/null &
 		tspec+=(--target "t$t=10.77.0.$((10 + t)):7000:$slots")
 	done
 	sleep 0.5
@@ -156,7 +169,7 @@ run_stock() {
 	rm -rf "$dir/$name"; mkdir -p "$dir/$name"
 	for i in $(seq 1 "$guests"); do
 		t=${tof[$((i - 1))]}
-		"$V" target-argv -0 --state-dir "$dir/$name" --shared-path "$("$top/tools/mkguest.sh")" "$dir/g/vm$i.qmp" > "$dir/argv$i"
+		"$V" target-argv -0 --state-dir "$dir/$name" "${shared[@]}" "$dir/g/vm$i.qmp" > "$dir/argv$i"
 		mkdir -p "$dir/$name/vm$i"
 		readarray -d '' -t argv < "$dir/argv$i"
 		ip netns exec "$tb-t$t" "${argv[@]}" > "$dir/$name/vm$i/qemu.log" 2>&1 &

@@ -14,6 +14,8 @@ pkgs="$pkgs libcmocka-dev libibverbs-dev"
 pkgs="$pkgs clang libclang-rt-14-dev"
 # guests, testbed, tests and plots
 pkgs="$pkgs qemu-system-x86 linux-image-amd64 busybox-static cpio gzip"
+# Debian userland guests (tools/mkdebian.sh)
+pkgs="$pkgs debootstrap debian-archive-keyring e2fsprogs"
 pkgs="$pkgs iproute2 nftables procps python3 gnuplot-nox glpk-utils openssl time bc"
 
 missing=""
