@@ -99,6 +99,9 @@ for i in 1 2; do
 		moved=$((moved + 1))
 	else
 		diag "vm$i: source stopped at $last, target ${s:-none} $first -> $now"
+		diag "vm$i on its target: $(python3 "$top_srcdir/tests/integration/qmp.py" "$(dirname "$s")/qmp.sock" query-status 2>&1)"
+		diag "vm$i target console: $(tail -c 400 "$s" | tr -d '\0' | tr '\n' '|')"
+		diag "send: $(tr '\n' '|' < "$tmp/send.err" | tail -c 1500)"
 	fi
 done
 [ $moved = 2 ]
