@@ -236,8 +236,8 @@ static int mcast_drain(struct session *s, int *wait_ms, vms_err *err)
 static int group_finish(struct session *s, vms_err *err)
 {
 	struct vms_msg_group_done d = { s->group, s->received, s->rejected };
-	logf_(s, "group %u: %u of %u messages, %u that failed authentication dropped", s->group,
-	      s->received, s->expect, s->rejected);
+	logf_(s, "group %u: %u of %u messages, %llu PGM repairs (RDATA) received, %u that failed authentication dropped",
+	      s->group, s->received, s->expect, (unsigned long long)vms_mcast_repaired(s->mc), s->rejected);
 	vms_mcast_close(s->mc);
 	s->mc = NULL;
 	s->group_ending = 0;
@@ -583,6 +583,8 @@ static void reap_kids(struct session *s, int wait)
 		 * is nobody's stream: it fails nothing */
 		if (r > 0 && !(WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == STREAM_REFUSED)))
 			s->kids_failed++;
+		if (r > 0 && WIFSIGNALED(status))   /* killed: its target guard killed the target */
+			rc_vmdir_sweep(s->state_fd, (long)r);
 		s->kids[i] = s->kids[--s->nkids];
 	}
 }
@@ -615,8 +617,20 @@ static void session_free(struct session *s)
 		close(s->out_fd);
 }
 
-/* A live stream connection: serve it in a child process, which dies with
- * the receiver (its target QEMU then fails to load and exits). */
+/* A stream process told to end (SIGTERM: its session failed, or its receiver
+ * died) drops its connection, so it rolls its target back as for a sender
+ * that went away (STATE/NAME/ emptied, the journal says rolled-back), instead
+ * of dying with its directory left behind. */
+static volatile sig_atomic_t stream_fd = -1;
+static void stream_term(int sig)
+{
+	(void)sig;
+	if (stream_fd >= 0)
+		shutdown(stream_fd, SHUT_RDWR);
+}
+
+/* A live stream connection: serve it in a child process, which rolls back
+ * when the receiver dies (its target guard kills the target QEMU if not). */
 static int accept_stream(struct session *s, vms_err *err)
 {
 	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -637,8 +651,10 @@ static int accept_stream(struct session *s, vms_err *err)
 		s->kids[s->nkids++] = pid;
 		return 0;
 	}
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	signal(SIGTERM, SIG_DFL);
+	stream_fd = fd;
+	struct sigaction sa = { .sa_handler = stream_term };   /* (no SA_RESTART: I/O returns) */
+	sigaction(SIGTERM, &sa, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	char sender[200];                    /* the control connection's certificate subject */
 	snprintf(sender, sizeof(sender), "%s", vms_conn_subject(s->conn));
 	vms_conn_forget(s->conn);            /* the parent's: never touched here */

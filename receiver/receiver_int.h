@@ -78,6 +78,9 @@ void rc_vmdir_keep(struct rc_vmdir *d);
 /* Rolled back: empty and remove it, if ours. */
 void rc_vmdir_remove(int statefd, struct rc_vmdir *d);
 void rc_vmdir_close(struct rc_vmdir *d);
+/* Remove the directories of STATE that stream process `pid` made and left
+ * when it died (killed: it could not remove its own). */
+void rc_vmdir_sweep(int statefd, long pid);
 
 /* Serve one stream connection to its end: 0 once the target runs (COMMIT),
  * negative after a rollback (the target QEMU removed). The caller closes
