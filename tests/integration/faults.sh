@@ -2,7 +2,7 @@
 # faults.sh - the fault matrix (doc/PROTOCOL.md "Commit and rollback: who
 # decides, what each death does"): during a live scatter of 2 real guests to
 # 2 targets (vm1 -> t1, vm2 -> t2, per-VM commit, --parallel 1 so vm1 goes
-# first), one of the sender, a receiver, a receiver's stream process, a
+# first, --verify but in the postmigrate column), one of the sender, a receiver, a receiver's stream process, a
 # source QEMU and a target QEMU is killed at each of the phases seeding,
 # streaming, postmigrate (source completed, before LOADED), verification and
 # between two commits; a target's link is cut (nftables, 100%) while
@@ -41,7 +41,7 @@ GK=$("$top_srcdir/tools/mkguest.sh")
 matrix=()
 # make check: one cell per process and per phase, and both link cuts (about
 # 6 minutes); FAULTS_ONLY=. (tools/faults-matrix.sh) runs all 25
-cells=${FAULTS_ONLY:-'^(seeding/sender|seeding/source QEMU|streaming/receiver|streaming/target QEMU|streaming/link.*|postmigrate/stream|postmigrate/source QEMU|committing/link.*|between/sender)$'}
+cells=${FAULTS_ONLY:-'^(seeding/sender|seeding/source QEMU|streaming/receiver|streaming/target QEMU|streaming/link.*|verifying/stream|postmigrate/source QEMU|committing/link.*|between/sender)$'}
 
 # status SOCKET: the QEMU's run state ("running", "paused", ...), "" if it does not answer
 status() {
@@ -183,22 +183,23 @@ new_move() {
 		rm -rf "$tmp"/state?/vm"$n"
 	done
 	[ ${#vms[@]} -gt 0 ] || return 0
+	local rc=0
 	for t in 1 2; do kill -0 "$(cat "$tmp/recv$t.pid")" 2>/dev/null || start_receiver $t; done
 	sleep 0.3
 	python3 -c 'import json, sys; print(json.dumps({"assignment": {"vm" + n: "t" + n for n in sys.argv[1:]}}))' \
 		"${ns[@]}" > "$tmp/plan-new.json"
-	ip netns exec $tb-src "$V" send --live --keep-source --quiet --timeout 60 --tls-creds "$tmp/pki/src" \
+	ip netns exec $tb-src "$V" send --live --verify --keep-source --quiet --timeout 60 --tls-creds "$tmp/pki/src" \
 		--plan "$tmp/plan-new.json" --target t1=10.77.0.11:7000 --target t2=10.77.0.12:7000 "${vms[@]}" \
-		> /dev/null 2> "$tmp/new.err" || { diag "new move: $(tail -n 2 "$tmp/new.err")"; return 1; }
-	local rc=0
+		> /dev/null 2> "$tmp/new.err" || { diag "new move: $(tail -n 2 "$tmp/new.err")"; rc=1; }
 	for n in "${ns[@]}"; do
 		local w i
 		for i in $(seq 10); do
+			[ $rc = 0 ] || break
 			w=$(where "$n")
 			[ "$w" = t$n ] && break
 			sleep 0.5
 		done
-		[ "$w" = t$n ] || { diag "new move: vm$n runs at $w"; rc=1; }
+		[ $rc != 0 ] || [ "$w" = t$n ] || { diag "new move: vm$n runs at $w"; rc=1; }
 		pkill -9 -f -- "$tmp/state./vm$n/" 2>/dev/null
 		sleep 0.2
 		python3 "$Q" "$tmp/g/vm$n.qmp" cont > /dev/null
@@ -218,8 +219,16 @@ cell() {
 	fi
 	reset_targets
 	local missing=()
-	for n in 1 2; do kill -0 "$(cat "$tmp/g/vm$n.pid" 2>/dev/null)" 2>/dev/null || missing+=("$n"); done
+	for n in 1 2; do
+		kill -0 "$(cat "$tmp/g/vm$n.pid" 2>/dev/null)" 2>/dev/null || { missing+=("$n"); continue; }
+		[ "$(status "$tmp/g/vm$n.qmp")" = running ] || python3 "$Q" "$tmp/g/vm$n.qmp" cont > /dev/null 2>&1
+	done
 	[ ${#missing[@]} = 0 ] || boot "${missing[@]}"
+	# --verify (its repair) but in the postmigrate column, which measures the
+	# commit without it: TCG's dirty tracking misses writes now and then, and
+	# a guest moved without the repair then panicked on its target (seen 3
+	# times in about 35 moves under load)
+	[ "$phase" = postmigrate ] || set -- --verify "$@"
 	if [ "$where_pin" = sender ]; then
 		start_receiver 1; start_receiver 2 "$hold_t2"
 		sleep 0.3
@@ -313,11 +322,11 @@ cell postmigrate "source QEMU" sender sender:postmigrate=stop kill_src_qemu t1 t
 cell postmigrate "target QEMU" sender sender:postmigrate=stop kill_tgt_qemu source t2
 
 # --- verification: vm1 loaded on t1, --verify, the sender stopped before VERIFY ---------
-cell verifying sender sender sender:verifying=stop kill_sender source source --verify
-cell verifying receiver sender sender:verifying=stop kill_recv source t2 --verify
-cell verifying stream sender sender:verifying=stop kill_stream source t2 --verify
-cell verifying "source QEMU" sender sender:verifying=stop kill_src_qemu lost t2 --verify
-cell verifying "target QEMU" sender sender:verifying=stop kill_tgt_qemu source t2 --verify
+cell verifying sender sender sender:verifying=stop kill_sender source source
+cell verifying receiver sender sender:verifying=stop kill_recv source t2
+cell verifying stream sender sender:verifying=stop kill_stream source t2
+cell verifying "source QEMU" sender sender:verifying=stop kill_src_qemu lost t2
+cell verifying "target QEMU" sender sender:verifying=stop kill_tgt_qemu source t2
 
 # --- committing: vm1's stream process on t1 resumed the target, before RUNNING ----------
 cell committing "link cut 5 s" t1 receiver:committed=stop cut_hold t1 t2
