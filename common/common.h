@@ -92,7 +92,8 @@ int vms_parse_size(const char *s, uint64_t *out);
 /* Named fault points for tests (doc/PROTOCOL.md, "Fault points"): when the
  * environment variable VMS_FAULT names `point`, the process SIGKILLs itself
  * there; named as POINT=drop, this returns 1 and the caller drops its
- * connection. 0 otherwise. */
+ * connection; named as POINT=stop, the process SIGSTOPs itself there the
+ * first time (the test acts, then sends SIGCONT) and this returns 0. 0 otherwise. */
 int vms_fault(const char *point);
 
 /* Monotonic time: seconds, and whole milliseconds. */
@@ -391,6 +392,9 @@ int vms_mcast_service(vms_mcast *m, int ms, vms_err *err);
  * session was reset; the caller fetches what is missing otherwise), 3 when
  * a message failed authentication (sealed sockets: dropped unread). */
 int vms_mcast_recv(vms_mcast *m, void *buf, size_t cap, size_t *len, int *wait_ms, vms_err *err);
+/* A receiver's messages that PGM delivered from repair data (RDATA: lost,
+ * NAKed, sent again), as the packets' own PGM headers say. */
+uint64_t vms_mcast_repaired(const vms_mcast *m);
 /* Seal (sender) or open (receiver) every message of this socket with
  * `seal` (not owned; see "sealed multicast" below), bound to group number
  * `group`: AES-256-GCM, VMS_SEAL_OVERHEAD more bytes on the wire. 0 or

@@ -31,6 +31,7 @@ struct vms_mcast {
 	uint32_t group;            /* the group number sealed messages are bound to */
 	uint8_t *sealed;           /* a receiver's buffer for a sealed message */
 	uint64_t last;             /* the highest counter opened: a replay is no newer */
+	uint64_t repaired;         /* messages PGM delivered from repair data (RDATA: NAKed, resent) */
 };
 
 static int pgm_fail(vms_err *err, pgm_error_t **perr, const char *what)
@@ -267,11 +268,22 @@ int vms_mcast_service(vms_mcast *m, int ms, vms_err *err)
 int vms_mcast_recv(vms_mcast *m, void *buf, size_t cap, size_t *len, int *wait_ms, vms_err *err)
 {
 	pgm_error_t *perr = NULL;
-	int st = m->seal ? pgm_recv(m->sock, m->sealed, MSG_BUF, 0, len, &perr)
-			 : pgm_recv(m->sock, buf, cap, 0, len, &perr);
+	struct pgm_msgv_t msgv;
+	/* pgm_recvmsg, not pgm_recv: the packet's own PGM header tells whether
+	 * the message came as original data or as a repair (RDATA) */
+	int st = pgm_recvmsg(m->sock, &msgv, 0, len, &perr);
 	if (perr) {
 		pgm_error_free(perr);
 		perr = NULL;
+	}
+	if (st == PGM_IO_STATUS_NORMAL) {
+		const struct pgm_sk_buff_t *skb = msgv.msgv_len == 1 ? msgv.msgv_skb[0] : NULL;
+		uint8_t *to = m->seal ? m->sealed : buf;
+		if (!skb || skb->len != *len || *len > (m->seal ? MSG_BUF : cap))
+			return 3;            /* (fragments are never sent: not ours, dropped unread) */
+		memcpy(to, skb->data, *len);
+		if (skb->pgm_header && skb->pgm_header->pgm_type == PGM_RDATA)
+			m->repaired++;
 	}
 	switch (st) {
 	case PGM_IO_STATUS_NORMAL:
@@ -301,6 +313,11 @@ int vms_mcast_recv(vms_mcast *m, void *buf, size_t cap, size_t *len, int *wait_m
 	default:
 		return vms_err_set(err, -EIO, "PGM receive failed (status %d)", st);
 	}
+}
+
+uint64_t vms_mcast_repaired(const vms_mcast *m)
+{
+	return m ? m->repaired : 0;
 }
 
 void vms_mcast_close(vms_mcast *m)

@@ -282,3 +282,26 @@ void rc_vmdir_close(struct rc_vmdir *d)
 		close(d->fd);
 	d->fd = -1;
 }
+
+void rc_vmdir_sweep(int statefd, long pid)
+{
+	int d2 = statefd >= 0 ? dup(statefd) : -1;
+	DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
+	struct dirent *e;
+	if (!d) {
+		if (d2 >= 0)
+			close(d2);
+		return;
+	}
+	rewinddir(d);
+	while ((e = readdir(d))) {
+		long owner;
+		unsigned long long t;
+		int dfd = e->d_name[0] != '.' ? open_dir_at(statefd, e->d_name) : -1;
+		if (dfd >= 0 && read_owner(dfd, &owner, &t) && owner == pid && start_time(pid) != t)
+			empty_and_remove(statefd, e->d_name, dfd);
+		if (dfd >= 0)
+			close(dfd);
+	}
+	closedir(d);
+}

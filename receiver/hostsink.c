@@ -56,6 +56,9 @@ static int host_join(void *priv, const struct vms_msg_join *j, int sealed, uint6
 static void host_leave(void *priv)
 {
 	struct rc_host *h = priv;
+	/* (tests read PGM's own repair count from this line) */
+	rc_log(h->o, "group %u: %llu PGM repairs (RDATA) received", h->mc.group,
+	       (unsigned long long)vms_mcast_repaired(h->mc.mc));
 	rc_mcast_leave(&h->mc);
 }
 

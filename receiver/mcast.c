@@ -19,6 +19,7 @@ int rc_mcast_join(struct rc_mcast *m, const struct vms_msg_join *j, int sealed, 
 		r = vms_mcast_receiver(m->local_ip, j->addr, j->port, &m->mc, err);
 	if (r == 0 && m->seal)
 		r = vms_mcast_seal(m->mc, m->seal, j->group, err);
+	m->group = j->group;
 	return r;
 }
 

@@ -226,6 +226,9 @@ void rc_vmdir_keep(struct rc_vmdir *d);
 /* Rolled back: empty and remove it, if ours. */
 void rc_vmdir_remove(int statefd, struct rc_vmdir *d);
 void rc_vmdir_close(struct rc_vmdir *d);
+/* Remove the directories of STATE that stream process `pid` made and left
+ * when it died (killed: it could not remove its own). */
+void rc_vmdir_sweep(int statefd, long pid);
 
 /* Serve one stream connection to its end: 0 once the target runs (COMMIT),
  * negative after a rollback (the target QEMU removed). The caller closes
@@ -274,6 +277,7 @@ void rc_images_free(struct rc_images *im);
 struct rc_mcast {
 	uint32_t local_ip;           /* the interface groups are joined on */
 	vms_mcast *mc;               /* the group joined, or NULL */
+	uint32_t group;              /* its number */
 	vms_seal *seal;              /* opens it (sealed sessions); kept until the next join */
 };
 int rc_mcast_join(struct rc_mcast *m, const struct vms_msg_join *j, int sealed, uint64_t session, vms_err *err);

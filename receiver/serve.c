@@ -54,16 +54,33 @@ static void reap_kids(struct serve *s, int wait)
 		 * is nobody's stream: it fails nothing */
 		if (r > 0 && !(WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == STREAM_REFUSED)))
 			s->kids_failed++;
+		if (r > 0 && WIFSIGNALED(status))   /* killed: its target guard killed the target */
+			rc_vmdir_sweep(s->host.state_fd, (long)r);
 		s->kids[i] = s->kids[--s->nkids];
 	}
+}
+
+/* A stream process told to end (SIGTERM: its session failed, or its receiver
+ * died) drops its connection, so it rolls its target back as for a sender
+ * that went away (STATE/NAME/ emptied, the journal says rolled-back), instead
+ * of dying with its directory left behind. The one file-scope variable: a
+ * signal handler has no other way to its connection. */
+static volatile sig_atomic_t stream_fd = -1;
+static void stream_term(int sig)
+{
+	(void)sig;
+	if (stream_fd >= 0)
+		shutdown(stream_fd, SHUT_RDWR);
 }
 
 /* The child: serve the stream connection fd to its end, then _exit. */
 __attribute__((noreturn)) static void stream_child(struct serve *s, int fd)
 {
 	const struct rc_options *o = s->o;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	signal(SIGTERM, SIG_DFL);
+	stream_fd = fd;
+	struct sigaction sa = { .sa_handler = stream_term };   /* (no SA_RESTART: I/O returns) */
+	sigaction(SIGTERM, &sa, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	char sender[200];                    /* the control connection's certificate subject */
 	snprintf(sender, sizeof(sender), "%s", vms_conn_subject(s->host.conn));
 	vms_conn_forget(s->host.conn);       /* the parent's: never touched here */
@@ -101,8 +118,8 @@ __attribute__((noreturn)) static void stream_child(struct serve *s, int fd)
 	_exit(r == 0 ? 0 : 1);
 }
 
-/* A live stream connection: serve it in a child process, which dies with
- * the receiver (its target QEMU then fails to load and exits). */
+/* A live stream connection: serve it in a child process, which rolls back
+ * when the receiver dies (its target guard kills the target QEMU if not). */
 static int accept_stream(struct serve *s, vms_err *err)
 {
 	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);

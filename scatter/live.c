@@ -567,6 +567,8 @@ static int migrate(struct job *j, vms_err *err)
 	if ((r = vms_msg_empty_put(&j->out, VMS_MSG_SEND)) < 0 || (r = flush(j, err)) < 0 ||
 	    (r = expect(j, VMS_MSG_LOADED, "LOADED", LOADED_MS, &p, err)) < 0)
 		return r;
+	if (lv->o->verify && vms_fault("sender:verifying"))
+		return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "sender:verifying");
 	if (lv->o->verify && (r = verify(j, err)) < 0)
 		return r;
 	return vms_fault("sender:loaded") ? vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "sender:loaded") : 0;

@@ -1,5 +1,7 @@
 # tap.sh - sourced by the integration tests: TAP output and cleanup.
 #   plan N; ok COND-EXIT-STATUS "description"; skip_all "why"; done_testing
+#   need STATUS "what"   a setup or teardown step, not a test: on failure the
+#                        run stops ("Bail out!"), it never counts as an ok
 #   at_exit "command"   run on exit (also on failure or interrupt), last first
 # Tests print TAP on stdout; diagnostics go to stderr as "# ..." lines.
 _tap_n=0
@@ -40,6 +42,12 @@ expect_fail() {
 		diag "$*: exit $rc, stderr: $(cat "$tmp/expect.err")"
 		return 1
 	fi
+}
+need() {
+	[ "$1" -eq 0 ] && return 0
+	shift
+	echo "Bail out! $* failed"
+	exit 1
 }
 at_exit() { _tap_cleanups=("$1" "${_tap_cleanups[@]}"); }
 _tap_exit() {
