@@ -77,7 +77,7 @@ for i in 1 2; do
 done
 sleep 0.5
 spids=("$(cat "$tmp/g/vm1.pid")" "$(cat "$tmp/g/vm2.pid")")   # QEMU removes its pidfile when it ends
-ip netns exec $tb-src "$V" send --live --timeout 120 --tls-creds "$tmp/pki/src" --state-dir "$tmp/source" \
+ip netns exec $tb-src "$V" send --live --verify --timeout 120 --tls-creds "$tmp/pki/src" --state-dir "$tmp/source" \
 	--target t1=10.77.0.11:7000:1 --target t2=10.77.0.12:7000:1 "$tmp"/g/vm{1,2}.qmp > "$tmp/send.out" 2> "$tmp/send.err"
 rc=$?
 [ $rc = 0 ] || sed 's/^/# /' "$tmp/send.err" >&2

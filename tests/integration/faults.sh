@@ -131,7 +131,7 @@ reset_targets() {    # every target QEMU gone, fresh state dirs and receivers
 send_live() {        # send_live FAULT OPTIONS... VMS: a live send in the background ($spid)
 	local fault=$1
 	shift
-	ip netns exec $tb-src env VMS_FAULT="$fault" "$V" send --live --timeout 60 --tls-creds "$tmp/pki/src" \
+	ip netns exec $tb-src env VMS_FAULT="$fault" "$V" send --live --timeout 60 --tls-creds "$tmp/pki/src" --state-dir "$tmp/source" \
 		--plan "$tmp/plan.json" --target t1=10.77.0.11:7000 --target t2=10.77.0.12:7000 "$@" \
 		> "$tmp/send.out" 2> "$tmp/send.err" &
 	spid=$!
@@ -188,7 +188,7 @@ new_move() {
 	sleep 0.3
 	python3 -c 'import json, sys; print(json.dumps({"assignment": {"vm" + n: "t" + n for n in sys.argv[1:]}}))' \
 		"${ns[@]}" > "$tmp/plan-new.json"
-	ip netns exec $tb-src "$V" send --live --verify --keep-source --quiet --timeout 60 --tls-creds "$tmp/pki/src" \
+	ip netns exec $tb-src "$V" send --live --verify --keep-source --quiet --timeout 60 --tls-creds "$tmp/pki/src" --state-dir "$tmp/source" \
 		--plan "$tmp/plan-new.json" --target t1=10.77.0.11:7000 --target t2=10.77.0.12:7000 "${vms[@]}" \
 		> /dev/null 2> "$tmp/new.err" || { diag "new move: $(tail -n 2 "$tmp/new.err")"; rc=1; }
 	for n in "${ns[@]}"; do
