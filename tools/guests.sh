@@ -62,6 +62,21 @@ start)
 	[[ "$first" =~ ^[0-9]+$ ]] && [ "$first" -ge 1 ] || die "--first must be a positive integer"
 	run=()
 	[ -n "$netns" ] && run=(ip netns exec "$netns")
+	# launch NAME KERNEL INITRD APPEND [QEMU-OPTION...]: one guest, daemonized
+	launch() {
+		local name=$1 kern=$2 ird=$3 append=$4
+		shift 4
+		rm -f "$dir/$name.qmp" "$dir/$name.serial" "$dir/$name.pid"
+		"${run[@]}" qemu-system-x86_64 -name "$name" \
+			-accel tcg,tb-size=64 -m "$mem" -smp 1 \
+			-nodefaults -no-user-config -display none -nic none \
+			-serial "file:$dir/$name.serial" \
+			-qmp "unix:$dir/$name.qmp,server=on,wait=off" \
+			-kernel "$kern" -initrd "$ird" "$@" \
+			-append "console=ttyS0 quiet panic=-1 vms.dirty=$dirty vms.mib=$dmib$append" \
+			-no-reboot -daemonize -pidfile "$dir/$name.pid" ||
+			die "QEMU failed to start $name"
+	}
 	case "$kind" in
 	busybox)
 		[ "$families" = base ] && [ "$workload" = default ] ||
@@ -69,17 +84,7 @@ start)
 		g=$("$here/mkguest.sh")
 		mkdir -p "$dir"
 		for i in $(seq "$first" $((first + count - 1))); do
-			name="$prefix$i"
-			rm -f "$dir/$name.qmp" "$dir/$name.serial" "$dir/$name.pid"
-			"${run[@]}" qemu-system-x86_64 -name "$name" \
-				-accel tcg,tb-size=64 -m "$mem" -smp 1 \
-				-nodefaults -no-user-config -display none -nic none \
-				-serial "file:$dir/$name.serial" \
-				-qmp "unix:$dir/$name.qmp,server=on,wait=off" \
-				-kernel "$g/vmlinuz" -initrd "$g/initrd.img" \
-				-append "console=ttyS0 quiet panic=-1 vms.dirty=$dirty vms.mib=$dmib" \
-				-no-reboot -daemonize -pidfile "$dir/$name.pid" ||
-				die "QEMU failed to start $name"
+			launch "$prefix$i" "$g/vmlinuz" "$g/initrd.img" ""
 		done
 		;;
 	debian)
@@ -106,17 +111,8 @@ start)
 			name="$prefix$i"
 			f=${fams[$(( (i - first) % ${#fams[@]} ))]}
 			{ read -r kern; read -r ird; read -r rootfs; } <<< "${img[$f]}"
-			rm -f "$dir/$name.qmp" "$dir/$name.serial" "$dir/$name.pid"
-			"${run[@]}" qemu-system-x86_64 -name "$name" \
-				-accel tcg,tb-size=64 -m "$mem" -smp 1 \
-				-nodefaults -no-user-config -display none -nic none \
-				-serial "file:$dir/$name.serial" \
-				-qmp "unix:$dir/$name.qmp,server=on,wait=off" \
-				-kernel "$kern" -initrd "$ird" \
-				-drive "file=$rootfs,if=virtio,format=raw,readonly=on" \
-				-append "console=ttyS0 quiet panic=-1 vms.dirty=$dirty vms.mib=$dmib vms.family=$f vms.workload=$workload vms.name=$name" \
-				-no-reboot -daemonize -pidfile "$dir/$name.pid" ||
-				die "QEMU failed to start $name"
+			launch "$name" "$kern" "$ird" " vms.family=$f vms.workload=$workload vms.name=$name" \
+				-drive "file=$rootfs,if=virtio,format=raw,readonly=on"
 		done
 		;;
 	*) die "--kind must be busybox or debian" ;;
