@@ -4,14 +4,13 @@
 # max-bandwidth raised the same way), on one testbed in one run: bytes the
 # targets received and the source sent (interface counters), wall time and
 # QEMU's downtime per VM and each guest's whole pause (per-VM commit, and
-# with --atomic the rack-wide barrier); vmscatter with LZO and with
-# --no-compress, and
-# the cost of security (mutual TLS + sealed multicast against --insecure:
-# wall time, and CPU seconds of sender and receivers per GiB moved). Every
-# run gets fresh guests booted the same way; stock migration uses the
-# placement vmscatter chose.
-#
-# Also QEMU's best setting: multifd (2 channels) with zstd on both sides.
+# with --atomic the rack-wide barrier); vmscatter with its default page
+# compressor (zstd) and with --no-compress; the cost of security (mutual
+# TLS + sealed multicast against --insecure); and where the CPU goes (CPU
+# seconds per GiB moved of the sender, the receivers, the source and the
+# target QEMUs). Against QEMU's best setting too: multifd (2 channels) with
+# zstd on both sides. Every run gets fresh guests booted the same way;
+# QEMU's migrations use the placement vmscatter chose.
 #
 #   tools/bench-live.sh [--guests N] [--mem MIB] [--targets M] [--rate 1gbit] [--dirty PAGES/S]
 #                       [--cases live,raw,insecure,atomic,stock,zstd] [--rack busybox|debian[:FAMILY,...]]
@@ -99,7 +98,7 @@ slots=$(( (guests + targets - 1) / targets ))
 qmps=()
 for i in $(seq 1 "$guests"); do qmps+=("$dir/g/vm$i.qmp"); done
 
-# --- vmscatter --live, with LZO and without -------------------------------------
+# --- vmscatter --live ----------------------------------------------------------------
 # run_live NAME [SEND-OPTION...]: fresh guests moved by vmscatter; NAME.json is
 # its report, NAME.counts "rx tx seconds cpu-seconds" (sender and receivers);
 # mutual TLS unless the options say --insecure
