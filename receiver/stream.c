@@ -353,9 +353,9 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 		kvm_target_release(s->guard, 1);
 		s->guard = -1;
 		s->committed = 1;
+		rc_vmdir_keep(&s->vd);               /* STATE/NAME/ is the running guest's now */
 		rc_outcome_write(s->c->state_fd, s->c->session, s->vm, s->name, "committed");
 		vms_fault("receiver:committed");     /* (a drop: nothing left to drop) */
-		rc_vmdir_keep(&s->vd);               /* STATE/NAME/ is the running guest's now */
 		*done = 1;
 		if (s->fixed)
 			slog(s, "%llu pages the source changed but QEMU did not send were repaired from it",

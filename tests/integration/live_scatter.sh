@@ -154,7 +154,7 @@ boot
 need $? "4 fresh guests"
 
 # --- --atomic: a receiver killed during the migration rolls every VM back ---------
-extra=(--atomic)
+extra=(--atomic --plan "$tmp/plan.json")     # (t2 holds vm3 and vm4)
 rolled_back kill-recv kill_receiver "rolled back, every guest runs on its source" \
 	"receiver killed mid-migration: send fails and says it rolled back"
 grep -qE "target t2[ :(]|vm[34]: " "$tmp/kill-recv.err"

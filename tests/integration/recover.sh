@@ -172,9 +172,9 @@ recover
 rc=$?
 [ $rc = 0 ] && grep -q 'committed: source quit' "$tmp/recover.out" && [ "$(records)" = 0 ]
 ok $? "recover: t1's receiver says committed; vm1's source quit (exit $rc)"
-[ "$(where 1)" = t1 ] && [ "$(where 2)" = t2 ] &&
-	! kill -0 "$(cat "$tmp/g/vm1.pid")" 2>/dev/null && ! kill -0 "$(cat "$tmp/g/vm2.pid")" 2>/dev/null
-ok $? "vm1 counts on t1 only, vm2 on t2 only; both sources are gone"
+w1=$(where 1) w2=$(where 2)
+[ "$w1" = t1 ] && [ "$w2" = t2 ] && ! pgrep -f -- "-name vm[12] .*$tmp/g/" > /dev/null
+ok $? "vm1 counts on t1 only, vm2 on t2 only; both sources are gone (vm1: $w1, vm2: $w2)"
 stop_targets
 
 "$T" down $tb && ! ip netns list | grep -q "^$tb-"
