@@ -297,14 +297,10 @@ void rc_vmdir_sweep(int statefd, long pid)
 	while ((e = readdir(d))) {
 		long owner;
 		unsigned long long t;
-		char qpid[32];
-		long q = 0;
+		/* (a committed guest's directory has no owner marker any more:
+		 * the stream process removes it before the journal says committed) */
 		int dfd = e->d_name[0] != '.' ? open_dir_at(statefd, e->d_name) : -1;
-		/* (a QEMU still running there is a guest that resumed: never swept) */
-		if (dfd >= 0 && rc_read_small(dfd, "qemu.pid", qpid, sizeof(qpid)) > 0)
-			q = strtol(qpid, NULL, 10);
-		if (dfd >= 0 && read_owner(dfd, &owner, &t) && owner == pid && start_time(pid) != t &&
-		    (q <= 0 || start_time(q) == 0))
+		if (dfd >= 0 && read_owner(dfd, &owner, &t) && owner == pid && start_time(pid) != t)
 			empty_and_remove(statefd, e->d_name, dfd);
 		if (dfd >= 0)
 			close(dfd);

@@ -17,7 +17,9 @@
 #include "receiver_int.h"
 
 #define QUERY_MS 3000            /* the target QEMU's QMP, when the journal says "started" */
-#define PRUNE_S (7 * 86400)      /* outcomes older than a week are nobody's question any more */
+#define PRUNE_S (7 * 86400)      /* rolled-back outcomes older than a week are nobody's question;
+				  * a committed one is kept: without it the answer would be
+				  * "rolled back", and a source resumed on it would run twice */
 
 static void file_name(char *out, size_t len, uint64_t session, uint32_t vm)
 {
@@ -50,11 +52,15 @@ void rc_outcome_prune(int state_fd)
 	struct dirent *e;
 	struct stat st;
 	time_t old = time(NULL) - PRUNE_S;
-	while (d && (e = readdir(d)))
+	char buf[160];
+	while (d && (e = readdir(d))) {
+		const char *sp;
 		if (strncmp(e->d_name, ".outcome-", 9) == 0 &&
 		    fstatat(state_fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-		    st.st_mtime < old)
+		    st.st_mtime < old && rc_read_small(state_fd, e->d_name, buf, sizeof(buf)) > 0 &&
+		    (sp = strchr(buf, ' ')) && strcmp(sp + 1, "rolled-back\n") == 0)
 			unlinkat(state_fd, e->d_name, 0);
+	}
 	if (d)
 		closedir(d);
 	else if (fd >= 0)

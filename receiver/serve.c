@@ -74,13 +74,15 @@ static void stream_term(int sig)
 }
 
 /* The child: serve the stream connection fd to its end, then _exit. */
-__attribute__((noreturn)) static void stream_child(struct serve *s, int fd)
+__attribute__((noreturn)) static void stream_child(struct serve *s, int fd, pid_t parent)
 {
 	const struct rc_options *o = s->o;
 	stream_fd = fd;
 	struct sigaction sa = { .sa_handler = stream_term };   /* (no SA_RESTART: I/O returns) */
 	sigaction(SIGTERM, &sa, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != parent)             /* the receiver died before the line above */
+		raise(SIGTERM);
 	char sender[200];                    /* the control connection's certificate subject */
 	snprintf(sender, sizeof(sender), "%s", vms_conn_subject(s->host.conn));
 	vms_conn_forget(s->host.conn);       /* the parent's: never touched here */
@@ -130,13 +132,13 @@ static int accept_stream(struct serve *s, vms_err *err)
 		rc_log(s->o, "dropped a stream connection: %u are open already", STREAMS_MAX);
 		return 0;
 	}
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 	if (pid < 0) {
 		close(fd);
 		return vms_err_set(err, -errno, "fork: %s", strerror(errno));
 	}
 	if (pid == 0)
-		stream_child(s, fd);             /* never returns */
+		stream_child(s, fd, parent);     /* never returns */
 	close(fd);
 	s->kids[s->nkids++] = pid;
 	return 0;

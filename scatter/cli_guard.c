@@ -98,10 +98,22 @@ int cli_settle_source(const struct cli_settle *g)
 	kvm_qmp *q = NULL;
 	char state[32] = "";
 	vms_err e = { 0 };
-	if (kvm_qmp_connect(g->qmp, 5000, &q, NULL) < 0) {
+	/* gone means no socket or nobody listening; a monitor that does not
+	 * greet us is busy (one client at a time): try again, never conclude */
+	int64_t busy_until = vms_now_ms() + g->timeout_ms;
+	int c;
+	while ((c = kvm_qmp_connect(g->qmp, 5000, &q, NULL)) < 0 && c != -ENOENT && c != -ECONNREFUSED &&
+	       vms_now_ms() < busy_until)
+		sleep(1);
+	if (c == -ENOENT || c == -ECONNREFUSED) {
 		say(g, "the sender is gone and so is the source QEMU: nothing to settle");
 		*g->outcome = "source gone";
 		return 0;
+	}
+	if (c < 0) {
+		say(g, "the source QEMU's monitor does not answer: the source is left as it is");
+		*g->outcome = "unsettled: the source's monitor does not answer";
+		return -ETIMEDOUT;
 	}
 	/* a migration still under way fails now that its fd is closed: wait */
 	int64_t end = vms_now_ms() + 10000;

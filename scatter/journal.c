@@ -203,7 +203,7 @@ int sc_journal_open(int dirfd, const char *name, struct sc_journal_rec *r, int *
 	/* the file locked may have been replaced or removed before the lock */
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || fstatat(dirfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
-		ret = vms_err_set(err, -ESTALE, "%s: replaced while being opened", name);
+		ret = vms_err_set(err, -ENOENT, "%s: settled while being opened", name);
 		goto out;
 	}
 	ssize_t n = pread(fd, buf, sizeof(buf), 0);

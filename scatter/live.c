@@ -484,17 +484,25 @@ static int start_guard(struct job *j, vms_err *err)
 		argv[n++] = jpath;
 	}
 	argv[n] = NULL;
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return vms_err_set(err, -errno, "pipe: %s", strerror(errno));
-	pid_t pid = fork();
-	if (pid < 0) {
-		int e = errno;
+	pid_t pid = -1;
+	if (pipe2(p, O_CLOEXEC) == 0 && (pid = fork()) < 0) {
 		close(p[0]);
 		close(p[1]);
-		return vms_err_set(err, -e, "fork: %s", strerror(e));
+	}
+	if (pid < 0) {                        /* (no guard: no record either) */
+		int e = errno;
+		if (j->jlock >= 0) {
+			sc_journal_remove(lv->journal_fd, j->jname);
+			close(j->jlock);
+			j->jlock = -1;
+		}
+		return vms_err_set(err, -e, "starting the source guard: %s", strerror(e));
 	}
 	if (pid == 0) {                       /* (only async-signal-safe calls until exec) */
-		if (dup2(p[0], 3) < 0 || (j->jlock >= 0 && dup2(j->jlock, 4) < 0))
+		/* through descriptors >= 10 first: the pipe or the lock may be
+		 * 3 or 4 already, and dup2 onto itself would keep FD_CLOEXEC */
+		int a = fcntl(p[0], F_DUPFD, 10), b = j->jlock >= 0 ? fcntl(j->jlock, F_DUPFD, 10) : -1;
+		if (a < 0 || dup2(a, 3) < 0 || (j->jlock >= 0 && (b < 0 || dup2(b, 4) < 0)))
 			_exit(127);
 		close_range(j->jlock >= 0 ? 5 : 4, ~0u, 0);
 		setsid();                     /* Ctrl-C and the sender's death are not its own */
@@ -574,13 +582,15 @@ static int migrate(struct job *j, vms_err *err)
 	return vms_fault("sender:loaded") ? vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "sender:loaded") : 0;
 }
 
-/* Put the source back as it was: cancel its migration, resume its guest. */
-static void roll_back_source(struct job *j)
+/* Put the source back as it was: cancel its migration, resume its guest.
+ * 0 once it runs; negative when that could not be seen (the VM is then not
+ * settled: its guard and journal record stay). */
+static int roll_back_source(struct job *j)
 {
 	struct kvm_migrate_info mi;
 	char state[32];
 	if (!j->q && kvm_qmp_connect(j->lv->qmp[j->v], 5000, &j->q, NULL) < 0)
-		return;
+		return -EIO;
 	if (kvm_migrate_query(j->q, &mi, NULL) == 0 && (!strcmp(mi.status, "active") ||
 	    !strcmp(mi.status, "setup") || !strcmp(mi.status, "device") || !strcmp(mi.status, "pre-switchover"))) {
 		kvm_qmp_simple(j->q, "migrate_cancel", NULL);
@@ -590,6 +600,7 @@ static void roll_back_source(struct job *j)
 	}
 	if (kvm_runstate(j->q, state, sizeof(state), NULL) == 0 && strcmp(state, "running"))
 		kvm_qmp_simple(j->q, "cont", NULL);
+	return kvm_runstate(j->q, state, sizeof(state), NULL) == 0 && strcmp(state, "running") == 0 ? 0 : -EIO;
 }
 
 static int commit(struct job *j, vms_err *err)
@@ -621,6 +632,7 @@ static void *job_main(void *arg)
 	int r = migrate(j, &j->err);
 	set_state(j, r < 0 ? JOB_FAILED : JOB_LOADED);
 	enum decision d;
+	int back = -1;                    /* roll_back_source()'s result */
 	if (lv->o->atomic) {              /* the rack's decision */
 		pthread_mutex_lock(&lv->lock);
 		while (lv->decision == UNDECIDED)
@@ -630,7 +642,8 @@ static void *job_main(void *arg)
 	} else {                          /* its own, now: the guest waits for nobody */
 		d = r == 0 && !aborted(lv) ? COMMIT : ROLLBACK;
 	}
-	if (d == COMMIT && r == 0) {
+	int committing = d == COMMIT && r == 0;
+	if (committing) {
 		r = commit(j, &j->err);
 		if (r == 0 && vms_fault("sender:commit-between"))   /* (a drop: nothing left to drop) */
 			vms_err_set(&j->err, 0, "fault point sender:commit-between");
@@ -647,11 +660,19 @@ static void *job_main(void *arg)
 			close(j->mig);
 			j->mig = -1;
 		}
-		roll_back_source(j);
+		back = roll_back_source(j);
 		if (r == 0)
 			r = -ECANCELED;
 	}
-	guard_done(j, r == 0 || d != COMMIT);
+	/* not settled here (a commit whose answer never came, a source seen
+	 * neither running nor gone): the guard asks, and QEMU's monitor serves
+	 * one client at a time, so this one lets go of it first */
+	int settled = committing ? r == 0 : back == 0;
+	if (!settled) {
+		kvm_qmp_close(j->q);
+		j->q = NULL;
+	}
+	guard_done(j, settled);
 	j->st->seconds = vms_now() - t0;
 	if (r < 0 && !j->err.msg[0])
 		vms_err_set(&j->err, r, "rolled back");
