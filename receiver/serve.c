@@ -70,7 +70,7 @@ static void stream_term(int sig)
 {
 	(void)sig;
 	if (stream_fd >= 0)
-		shutdown(stream_fd, SHUT_RDWR);
+		shutdown(stream_fd, SHUT_RD);    /* reads end; the final word can still go out */
 }
 
 /* The child: serve the stream connection fd to its end, then _exit. */

@@ -388,15 +388,19 @@ int rc_stream(const struct rc_stream_ctx *c, vms_conn *conn, vms_err *err)
 		if (r == 0)
 			r = on_frame(&s, type, &p, &done, err);
 	}
-	if (r < 0) {
+	if (r < 0 && !s.committed) {
+		/* undone first, then said: an ERROR on a stream connection is
+		 * the receiver's final word that this VM rolled back (the sender
+		 * resumes the source on it, even after COMMIT) */
+		remove_target(&s);
+		if (s.journaled)
+			rc_outcome_write(c->state_fd, c->session, s.vm, s.name, "rolled-back");
 		slog(&s, "rolled back: %s", err ? err->msg : "error");
 		vms_wbuf_reset(&s.out);
 		if (vms_msg_error_put(&s.out, err ? err->msg : "receiver error") == 0)
 			vms_conn_write_all(conn, s.out.data, s.out.len);
-		if (!s.committed)
-			remove_target(&s);
-		if (!s.committed && s.journaled)
-			rc_outcome_write(c->state_fd, c->session, s.vm, s.name, "rolled-back");
+	} else if (r < 0) {
+		slog(&s, "committed, then: %s", err ? err->msg : "error");
 	}
 	if (s.mig >= 0)
 		close(s.mig);

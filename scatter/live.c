@@ -611,6 +611,8 @@ static int commit(struct job *j, vms_err *err)
 		r = flush(j, err);
 	if (r == 0)
 		r = expect(j, VMS_MSG_RUNNING, "RUNNING", LOADED_MS, &p, err);
+	if (r == -ECONNABORTED)            /* ERROR: the receiver's final word, rolled back */
+		return vms_err_prefix(err, r, "commit refused, the target rolled back");
 	if (r < 0)
 		return vms_err_prefix(err, r, "commit (the source stays paused; check the target)");
 	j->st->committed = 1;
@@ -647,6 +649,10 @@ static void *job_main(void *arg)
 		r = commit(j, &j->err);
 		if (r == 0 && vms_fault("sender:commit-between"))   /* (a drop: nothing left to drop) */
 			vms_err_set(&j->err, 0, "fault point sender:commit-between");
+		if (r == -ECONNABORTED) {     /* it rolled back: so does the source, now */
+			committing = 0;
+			back = roll_back_source(j);
+		}
 	} else {
 		if (j->conn) {
 			vms_wbuf_reset(&j->out);
