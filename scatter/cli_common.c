@@ -222,3 +222,12 @@ int cli_mkdirs(const char *dir, vms_err *err)
 		return vms_err_set(err, -ENOTDIR, "%s: not a directory", dir);
 	return 0;
 }
+
+int cli_parse_seconds(const char *s, unsigned max, int *ms)
+{
+	uint64_t v;
+	if (vms_parse_u64(s, strlen(s), 10, &v) < 0 || v < 1 || v > max)
+		return -EINVAL;
+	*ms = (int)v * 1000;
+	return 0;
+}

@@ -235,9 +235,8 @@ int cli_guard(int argc, char **argv)
 		case 'I': insecure = 1; break;
 		case 'K': g.keep_source = 1; break;
 		case 'T':
-			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 86400)
+			if (cli_parse_seconds(optarg, 86400, &g.timeout_ms) < 0)
 				return cli_usage_error("guard", "--timeout must be 1..86400 seconds");
-			g.timeout_ms = (int)v * 1000;
 			break;
 		case 'j': journal = optarg; break;
 		case 'h': fputs(guard_usage, stdout); return 0;

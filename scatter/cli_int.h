@@ -42,6 +42,9 @@ int cli_fail(const char *cmd, const vms_err *err);
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* A whole number of seconds, 1..max, as milliseconds in *ms: 0, or -EINVAL. */
+int cli_parse_seconds(const char *s, unsigned max, int *ms);
+
 /* mkdir -p DIR, each directory made 0700: 0 or a negative errno (err set). */
 int cli_mkdirs(const char *dir, vms_err *err);
 

@@ -92,7 +92,6 @@ int cli_recover(int argc, char **argv)
 	struct cli_settle base = { .who = "recover", .timeout_ms = 10000 };
 	const char *dir = SC_SEND_STATE_DIR, *creds = NULL;
 	int ch, insecure = 0;
-	uint64_t v;
 	vms_err err = { 0 };
 	vms_tls *tls = NULL;
 	optind = 1;
@@ -103,9 +102,8 @@ int cli_recover(int argc, char **argv)
 		case 'I': insecure = 1; break;
 		case 'K': base.keep_source = 1; break;
 		case 'T':
-			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 86400)
+			if (cli_parse_seconds(optarg, 86400, &base.timeout_ms) < 0)
 				return cli_usage_error("recover", "--timeout must be 1..86400 seconds");
-			base.timeout_ms = (int)v * 1000;
 			break;
 		case 'h': fputs(recover_usage, stdout); return 0;
 		default: return cli_usage_error("recover", "unknown option");

@@ -535,9 +535,8 @@ int cli_send(int argc, char **argv)
 			so.mcast_port = (uint16_t)v;
 			break;
 		case 'T':
-			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 3600)
+			if (cli_parse_seconds(optarg, 3600, &so.timeout_ms) < 0)
 				return cli_usage_error("send", "--timeout must be 1..3600 seconds");
-			so.timeout_ms = (int)v * 1000;
 			break;
 		case 'j': json = 1; break;
 		case 'n':
@@ -755,9 +754,8 @@ int cli_receive(int argc, char **argv)
 			break;
 		case '1': o.once = 1; break;
 		case 'i':
-			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 86400)
+			if (cli_parse_seconds(optarg, 86400, &o.idle_ms) < 0)
 				return cli_usage_error("receive", "--idle-timeout must be 1..86400 seconds");
-			o.idle_ms = (int)v * 1000;
 			break;
 		case 'q': o.quiet = 1; break;
 		case 'C': creds = optarg; break;
