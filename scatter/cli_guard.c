@@ -175,7 +175,7 @@ int cli_settle_target(struct cli_settle *g, const char *target, char *name, size
  * `vmscatter recover`. */
 static void journal_end(const char *path, const struct cli_settle *g, const char *target, int settled)
 {
-	struct sc_journal_rec rec = { .session = g->session, .vm = g->vm, .state = "unsettled" };
+	struct sc_journal_rec rec;
 	char dir[4096];
 	const char *slash = strrchr(path, '/'), *name = slash ? slash + 1 : path;
 	int lock = -1, dfd = -1;
@@ -185,10 +185,7 @@ static void journal_end(const char *path, const struct cli_settle *g, const char
 		return;
 	if (settled)
 		sc_journal_remove(dfd, name);
-	else if (vms_strlcpy_n(rec.qmp, sizeof(rec.qmp), g->qmp, strlen(g->qmp)) == 0 &&
-		 vms_strlcpy_n(rec.target, sizeof(rec.target), target, strlen(target)) == 0 &&
-		 vms_strlcpy_n(rec.tls_host, sizeof(rec.tls_host), g->tls_host ? g->tls_host : "",
-			       g->tls_host ? strlen(g->tls_host) : 0) == 0 &&
+	else if (sc_journal_rec_set(&rec, g->session, g->vm, g->qmp, target, g->tls_host, "unsettled") == 0 &&
 		 sc_journal_write(dfd, name, &rec, &lock, &e) < 0)
 		say(g, "%s", e.msg);
 	if (lock >= 0)

@@ -23,6 +23,19 @@
 #define PREFIX "source-"
 #define REC_MAX 8192                 /* a record is a few short lines */
 
+int sc_journal_rec_set(struct sc_journal_rec *r, uint64_t session, uint32_t vm, const char *qmp,
+		       const char *target, const char *tls_host, const char *state)
+{
+	*r = (struct sc_journal_rec){ .session = session, .vm = vm };
+	tls_host = tls_host ? tls_host : "";
+	if (vms_strlcpy_n(r->qmp, sizeof(r->qmp), qmp, strlen(qmp)) < 0 ||
+	    vms_strlcpy_n(r->target, sizeof(r->target), target, strlen(target)) < 0 ||
+	    vms_strlcpy_n(r->tls_host, sizeof(r->tls_host), tls_host, strlen(tls_host)) < 0 ||
+	    vms_strlcpy_n(r->state, sizeof(r->state), state, strlen(state)) < 0)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
 int sc_journal_name(char *out, size_t len, uint64_t session, unsigned index)
 {
 	int n = snprintf(out, len, PREFIX "%016llx-%u", (unsigned long long)session, index);

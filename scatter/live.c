@@ -61,7 +61,6 @@ struct job {
 	struct sc_live *lv;
 	unsigned v, k, t;                 /* index VM, session VM, target */
 	pthread_t tid;
-	int started;
 	enum job_state state;
 	enum job_state told;              /* the last state reported (vm_event; main thread only) */
 	int finished;                     /* JOB_DONE or JOB_ROLLED_BACK: nothing more happens */
@@ -471,10 +470,8 @@ static int start_guard(struct job *j, vms_err *err)
 	if (lv->journal_fd >= 0) {
 		/* the record exists before the source migrates; the guard
 		 * shares its lock (descriptor 4) and removes it once settled */
-		struct sc_journal_rec rec = { .session = lv->session, .vm = j->k, .state = "migrating" };
-		if (vms_strlcpy_n(rec.qmp, sizeof(rec.qmp), lv->qmp[j->v], strlen(lv->qmp[j->v])) < 0 ||
-		    vms_strlcpy_n(rec.target, sizeof(rec.target), target, strlen(target)) < 0 ||
-		    vms_strlcpy_n(rec.tls_host, sizeof(rec.tls_host), host, strlen(host)) < 0)
+		struct sc_journal_rec rec;
+		if (sc_journal_rec_set(&rec, lv->session, j->k, lv->qmp[j->v], target, host, "migrating") < 0)
 			return vms_err_set(err, -ENAMETOOLONG, "%s: too long for the source journal", lv->qmp[j->v]);
 		if ((r = sc_journal_name(j->jname, sizeof(j->jname), lv->session, j->v)) < 0 ||
 		    (r = sc_journal_write(lv->journal_fd, j->jname, &rec, &j->jlock, err)) < 0)
@@ -598,8 +595,11 @@ static int roll_back_source(struct job *j)
 		     strcmp(mi.status, "cancelled") && strcmp(mi.status, "failed") && strcmp(mi.status, "completed"); i++)
 			usleep(20000);
 	}
-	if (kvm_runstate(j->q, state, sizeof(state), NULL) == 0 && strcmp(state, "running"))
-		kvm_qmp_simple(j->q, "cont", NULL);
+	if (kvm_runstate(j->q, state, sizeof(state), NULL) < 0)
+		return -EIO;
+	if (strcmp(state, "running") == 0)
+		return 0;
+	kvm_qmp_simple(j->q, "cont", NULL);        /* (asked again: the answer is the proof) */
 	return kvm_runstate(j->q, state, sizeof(state), NULL) == 0 && strcmp(state, "running") == 0 ? 0 : -EIO;
 }
 
@@ -865,7 +865,6 @@ int sc_live_run(sc_live *lv, vms_err *err)
 				r = vms_err_set(err, -EAGAIN, "cannot start a thread");
 				break;
 			}
-			j->started = 1;
 			lv->started++;
 			active++;
 		}

@@ -381,6 +381,9 @@ struct sc_journal_rec {
 	char state[16];                   /* "migrating" or "unsettled" (a guard gave up) */
 };
 
+/* Fill *r (tls_host NULL: none): 0, or -ENAMETOOLONG when a value does not fit. */
+int sc_journal_rec_set(struct sc_journal_rec *r, uint64_t session, uint32_t vm, const char *qmp,
+		       const char *target, const char *tls_host, const char *state);
 /* A record's file name, "source-SESSION-INDEX" (INDEX: the VM's place in
  * the rack; its receiver's index, r->vm, may repeat across targets) into
  * out: 0 or -ENAMETOOLONG. */
