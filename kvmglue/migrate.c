@@ -88,7 +88,9 @@ int kvm_migrate_query(kvm_qmp *q, struct kvm_migrate_info *mi, vms_err *err)
 int kvm_migrate_wait(kvm_qmp *q, int timeout_ms, struct kvm_migrate_info *mi, vms_err *err)
 {
 	int64_t end = vms_now_ms() + timeout_ms;
-	for (;;) {
+	/* asked at 1, 2, 4 ... ms, then every 20 ms: the guest is paused for
+	 * a target's load, so the first answers are the ones that count */
+	for (useconds_t wait = 1000;; wait = wait < 10000 ? wait * 2 : 20000) {
 		int r = kvm_migrate_query(q, mi, err);
 		if (r < 0)
 			return r;
@@ -100,7 +102,7 @@ int kvm_migrate_wait(kvm_qmp *q, int timeout_ms, struct kvm_migrate_info *mi, vm
 		if (vms_now_ms() > end)
 			return vms_err_set(err, -ETIMEDOUT, "migration still '%s' after %d s", mi->status,
 					   timeout_ms / 1000);
-		usleep(20000);
+		usleep(wait);
 	}
 }
 

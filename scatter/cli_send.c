@@ -17,7 +17,7 @@ static const char send_usage[] =
 	"Usage: vmscatter send --target NAME=HOST:PORT[:SLOTS] ... [--plan FILE | --strategy S]\n"
 	"                      [--rate BITS/S] [--mcast-if ADDR] [--mcast-port PORT]\n"
 	"                      [--timeout SEC] [--compress ALGO] [--json] [--threads N] [--quiet]\n"
-	"                      [--live [--verify] [--parallel N] [--keep-source] [--atomic]\n"
+	"                      [--live [--verify|--no-verify] [--parallel N] [--keep-source] [--atomic]\n"
 	"                       [--state-dir DIR]]\n"
 	"                      (--tls-creds DIR [--tls-hostname NAME] | --insecure) SRC...\n"
 	"\n"
@@ -65,8 +65,11 @@ static const char send_usage[] =
 	"  --verify           before resuming, compare every page of each target with\n"
 	"                     its paused source (XXH3-128); pages QEMU failed to send\n"
 	"                     are repaired from the source and compared again; what\n"
-	"                     still differs rolls back\n"
-	"  --no-repair        with --verify: any difference rolls back\n"
+	"                     still differs rolls back. Default: for each VM whose\n"
+	"                     source QEMU runs without KVM (TCG: its dirty tracking\n"
+	"                     can miss the guest's writes)\n"
+	"  --no-verify        never verify (the guests' pause is then QEMU's downtime)\n"
+	"  --no-repair        when verifying: any difference rolls back\n"
 	"  --parallel N       at most N VMs stream at once (default: all)\n"
 	"  --keep-source      leave the sources paused instead of quitting them\n"
 	"  --state-dir DIR    the source journal: one record per migrating VM, until\n"
@@ -325,6 +328,10 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 		qemu += sc_session_vm_stats(sess, v)->stream_bytes;
 	}
 	uint64_t seeded = seed->multicast_bytes + seed->unicast_bytes + seed->control_bytes;
+	for (unsigned v = 0; v < rack->n; v++)
+		if (sc_session_vm_stats(sess, v)->unverified)
+			fprintf(stderr, "vmscatter: warning: %s: its source QEMU died during --verify; its target held the "
+				"only copy of the guest, which resumed there unverified\n", rack->srcs[v].name);
 	if (json) {
 		json_t *root = json_object(), *vms = json_array();
 		for (unsigned v = 0; v < rack->n; v++) {
@@ -346,6 +353,7 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 			json_object_set_new(json_array_get(vms, v), "fetched_pages", json_integer((json_int_t)s->fetched_pages));
 			json_object_set_new(json_array_get(vms, v), "paused_ms", json_integer((json_int_t)s->paused_ms));
 			json_object_set_new(json_array_get(vms, v), "committed", json_boolean(s->committed));
+			json_object_set_new(json_array_get(vms, v), "unverified", json_boolean(s->unverified));
 			json_object_set_new(json_array_get(vms, v), "multicast_pages", json_integer((json_int_t)s->seed_pages));
 			json_object_set_new(json_array_get(vms, v), "compressed_pages", json_integer((json_int_t)s->compressed_pages));
 		}
@@ -379,7 +387,7 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 		       (unsigned long long)s->ref_pages,
 		       (unsigned long long)s->whole_pages, (unsigned long long)s->dirty_pages, mib(s->stream_bytes),
 		       mib(s->wire_bytes), (long long)s->downtime_ms, (long long)s->paused_ms,
-		       s->verified ? "ok" : "-");
+		       s->verified ? "ok" : s->unverified ? "SKIPPED" : "-");
 	}
 	printf("\n(multicast: seeded contents first found in this VM; then the pages of QEMU's stream:\n"
 	       "zero records, references to seeds, sent whole the first time, sent again after the\n"
@@ -471,6 +479,7 @@ int cli_send(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' }, { "json", no_argument, NULL, 'j' },
 		{ "threads", required_argument, NULL, 'n' }, { "quiet", no_argument, NULL, 'q' },
 		{ "live", no_argument, NULL, 'L' }, { "verify", no_argument, NULL, 'V' },
+		{ "no-verify", no_argument, NULL, 'v' },
 		{ "parallel", required_argument, NULL, 'N' }, { "keep-source", no_argument, NULL, 'K' },
 		{ "atomic", no_argument, NULL, 'a' },
 		{ "max-bandwidth", required_argument, NULL, 'B' }, { "no-repair", no_argument, NULL, 'R' },
@@ -484,7 +493,7 @@ int cli_send(int argc, char **argv)
 	int insecure = 0;
 	vms_tls *tls = NULL;
 	struct sc_live_opts lo = { .max_bandwidth = 10000000000ull, .repair = 1, .compress = SC_COMPRESS_DEFAULT };
-	int live = 0;
+	int live = 0, verify_set = 0;
 	unsigned nt = 0, threads = cli_default_threads(), slots[VMSPLAN_MAX_TARGETS];
 	const char *plan_file = NULL;
 	struct vmsplan_options po;
@@ -551,7 +560,13 @@ int cli_send(int argc, char **argv)
 			lo.compress = so.compress;
 			break;
 		case 'L': live = 1; break;
-		case 'V': lo.verify = 1; break;
+		case 'V':
+		case 'v':
+			if (verify_set && lo.verify != (ch == 'V' ? SC_VERIFY_ALWAYS : SC_VERIFY_NEVER))
+				return cli_usage_error("send", "give --verify or --no-verify, not both");
+			lo.verify = ch == 'V' ? SC_VERIFY_ALWAYS : SC_VERIFY_NEVER;
+			verify_set = 1;
+			break;
 		case 'R': lo.repair = 0; break;
 		case 'K': lo.keep_source = 1; break;
 		case 'S': lo.journal_dir = optarg; break;
@@ -583,12 +598,12 @@ int cli_send(int argc, char **argv)
 		return cli_usage_error("send", "no memory source given");
 	if (plan_file && have_strategy)
 		return cli_usage_error("send", "give --plan or --strategy, not both");
-	if (!live && (lo.verify || lo.parallel || lo.keep_source || lo.atomic || lo.journal_dir))
-		return cli_usage_error("send", "--verify, --parallel, --keep-source, --atomic and --state-dir need --live");
+	if (!live && (verify_set || lo.parallel || lo.keep_source || lo.atomic || lo.journal_dir))
+		return cli_usage_error("send", "--verify, --no-verify, --parallel, --keep-source, --atomic and --state-dir need --live");
 	if (live && !lo.journal_dir)
 		lo.journal_dir = SC_SEND_STATE_DIR;
-	if (!lo.repair && !lo.verify)
-		return cli_usage_error("send", "--no-repair needs --verify");
+	if (!lo.repair && lo.verify == SC_VERIFY_NEVER)
+		return cli_usage_error("send", "--no-repair and --no-verify contradict each other");
 	if (!creds && !insecure)
 		return cli_usage_error("send", "%s", no_creds);
 	if (creds && insecure)

@@ -79,6 +79,7 @@ struct job {
 	uint64_t nref;                    /* SREFs sent so far */
 	uint64_t acked;                   /* SREFs the receiver has applied (ACK) */
 	double t_done;                    /* the source's migration completed (guest paused) */
+	int verify;                       /* compare the target with the source before COMMIT */
 	uint8_t *seen[KVM_MS_BLOCKS_MAX]; /* pages already streamed, per block */
 	uint64_t seen_pages[KVM_MS_BLOCKS_MAX]; /* pages each seen[] covers */
 	struct sc_live_stats *st;
@@ -440,6 +441,43 @@ static int verify(struct job *j, vms_err *err)
 	return r;
 }
 
+/* The source QEMU has died (gone, or a zombie nobody reaped): its memory
+ * cannot be read any more, so nothing can be verified or repaired. */
+static int source_gone(const struct job *j)
+{
+	pid_t pid = kvm_mem_pid(j->lv->mems[j->v]);
+	char path[64], buf[512];
+	if (pid <= 0)
+		return 0;
+	if (kill(pid, 0) < 0)
+		return errno == ESRCH;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (got <= 0)
+		return fd < 0 && errno == ENOENT;
+	buf[got] = 0;
+	const char *e = strrchr(buf, ')');  /* "PID (COMM) STATE ...": COMM may hold ')' */
+	return e && e[1] == ' ' && (e[2] == 'Z' || e[2] == 'X');
+}
+
+/* Whether this VM is verified (opts.verify): by default when its source
+ * QEMU runs without KVM. 0/1, or negative if QEMU could not say. */
+static int wants_verify(struct job *j, vms_err *err)
+{
+	json_t *ret = NULL;
+	if (j->lv->o->verify != SC_VERIFY_TCG)
+		return j->lv->o->verify == SC_VERIFY_ALWAYS;
+	int r = kvm_qmp_call(j->q, "query-kvm", NULL, &ret, err);
+	if (r < 0)
+		return vms_err_prefix(err, r, "the source QEMU (query-kvm)");
+	r = !json_is_true(json_object_get(ret, "enabled"));
+	json_decref(ret);
+	return r;
+}
+
 /* The source guard (`vmscatter guard`, cli_guard.c): a process of its own
  * that settles the source from the receiver's word if this one dies before
  * it settled the VM (guard_done). Started before the source migrates. */
@@ -548,8 +586,9 @@ static int migrate(struct job *j, vms_err *err)
 		return vms_err_set(err, -ENOMEM, "out of memory");
 	if (lv->o->compress && (r = vms_pagez_new(lv->o->compress, &j->z, err)) < 0)
 		return r;
-	if ((r = kvm_qmp_connect(lv->qmp[j->v], 5000, &j->q, err)) < 0)
+	if ((r = kvm_qmp_connect(lv->qmp[j->v], 5000, &j->q, err)) < 0 || (r = wants_verify(j, err)) < 0)
 		return r;
+	j->verify = r;
 	if (lv->o->guard_exe && (r = start_guard(j, err)) < 0)
 		return r;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -572,10 +611,16 @@ static int migrate(struct job *j, vms_err *err)
 	if ((r = vms_msg_empty_put(&j->out, VMS_MSG_SEND)) < 0 || (r = flush(j, err)) < 0 ||
 	    (r = expect(j, VMS_MSG_LOADED, "LOADED", LOADED_MS, &p, err)) < 0)
 		return r;
-	if (lv->o->verify && vms_fault("sender:verifying"))
+	if (j->verify && vms_fault("sender:verifying"))
 		return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "sender:verifying");
-	if (lv->o->verify && (r = verify(j, err)) < 0)
-		return r;
+	if (j->verify && (r = verify(j, err)) < 0) {
+		/* a source that died after it completed its migration leaves the
+		 * target as the guest's only copy: committed unverified rather
+		 * than lost (doc/PROTOCOL.md, "Commit and rollback") */
+		if (!source_gone(j))
+			return r;
+		j->st->unverified = 1;
+	}
 	return vms_fault("sender:loaded") ? vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "sender:loaded") : 0;
 }
 
@@ -617,7 +662,7 @@ static int commit(struct job *j, vms_err *err)
 		return vms_err_prefix(err, r, "commit (the source stays paused; check the target)");
 	j->st->committed = 1;
 	j->st->paused_ms = j->st->downtime_ms + (int64_t)((vms_now() - j->t_done) * 1000);
-	if (!j->lv->o->keep_source) {
+	if (!j->lv->o->keep_source && !j->st->unverified) {   /* (unverified: the source is gone) */
 		pid_t pid = kvm_qmp_pid(j->q);
 		kvm_qmp_simple(j->q, "quit", NULL);
 		for (int i = 0; i < 250 && kill(pid, 0) == 0; i++)

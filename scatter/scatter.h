@@ -192,7 +192,12 @@ struct sc_send_stats {
 struct sc_live_opts {
 	uint64_t max_bandwidth;      /* bytes/s for QEMU's migration (its own limit) */
 	unsigned parallel;           /* VMs streaming at once; 0 = all */
-	int verify;                  /* compare every page of each target with its source */
+	enum sc_verify {             /* compare every page of each target with its source: */
+		SC_VERIFY_TCG = 0,   /* for each VM whose source QEMU runs without KVM (TCG's
+		                      * dirty tracking misses writes; query-kvm says) */
+		SC_VERIFY_ALWAYS,
+		SC_VERIFY_NEVER,
+	} verify;
 	int repair;                  /* with verify: re-send pages that differ, compare again */
 	int keep_source;             /* leave committed sources paused instead of quitting them */
 	int atomic;                  /* all or nothing: commit only when every VM has loaded */
@@ -230,6 +235,9 @@ struct sc_live_stats {
 	uint64_t fetched_pages;              /* references whose seed did not match: sent whole (NEED) */
 	uint64_t compressed_pages;           /* whole and dirty pages that went compressed (SCOMP) */
 	int verified, committed;
+	int unverified;                      /* --verify could not be done: the source QEMU died
+	                                      * after it completed its migration, so the target's
+	                                      * copy (the only one) was committed unverified */
 };
 
 /* ---- the sender's session: what it reports ----------------------------------

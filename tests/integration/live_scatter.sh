@@ -12,7 +12,7 @@
 [ "$(id -u)" = 0 ] || skip_all "needs root (network namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 
-plan 26
+plan 27
 tb=vl$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-live.XXXXXX)
@@ -175,16 +175,17 @@ rolled_back int interrupt "rolled back, every guest runs on its source: interrup
 sources_run_on
 extra=()
 
-# --- success: --verify, 4 guests to 2 targets; vm1's target started by hand ----
+# --- success: 4 guests to 2 targets, verified by default (the sources run under
+# TCG: query-kvm says KVM is off); vm1's target started by hand ----------------
 start_receivers
 "$V" target-argv -0 --state-dir "$tmp/state1" --shared-path "$GK" "$tmp/g/vm1.qmp" > "$tmp/argv1"
 readarray -d '' -t argv < "$tmp/argv1"
 mkdir -p "$tmp/state1/vm1"
 ip netns exec $tb-t1 "${argv[@]}" > "$tmp/attach.log" 2>&1 &
 for _ in $(seq 100); do [ -S "$tmp/state1/vm1/qmp.sock" ] && break; sleep 0.1; done
-send_live --verify --json --plan "$tmp/plan.json" > "$tmp/ok.json" 2> "$tmp/ok.err" ||
+send_live --json --plan "$tmp/plan.json" > "$tmp/ok.json" 2> "$tmp/ok.err" ||
 	{ cat "$tmp/ok.err" "$tmp"/recv?.log >&2; false; }
-ok $? "live scatter with --verify succeeds"
+ok $? "live scatter (no --verify given) succeeds"
 grep -q "vm1: attached to the target QEMU" "$tmp/recv1.log"
 ok $? "the receiver attached to the target QEMU started by hand for vm1"
 python3 - "$tmp/ok.json" <<'EOF'
@@ -192,7 +193,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 vms = d["vms"]
 assert len(vms) == 4, vms
-assert all(v["verified"] for v in vms), "a VM was not verified"
+assert all(v["verified"] for v in vms), "a VM was not verified (TCG sources: verified by default)"
 assert {v["target"] for v in vms} == {"t1", "t2"}, "both targets used"
 for v in vms:
     p = v["pages"]
@@ -283,6 +284,8 @@ check "--live with an image" expect_fail 1 "is not a running QEMU's QMP socket" 
 	"$V" send --live --quiet --tls-creds "$tmp/pki/src" --target t1=127.0.0.1:1 "$tmp/x.img"
 check "--verify without --live" expect_fail 2 "need --live" \
 	"$V" send --verify --target t1=127.0.0.1:1 x.img
+check "--verify with --no-verify" expect_fail 2 "not both" \
+	"$V" send --live --verify --no-verify --target t1=127.0.0.1:1 x.img
 check "--parallel 0" expect_fail 2 "--parallel must be" \
 	"$V" send --live --parallel 0 --target t1=127.0.0.1:1 x.img
 check "receive without --out or --state-dir" expect_fail 2 "or --state-dir. are required" \
