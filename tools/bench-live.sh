@@ -15,6 +15,8 @@
 #   tools/bench-live.sh [--guests N] [--mem MIB] [--targets M] [--rate 1gbit] [--dirty PAGES/S]
 #                       [--cases live,raw,insecure,atomic,stock,zstd] [--rack busybox|debian[:FAMILY,...]]
 # --cases: which runs (default all; stock always runs, every ratio is against it)
+# BENCH_LOGS=DIR in the environment keeps each vmscatter run's sender and
+# receiver logs and its --json report there
 # --rack: the guests (tools/guests.sh --kind): busybox (default) or Debian
 #   userland guests of these families (tools/mkdebian.sh; default base)
 set -euo pipefail
@@ -114,8 +116,8 @@ run_live() {
 		local sec=(--tls-creds "$dir/pki/t$t")
 		[ "$mode" = tls ] || sec=(--insecure)
 		ip netns exec "$tb-t$t" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu$t" \
-			"$V" receive --quiet --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" "${sec[@]}" \
-			"${shared[@]}" 2>/dev/null &
+			"$V" receive --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" "${sec[@]}" \
+			"${shared[@]}" 2> "$dir/$name.recv$t.log" &
 		tspec+=(--target "t$t=10.77.0.$((10 + t)):7000:$slots")
 	done
 	sleep 0.5
@@ -128,12 +130,13 @@ run_live() {
 	local sec=(--tls-creds "$dir/pki/src")
 	[ "$mode" = tls ] || sec=()
 	ip netns exec "$tb-src" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu0" \
-		"$V" send --quiet --live --no-verify --json --rate 900M --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2>/dev/null
+		"$V" send --live --no-verify --json --rate 900M --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2> "$dir/$name.send.log"
 	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
 	kill "$wpid" 2>/dev/null || true
 	wait "$wpid" 2>/dev/null || true
 	q1=$(cat "$dir"/srccpu.* | awk '{s += $1} END {printf "%.2f", s}') tq=$(cpu_of "$dir"/s*/*/qemu.pid)
 	wait
+	[ -z "${BENCH_LOGS:-}" ] || { mkdir -p "$BENCH_LOGS" && cp "$dir/$name".*.log "$dir/$name.json" "$BENCH_LOGS/"; }
 	cpu=$(cat "$dir/$name".cpu* | awk '{s += $1 + $2} END {print s}')
 	# CPU seconds: sender, receivers, source QEMUs (in the window), target QEMUs
 	echo "$(awk '{print $1 + $2}' "$dir/$name.cpu0") $(cat "$dir/$name".cpu[1-9]* | awk '{s += $1 + $2} END {print s}') \
