@@ -13,7 +13,7 @@
 command -v python3 > /dev/null || skip_all "python3 not installed"
 command -v openssl > /dev/null || skip_all "openssl not installed"
 
-plan 36
+plan 41
 V=$VMSCATTER
 R="$top_srcdir/tests/integration/rogue.py"
 tmp=$(mktemp -d /tmp/vms-attacks.XXXXXX)
@@ -268,3 +268,37 @@ rogue cmd mon.out session --live --vm vmon:1 --stream \
 answered mon.out '^ERROR .*-chardev.*listens on the network' && ! ss -Hltn 'sport = :47999' | grep -q .
 ok $? "-chardev socket,host=...,server=on + -mon: refused by name, no listener opened"
 stop_recv cmd
+
+# --- 8. stream connections that never authenticate --------------------------------------
+# In a live session every stream connection is served by a child process
+# that does the TLS handshake (up to 10 s). Such children used to count as
+# the sender's traffic, so anyone who reaches the port kept a silent
+# session alive past --idle-timeout, and could fill the child table (1024)
+# so that the sender's own streams were refused. Now only a child that
+# finished the mutual-TLS handshake and was accepted with a STREAM of this
+# session counts, and at most 8 connections from addresses other than the
+# sender's wait for their handshake. The raw connections come from
+# 127.0.0.2 (the rogue sender is 127.0.0.1).
+mkdir -p "$tmp/out5" "$tmp/box5"
+start_recv pend --out "$tmp/out5" --state-dir "$tmp/box5" --qemu /bin/false --idle-timeout $IDLE
+t0=$EPOCHREALTIME
+rogue pend pend-idle.out hold live --pending 20 --pending-from 127.0.0.2 --limit 15
+t1=$EPOCHREALTIME
+took=$(python3 -c "print('%.1f' % ($t1 - $t0))")
+answered pend-idle.out '^PENDING 20' && answered pend-idle.out "^ERROR the sender said nothing for $IDLE s" &&
+	python3 -c "import sys; sys.exit(float(sys.argv[1]) > $IDLE + 3)" "$took"
+ok $? "20 stream connections that never start a handshake do not keep a silent live session past --idle-timeout $IDLE (took $took s)"
+grep -q 'dropped a stream connection from 127.0.0.2: 8 connections from other addresses' "$tmp/pend.log"
+ok $? "only 8 of them waited for a handshake, the others were dropped, saying so"
+for _ in $(seq 50); do [ -z "$(pgrep -P "$(cat "$tmp/pend.pid")")" ] && break; sleep 0.1; done
+[ -z "$(pgrep -P "$(cat "$tmp/pend.pid")")" ]
+ok $? "the session's end ended their processes"
+t0=$EPOCHREALTIME
+rogue pend pend-next.out session --vm next:4
+t1=$EPOCHREALTIME
+answered pend-next.out '^DONE 1' && python3 -c "import sys; sys.exit(float(sys.argv[2]) - float(sys.argv[1]) > 3)" "$t0" "$t1"
+ok $? "the receiver serves the next session at once"
+rogue pend pend-stream.out session --live --vm vpend:1 --stream "$STREAM_ARGV" --pending 20 --pending-from 127.0.0.2
+answered pend-stream.out '^PENDING 20' && answered pend-stream.out '^ERROR the target QEMU exited at once'
+ok $? "with 20 such connections waiting, the sender's own stream gets through (its target QEMU is started)"
+stop_recv pend

@@ -13,6 +13,9 @@ over plain TCP (an --insecure receiver).
   rogue.py [--tls DIR] HOST PORT hold STATE [--limit SEC]
       reach STATE (connected, hello, maps, mcast, live, trickle) and say
       nothing more (trickle: send a frame one byte every 0.5 s)
+  --pending N [--pending-from ADDR] (session, hold live): once the live
+      session's seeds are DONE, open N plain TCP connections to the port
+      (from ADDR) that never start a TLS handshake, and keep them open
 
 Prints what the receiver answered, one event a line:
   WELCOME NAME | DONE n | MISSING n | READY | ERROR text | CLOSED seconds |
@@ -89,6 +92,20 @@ class Conn:
             if not part:
                 return None
             self.buf += part
+
+
+def open_pending(a):
+    """a.pending connections that never say a byte (kept open: returned)."""
+    held = []
+    for _ in range(a.pending):
+        s = socket.socket()
+        if a.pending_from:
+            s.bind((a.pending_from, 0))
+        s.connect((a.host, a.port))
+        held.append(s)
+    if held:
+        say("PENDING", len(held))
+    return held
 
 
 def say(*words):
@@ -182,7 +199,10 @@ def session(a):
             c.send(frame("CONTENT", struct.pack(">I", i) + data[n * PAGE:(n + 1) * PAGE]))
     c.send(frame("END"))
     got = wait_for(c, ("DONE",), a.limit)
-    if got != "DONE" or not a.stream:
+    if got != "DONE":
+        return c
+    c.held = open_pending(a)
+    if not a.stream:
         return c
     # a live stream connection for VM 0 of this session
     s = Conn(a)
@@ -235,6 +255,7 @@ def hold(a):
             c.send(frame("END"))
             if wait_for(c, ("DONE",), 10) != "DONE":
                 return c
+            c.held = open_pending(a)
     wait_for(c, (), a.limit)
     return c
 
@@ -255,6 +276,9 @@ def main():
     h = sub.add_parser("hold")
     h.add_argument("state", choices=["connected", "hello", "maps", "mcast", "live", "trickle"])
     h.add_argument("--limit", type=float, default=30)
+    for x in (s, h):
+        x.add_argument("--pending", type=int, default=0, metavar="N")
+        x.add_argument("--pending-from", metavar="ADDR")
     a = p.parse_args()
     try:
         c = session(a) if a.what == "session" else hold(a)
