@@ -9,7 +9,10 @@ over plain TCP (an --insecure receiver).
   rogue.py [--tls DIR] [--version N] HOST PORT session [options]
       one session: HELLO, [LIVE], a VM per --vm NAME:PAGES[:FILE], its MAP
       (the FILE's pages, or zero pages), MAPS_END, the contents, END; with
-      --stream 'ARG ARG...', a live stream connection for VM 0 afterwards
+      --stream 'ARG ARG...', a live stream connection for VM 0 afterwards;
+      --content-body FILE: the first CONTENT carries FILE's bytes after its
+      id (a compressed page: tag byte first); --scomp FILE: after READY the
+      stream sends one SCOMP (an 8-byte record header, then FILE's bytes)
   rogue.py [--tls DIR] HOST PORT hold STATE [--limit SEC]
       reach STATE (connected, hello, maps, mcast, live, trickle) and say
       nothing more (trickle: send a frame one byte every 0.5 s)
@@ -34,7 +37,7 @@ import time
 PAGE = 4096
 T = dict(HELLO=1, WELCOME=2, VM=3, MAP=4, MAPS_END=5, MCAST_JOIN=6, JOINED=7, MCAST_END=8,
          GROUP_DONE=9, MISSING=10, CONTENT=11, END=12, DONE=13, ERROR=14, LIVE=15, STREAM=16,
-         READY=17)
+         READY=17, SCOMP=31)
 NAMES = {v: k for k, v in T.items()}
 
 
@@ -194,9 +197,11 @@ def session(a):
             vms.append((ids, data))
             next_id += pages
     c.send(frame("MAPS_END"))
+    body = open(a.content_body, "rb").read() if a.content_body else None
     for ids, data in vms:
         for n, i in enumerate(ids):
-            c.send(frame("CONTENT", struct.pack(">I", i) + data[n * PAGE:(n + 1) * PAGE]))
+            c.send(frame("CONTENT", struct.pack(">I", i) + (body if body is not None else data[n * PAGE:(n + 1) * PAGE])))
+            body = None
     c.send(frame("END"))
     got = wait_for(c, ("DONE",), a.limit)
     if got != "DONE":
@@ -209,7 +214,9 @@ def session(a):
     args = [x.encode() for x in a.stream.split()]
     body = struct.pack(">QIH", sid, 0, len(args)) + b"".join(struct.pack(">H", len(x)) + x for x in args)
     s.send(frame("STREAM", body))
-    wait_for(s, ("READY",), a.limit)
+    if wait_for(s, ("READY",), a.limit) == "READY" and a.scomp:
+        s.send(frame("SCOMP", struct.pack(">HQ", 8, 0x1000 | 8) + open(a.scomp, "rb").read()))
+        wait_for(s, (), a.limit)
     s.s.close()
     return c
 
@@ -273,6 +280,8 @@ def main():
     s.add_argument("--bogus-sha", action="store_true")
     s.add_argument("--stream", metavar="'ARG ARG...'", help="the source's command line, split at spaces")
     s.add_argument("--limit", type=float, default=60)
+    s.add_argument("--content-body", metavar="FILE")
+    s.add_argument("--scomp", metavar="FILE")
     h = sub.add_parser("hold")
     h.add_argument("state", choices=["connected", "hello", "maps", "mcast", "live", "trickle"])
     h.add_argument("--limit", type=float, default=30)
