@@ -447,16 +447,23 @@ static int start_guard(struct job *j, vms_err *err)
 {
 	const struct sc_live *lv = j->lv;
 	const struct sc_target *t = &lv->targets[j->t];
-	char target[SC_NAME_MAX + 32], session[20], vm[12], jpath[4200];
+	char target[SC_NAME_MAX + 32], session[20], vm[12], jpath[4200], qemu[48];
 	char ip[16];
+	/* the source QEMU is the process this job's QMP connection reaches
+	 * (SO_PEERCRED): the guard and `recover` settle that process only */
+	long qpid = kvm_qmp_pid(j->q);
+	uint64_t qstart;
+	if (kvm_proc_start_time(qpid, &qstart) < 0)
+		return vms_err_set(err, -ESRCH, "%s: the source QEMU (process %ld) is gone", lv->qmp[j->v], qpid);
+	snprintf(qemu, sizeof(qemu), "%ld:%llu", qpid, (unsigned long long)qstart);
 	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", t->ip >> 24, (t->ip >> 16) & 255, (t->ip >> 8) & 255, t->ip & 255);
 	snprintf(target, sizeof(target), "%s=%s:%u", t->name, ip, t->port);
 	snprintf(session, sizeof(session), "%016llx", (unsigned long long)lv->session);
 	snprintf(vm, sizeof(vm), "%u", j->k);
 	const char *host = lv->o->tls_hostname ? lv->o->tls_hostname : t->host[0] ? t->host : ip;
-	const char *argv[24] = { "vmscatter", "guard", "--qmp", lv->qmp[j->v], "--target", target,
+	const char *argv[24] = { "vmscatter", "guard", "--qmp", lv->qmp[j->v], "--qemu", qemu, "--target", target,
 				 "--session", session, "--vm", vm };
-	int n = 10, p[2], r;
+	int n = 12, p[2], r;
 	if (lv->o->tls_dir) {
 		argv[n++] = "--tls-creds";
 		argv[n++] = lv->o->tls_dir;
@@ -471,7 +478,8 @@ static int start_guard(struct job *j, vms_err *err)
 		/* the record exists before the source migrates; the guard
 		 * shares its lock (descriptor 4) and removes it once settled */
 		struct sc_journal_rec rec;
-		if (sc_journal_rec_set(&rec, lv->session, j->k, lv->qmp[j->v], target, host, "migrating") < 0)
+		if (sc_journal_rec_set(&rec, lv->session, j->k, lv->qmp[j->v], qpid, qstart, target, host,
+				       "migrating") < 0)
 			return vms_err_set(err, -ENAMETOOLONG, "%s: too long for the source journal", lv->qmp[j->v]);
 		if ((r = sc_journal_name(j->jname, sizeof(j->jname), lv->session, j->v)) < 0 ||
 		    (r = sc_journal_write(lv->journal_fd, j->jname, &rec, &j->jlock, err)) < 0)
