@@ -556,7 +556,8 @@ static int migrate(struct job *j, vms_err *err)
 		return vms_err_set(err, -ENOMEM, "out of memory");
 	if (lv->o->compress && (r = vms_pagez_new(lv->o->compress, &j->z, err)) < 0)
 		return r;
-	if ((r = kvm_qmp_connect(lv->qmp[j->v], 5000, &j->q, err)) < 0)
+	/* the QEMU whose memory was indexed (its pid, from the same socket), no other */
+	if ((r = kvm_qmp_connect_pid(lv->qmp[j->v], 5000, kvm_mem_pid(lv->mems[j->v]), NULL, &j->q, err)) < 0)
 		return r;
 	if (lv->o->guard_exe && (r = start_guard(j, err)) < 0)
 		return r;
@@ -594,7 +595,8 @@ static int roll_back_source(struct job *j)
 {
 	struct kvm_migrate_info mi;
 	char state[32];
-	if (!j->q && kvm_qmp_connect(j->lv->qmp[j->v], 5000, &j->q, NULL) < 0)
+	if (!j->q &&
+	    kvm_qmp_connect_pid(j->lv->qmp[j->v], 5000, kvm_mem_pid(j->lv->mems[j->v]), NULL, &j->q, NULL) < 0)
 		return -EIO;
 	if (kvm_migrate_query(j->q, &mi, NULL) == 0 && (!strcmp(mi.status, "active") ||
 	    !strcmp(mi.status, "setup") || !strcmp(mi.status, "device") || !strcmp(mi.status, "pre-switchover"))) {
