@@ -242,7 +242,11 @@ int kvm_qmp_simple(kvm_qmp *q, const char *cmd, vms_err *err);
  * in DIR (its working directory), output in DIR/qemu.log, and connect to DIR/qmp.sock (waiting up to
  * timeout_ms). On failure the process is gone. *guard is the target's
  * guard: until kvm_target_release(guard, 1), the target QEMU is killed as
- * soon as the caller's process ends, however it ends. */
+ * soon as the caller's process ends, however it ends. The guard is a
+ * process that holds an exclusive flock(2) on DIR itself from before this
+ * returns until it is done: it lets go at once after a commit; after its
+ * pipe closed without one, only once the QEMU it killed has exited (a
+ * zombie counts). -EBUSY: DIR stayed locked for 5 s (see kvm_target_lock). */
 int kvm_target_start(char *const *argv, const char *dir, int timeout_ms, pid_t *pid,
 		     int *guard, kvm_qmp **qmp, vms_err *err);
 /* Attach to a target QEMU someone else started, waiting with -incoming defer
@@ -253,6 +257,18 @@ int kvm_target_attach(const char *dir, pid_t *pid, int *guard, kvm_qmp **qmp, vm
 void kvm_target_release(int guard, int commit);
 /* SIGKILL and reap a target started by kvm_target_start (pid <= 0: no-op). */
 void kvm_target_kill(pid_t pid);
+/* Wait until no guard of a target in the directory dirfd may still act,
+ * i.e. take the guards' flock on it (through a new open file description
+ * of its own), trying for up to timeout_ms. While the caller holds *lock,
+ * a target QEMU of that directory stays as it is found: running because
+ * it was committed, or gone, or never guarded. 0 with *lock (close it to
+ * let go), -ETIMEDOUT while a guard holds it, another -errno; *lock is -1
+ * on failure. Blocks the calling thread. */
+int kvm_target_lock(int dirfd, int timeout_ms, int *lock);
+/* End the QEMU at the other end of q (QMP quit, SIGKILL if it still runs
+ * after timeout_ms) and wait, as long again, until it has exited (a zombie
+ * counts): 0, or -ETIMEDOUT. q stays the caller's to close. */
+int kvm_qemu_end(kvm_qmp *q, int timeout_ms);
 
 /* ---- the QEMU 7.2 migration stream (precopy, no multifd/xbzrle/compress) ----
  * An incremental parser: feed it bytes as they come from QEMU, take items

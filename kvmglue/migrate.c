@@ -9,14 +9,18 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvmglue.h"
 
 #define FD_NAME "vmscatter"
+#define GUARD_LOCK_MS 5000   /* a new guard waits this long for a settler to let go of DIR */
 
 /* Capabilities that change the stream's format, all off: a third program
  * must be able to read every page. */
@@ -125,27 +129,147 @@ int kvm_qmp_simple(kvm_qmp *q, const char *cmd, vms_err *err)
 
 /* ---- the target QEMU process ------------------------------------------------- */
 
+/* A pidfd of `pid` (-1 without: a kernel before 5.3), so that a signal or
+ * a wait cannot reach another process that got its PID. */
+static int pid_fd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+static void kill_pid(pid_t pid, int pfd)
+{
+#ifdef SYS_pidfd_send_signal
+	if (pfd >= 0 && syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) == 0)
+		return;
+	if (pfd >= 0 && errno == ESRCH)
+		return;                        /* it has exited already */
+#endif
+	(void)pfd;
+	kill(pid, SIGKILL);
+}
+
+/* Has the process exited (a zombie counts: it holds no memory, file or
+ * socket any more)? Through its pidfd, else /proc/PID/stat. */
+static int exited(pid_t pid, int pfd)
+{
+	if (pfd >= 0) {
+		struct pollfd p = { .fd = pfd, .events = POLLIN };
+		return poll(&p, 1, 0) == 1;
+	}
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	const char *rp = strrchr(buf, ')');    /* the command name may hold anything */
+	return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
+}
+
+/* Wait until the process has exited: 0, or -ETIMEDOUT after timeout_ms (< 0: for ever). */
+static int wait_exit(pid_t pid, int pfd, int timeout_ms)
+{
+	int64_t end = vms_now_ms() + timeout_ms;
+	while (!exited(pid, pfd)) {
+		if (timeout_ms >= 0 && vms_now_ms() >= end)
+			return -ETIMEDOUT;
+		if (pfd >= 0) {
+			struct pollfd p = { .fd = pfd, .events = POLLIN };
+			poll(&p, 1, timeout_ms < 0 ? 1000 : (int)(end - vms_now_ms()));
+		} else {
+			usleep(10000);
+		}
+	}
+	return 0;
+}
+
+/* flock(LOCK_EX) on fd, trying for up to timeout_ms: 0 or -errno. */
+static int lock_wait(int fd, int timeout_ms)
+{
+	int64_t end = vms_now_ms() + timeout_ms;
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return -errno;
+		if (vms_now_ms() >= end)
+			return -ETIMEDOUT;
+		usleep(10000);
+	}
+}
+
+int kvm_target_lock(int dirfd, int timeout_ms, int *lock)
+{
+	*lock = -1;
+	/* a new open file description: a flock of our own, not one shared with dirfd */
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = lock_wait(fd, timeout_ms);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*lock = fd;
+	return 0;
+}
+
 /* A guard: a small process that kills `qemu` unless it reads "c" (commit)
  * from the pipe before the pipe closes. Whatever ends its creator - a
- * rollback, SIGKILL, the receiver dying - closes the pipe. Returns the
- * write end. */
-static int start_guard(pid_t qemu, vms_err *err)
+ * rollback, SIGKILL, the receiver dying - closes the pipe. It holds an
+ * exclusive flock on `dir` (taken here, before the fork, on an open file
+ * description only the guard keeps) until it is done: at once after "c";
+ * after a close without "c", only once the QEMU it killed has exited - so
+ * whoever takes the lock (kvm_target_lock) sees the target as it stays.
+ * Returns the write end of the pipe. */
+static int start_guard(pid_t qemu, const char *dir, vms_err *err)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
-		return vms_err_set(err, -errno, "pipe: %s", strerror(errno));
+	int p[2], lk = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+	if (lk < 0)
+		return vms_err_set(err, -errno, "%s: %s", dir, strerror(errno));
+	if ((r = lock_wait(lk, GUARD_LOCK_MS)) < 0) {
+		close(lk);
+		return vms_err_set(err, r == -ETIMEDOUT ? -EBUSY : r, "%s: %s", dir,
+				   r == -ETIMEDOUT ? "locked by another process for 5 s (settling an earlier target there?)"
+				   : strerror(-r));
+	}
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		r = -errno;
+		close(lk);
+		return vms_err_set(err, r, "pipe: %s", strerror(-r));
+	}
+	/* now, before its starter may reap it: the PID is surely the target's */
+	int pfd = pid_fd(qemu);
 	pid_t g = fork();
 	if (g < 0) {
 		int e = errno;
 		close(p[0]);
 		close(p[1]);
+		close(lk);
+		if (pfd >= 0)
+			close(pfd);
 		return vms_err_set(err, -e, "fork: %s", strerror(e));
 	}
 	if (g == 0) {
-		/* hold nothing of the creator's (its sockets must close when it dies) */
-		if (dup2(p[0], 3) < 0)
+		/* hold nothing of the creator's but the pipe (3), the lock (4)
+		 * and the target's pidfd (5): its sockets must close when it
+		 * dies. Each is moved above 5 first, so no dup2 closes another. */
+		int a = fcntl(p[0], F_DUPFD, 6), b = fcntl(lk, F_DUPFD, 6);
+		int c5 = pfd >= 0 ? fcntl(pfd, F_DUPFD, 6) : -1;
+		if (a < 0 || b < 0 || dup2(a, 3) < 0 || dup2(b, 4) < 0 || (c5 >= 0 && dup2(c5, 5) < 0))
 			_exit(1);
-		close_range(4, ~0u, 0);
+		pfd = c5 >= 0 ? 5 : -1;
+		close_range(pfd >= 0 ? 6 : 5, ~0u, 0);
 		signal(SIGTERM, SIG_IGN);
 		signal(SIGINT, SIG_IGN);
 		char c = 0;
@@ -153,11 +277,16 @@ static int start_guard(pid_t qemu, vms_err *err)
 		do
 			n = read(3, &c, 1);
 		while (n < 0 && errno == EINTR);
-		if (n != 1 || c != 'c')
-			kill(qemu, SIGKILL);
-		_exit(0);
+		if (n != 1 || c != 'c') {
+			kill_pid(qemu, pfd);
+			wait_exit(qemu, pfd, -1);
+		}
+		_exit(0);                      /* the lock goes with the guard */
 	}
 	close(p[0]);
+	close(lk);                             /* the guard's alone now */
+	if (pfd >= 0)
+		close(pfd);
 	return p[1];
 }
 
@@ -203,7 +332,7 @@ int kvm_target_start(char *const *argv, const char *dir, int timeout_ms, pid_t *
 		_exit(127);
 	}
 	*pid_out = pid;
-	if ((*guard = start_guard(pid, err)) < 0) {
+	if ((*guard = start_guard(pid, dir, err)) < 0) {
 		kvm_target_kill(pid);
 		*pid_out = 0;
 		return *guard;
@@ -244,7 +373,7 @@ int kvm_target_attach(const char *dir, pid_t *pid_out, int *guard, kvm_qmp **qmp
 				sock, state);
 	if (r == 0) {
 		*pid_out = kvm_qmp_pid(*qmp);
-		if ((*guard = start_guard(*pid_out, err)) < 0)
+		if ((*guard = start_guard(*pid_out, dir, err)) < 0)
 			r = *guard;
 	}
 	if (r < 0) {
@@ -262,4 +391,19 @@ void kvm_target_kill(pid_t pid)
 	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
+}
+
+int kvm_qemu_end(kvm_qmp *q, int timeout_ms)
+{
+	pid_t pid = kvm_qmp_pid(q);
+	int pfd = pid_fd(pid);                 /* while q is connected, pid is that QEMU */
+	kvm_qmp_simple(q, "quit", NULL);
+	int r = wait_exit(pid, pfd, timeout_ms);
+	if (r < 0) {
+		kill_pid(pid, pfd);
+		r = wait_exit(pid, pfd, timeout_ms);
+	}
+	if (pfd >= 0)
+		close(pfd);
+	return r;
 }

@@ -5,7 +5,10 @@
  * NAME.img with renameat2(RENAME_NOREPLACE), a live target's STATE/NAME/
  * with mkdirat and a marker naming the process that made it. A rollback
  * removes only what the receiver made: the temporary files it tracks, and
- * the contents of a STATE/NAME/ it created itself. */
+ * the contents of a STATE/NAME/ it created itself. A STATE/NAME/ whose
+ * stream process died is settled only under its target guard's lock
+ * (kvm_target_lock), from what the target QEMU is then (doc/PROTOCOL.md,
+ * "Commit and rollback"). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +24,10 @@
 #include "receiver_int.h"
 
 #define PART_TAG ".img.part-"
-#define OWNER_FILE ".vmscatter-owner"  /* in STATE/NAME/: "PID STARTTIME\n" of its maker */
+#define OWNER_FILE ".vmscatter-owner"  /* in STATE/NAME/: "PID STARTTIME SESSION VM\n" of its maker */
+#define SETTLE_LOCK_MS 5000   /* a dead stream's target guard: until it has acted */
+#define SETTLE_QMP_MS 3000    /* then its target QEMU's QMP (one client at a time) */
+#define SETTLE_END_MS 3000    /* a target that did not resume: quit, then SIGKILL */
 
 int rc_dir_open(const char *path, int *fd, vms_err *err)
 {
@@ -150,14 +156,41 @@ static unsigned long long start_time(long pid)
 	return kvm_proc_start_time(pid, &t) == 0 ? t : 0;
 }
 
-/* The marker of a directory: 1 with *pid and *t, 0 when there is none (or
- * it is not a plain file of two numbers). */
-static int read_owner(int dfd, long *pid, unsigned long long *t)
+/* What a marker says: its stream process (PID and start time) and, from
+ * markers that carry them, the stream's session and VM (its journal). */
+struct owner {
+	long pid;
+	unsigned long long t;
+	unsigned long long session;
+	unsigned vm;
+	int has_vm;
+};
+
+/* The marker of a directory: 1 with *o, 0 when there is none (or it is not
+ * a plain file of two or four numbers). */
+static int read_owner(int dfd, struct owner *o)
 {
-	char buf[64];
+	char buf[96];
+	*o = (struct owner){ 0 };
 	if (rc_read_small(dfd, OWNER_FILE, buf, sizeof(buf)) < 0)
 		return 0;
-	return sscanf(buf, "%ld %llu", pid, t) == 2 && *pid > 0;
+	int n = sscanf(buf, "%ld %llu %16llx %u", &o->pid, &o->t, &o->session, &o->vm);
+	o->has_vm = n == 4;
+	return (n == 2 || n == 4) && o->pid > 0;
+}
+
+static int owner_alive(const struct owner *o)
+{
+	unsigned long long now = start_time(o->pid);
+	return now != 0 && now == o->t;
+}
+
+/* Is the directory `name` of statefd still the one dfd is? */
+static int same_dir(int statefd, const char *name, int dfd)
+{
+	struct stat mine, now;
+	return fstat(dfd, &mine) == 0 && fstatat(statefd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       mine.st_dev == now.st_dev && mine.st_ino == now.st_ino;
 }
 
 /* Unlink every entry of the directory dfd (not recursing: QEMU makes files
@@ -165,7 +198,6 @@ static int read_owner(int dfd, long *pid, unsigned long long *t)
  * still the one dfd is. */
 static void empty_and_remove(int statefd, const char *name, int dfd)
 {
-	struct stat mine, now;
 	int d2 = dup(dfd);
 	DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
 	struct dirent *e;
@@ -178,8 +210,7 @@ static void empty_and_remove(int statefd, const char *name, int dfd)
 				unlinkat(dfd, e->d_name, 0);
 		closedir(d);
 	}
-	if (fstat(dfd, &mine) == 0 && fstatat(statefd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    mine.st_dev == now.st_dev && mine.st_ino == now.st_ino)
+	if (same_dir(statefd, name, dfd))
 		unlinkat(statefd, name, AT_REMOVEDIR);
 }
 
@@ -189,15 +220,16 @@ static int open_dir_at(int statefd, const char *name)
 }
 
 /* mkdirat + marker: 0, or -EEXIST when the name is taken, another errno. */
-static int make_ours(int statefd, const char *name, struct rc_vmdir *d)
+static int make_ours(int statefd, const char *name, uint64_t session, uint32_t vm, struct rc_vmdir *d)
 {
 	if (mkdirat(statefd, name, 0700) < 0)
 		return -errno;
 	int dfd = open_dir_at(statefd, name), r = 0;
 	if (dfd < 0)
 		return -errno;
-	char buf[64];
-	int n = snprintf(buf, sizeof(buf), "%ld %llu\n", (long)getpid(), start_time((long)getpid()));
+	char buf[96];
+	int n = snprintf(buf, sizeof(buf), "%ld %llu %016llx %u\n", (long)getpid(), start_time((long)getpid()),
+			 (unsigned long long)session, vm);
 	int fd = openat(dfd, OWNER_FILE, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || write(fd, buf, (size_t)n) != n)
 		r = fd < 0 ? -errno : -EIO;
@@ -213,13 +245,58 @@ static int make_ours(int statefd, const char *name, struct rc_vmdir *d)
 	return 0;
 }
 
-int rc_vmdir_claim(int statefd, const char *state_dir, const char *name, struct rc_vmdir *d, vms_err *err)
+/* STATE/NAME/ (dfd; `marked`: it has our marker) after its stream process
+ * died: under its target guard's lock, so the guard no longer acts, the
+ * target QEMU tells. Running: it was committed (cont comes before the
+ * guard's "c"), and the directory is its guest's (the marker goes). Gone
+ * (nobody serves its QMP socket): rolled back, and a marked directory is
+ * removed. A QEMU in any other state (it never resumed - no guard had it
+ * yet - or it stopped since) is ended first, then rolled back, as before
+ * this lock existed. PENDING, with nothing changed, while the
+ * lock or the QMP does not answer in time, or the directory changed
+ * meanwhile (someone else settled it). */
+static enum vms_outcome settle(int statefd, const char *state_dir, const char *name, int dfd, int marked)
+{
+	char sock[4400], run[32];
+	kvm_qmp *q = NULL;
+	enum vms_outcome oc = VMS_OUTCOME_PENDING;
+	int lk;
+	if (kvm_target_lock(dfd, SETTLE_LOCK_MS, &lk) < 0)
+		return oc;                   /* its guard may still act */
+	if (!same_dir(statefd, name, dfd) || (marked && faccessat(dfd, OWNER_FILE, F_OK, AT_SYMLINK_NOFOLLOW) < 0))
+		goto out;
+	snprintf(sock, sizeof(sock), "%s/%s/qmp.sock", state_dir, name);
+	int r = kvm_qmp_connect(sock, SETTLE_QMP_MS, &q, NULL);
+	if (r == -ENOENT || r == -ECONNREFUSED)
+		oc = VMS_OUTCOME_ROLLED_BACK;
+	else if (r == 0 && kvm_runstate(q, run, sizeof(run), NULL) == 0)
+		oc = strcmp(run, "running") == 0 ? VMS_OUTCOME_COMMITTED
+		     : kvm_qemu_end(q, SETTLE_END_MS) == 0 ? VMS_OUTCOME_ROLLED_BACK : VMS_OUTCOME_PENDING;
+	if (oc == VMS_OUTCOME_COMMITTED && marked)
+		unlinkat(dfd, OWNER_FILE, 0);
+	else if (oc == VMS_OUTCOME_ROLLED_BACK && marked)
+		empty_and_remove(statefd, name, dfd);
+out:
+	kvm_qmp_close(q);
+	close(lk);
+	return oc;
+}
+
+static void journal(int statefd, const struct owner *o, const char *name, enum vms_outcome oc)
+{
+	if (o->has_vm && oc != VMS_OUTCOME_PENDING)
+		rc_outcome_write(statefd, o->session, o->vm, name,
+				 oc == VMS_OUTCOME_COMMITTED ? "committed" : "rolled-back");
+}
+
+int rc_vmdir_claim(int statefd, const char *state_dir, const char *name, uint64_t session, uint32_t vm,
+		   struct rc_vmdir *d, vms_err *err)
 {
 	*d = (struct rc_vmdir){ .fd = -1 };
 	if (!vms_name_valid(name, strlen(name), VMS_WIRE_NAME_MAX))
 		return vms_err_set(err, -EINVAL, "invalid VM name '%s'", name);
 	snprintf(d->name, sizeof(d->name), "%s", name);
-	int r = make_ours(statefd, name, d);
+	int r = make_ours(statefd, name, session, vm, d);
 	if (r == 0)
 		return 0;
 	if (r != -EEXIST)
@@ -228,19 +305,25 @@ int rc_vmdir_claim(int statefd, const char *state_dir, const char *name, struct 
 	if (dfd < 0)
 		return vms_err_set(err, -EEXIST, "%s/%s exists and is not a directory: remove it to move %s here",
 				   state_dir, name, name);
-	long pid;
-	unsigned long long t;
-	if (read_owner(dfd, &pid, &t)) {
-		unsigned long long now = start_time(pid);
-		if (now != 0 && now == t) {
+	struct owner o;
+	if (read_owner(dfd, &o)) {
+		if (owner_alive(&o)) {
 			close(dfd);
-			return vms_err_set(err, -EBUSY, "%s/%s is in use by receiver process %ld", state_dir, name, pid);
+			return vms_err_set(err, -EBUSY, "%s/%s is in use by receiver process %ld", state_dir, name, o.pid);
 		}
-		/* a run of this receiver that died left it: its target is gone too */
-		empty_and_remove(statefd, name, dfd);
+		/* a stream process of this receiver that died left it: settled
+		 * first (its target may have committed) */
+		enum vms_outcome oc = settle(statefd, state_dir, name, dfd, 1);
+		journal(statefd, &o, name, oc);
 		close(dfd);
+		if (oc == VMS_OUTCOME_PENDING)
+			return vms_err_set(err, -EBUSY, "%s/%s: its receiver process died and its target QEMU cannot "
+					   "be settled yet", state_dir, name);
+		if (oc == VMS_OUTCOME_COMMITTED)
+			return vms_err_set(err, -EEXIST, "%s/%s: the guest a receiver process committed before it "
+					   "died runs there", state_dir, name);
 		d->cleaned = 1;
-		r = make_ours(statefd, name, d);
+		r = make_ours(statefd, name, session, vm, d);
 		return r < 0 ? vms_err_set(err, r, "%s/%s: %s", state_dir, name, strerror(-r)) : 0;
 	}
 	struct stat st;
@@ -274,7 +357,7 @@ void rc_vmdir_close(struct rc_vmdir *d)
 	d->fd = -1;
 }
 
-void rc_vmdir_sweep(int statefd, long pid)
+void rc_vmdir_sweep(int statefd, const char *state_dir, long pid, const struct rc_options *o)
 {
 	int d2 = statefd >= 0 ? dup(statefd) : -1;
 	DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
@@ -286,15 +369,39 @@ void rc_vmdir_sweep(int statefd, long pid)
 	}
 	rewinddir(d);
 	while ((e = readdir(d))) {
-		long owner;
-		unsigned long long t;
+		struct owner w;
 		/* (a committed guest's directory has no owner marker any more:
 		 * the stream process removes it before the journal says committed) */
 		int dfd = e->d_name[0] != '.' ? open_dir_at(statefd, e->d_name) : -1;
-		if (dfd >= 0 && read_owner(dfd, &owner, &t) && owner == pid && start_time(pid) != t)
-			empty_and_remove(statefd, e->d_name, dfd);
+		if (dfd >= 0 && read_owner(dfd, &w) && w.pid == pid && !owner_alive(&w)) {
+			enum vms_outcome oc = settle(statefd, state_dir, e->d_name, dfd, 1);
+			journal(statefd, &w, e->d_name, oc);
+			rc_log(o, "%s/%s: its stream process %ld died; %s", state_dir, e->d_name, pid,
+			       oc == VMS_OUTCOME_COMMITTED ? "its target QEMU runs: committed"
+			       : oc == VMS_OUTCOME_ROLLED_BACK ? "its target QEMU is gone: rolled back, removed"
+			       : "its target QEMU cannot be settled yet (asked again on OUTCOME)");
+		}
 		if (dfd >= 0)
 			close(dfd);
 	}
 	closedir(d);
+}
+
+enum vms_outcome rc_vmdir_settle(int statefd, const char *state_dir, const char *name, uint64_t session,
+				 uint32_t vm)
+{
+	int dfd = open_dir_at(statefd, name);
+	if (dfd < 0)                         /* no directory: no target (removed by its rollback) */
+		return errno == ENOENT ? VMS_OUTCOME_ROLLED_BACK : VMS_OUTCOME_PENDING;
+	struct owner o;
+	int marked = read_owner(dfd, &o);
+	enum vms_outcome oc;
+	if (marked && owner_alive(&o))
+		oc = VMS_OUTCOME_PENDING;    /* its stream process decides */
+	else if (marked && o.has_vm && (o.session != session || o.vm != vm))
+		oc = VMS_OUTCOME_ROLLED_BACK; /* another stream's now: this one's was removed before */
+	else
+		oc = settle(statefd, state_dir, name, dfd, marked);
+	close(dfd);
+	return oc;
 }

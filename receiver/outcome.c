@@ -16,7 +16,6 @@
 
 #include "receiver_int.h"
 
-#define QUERY_MS 3000            /* the target QEMU's QMP, when the journal says "started" */
 #define PRUNE_S (7 * 86400)      /* rolled-back outcomes older than a week are nobody's question;
 				  * a committed one is kept: without it the answer would be
 				  * "rolled back", and a source resumed on it would run twice */
@@ -88,7 +87,7 @@ static int journal_read(int state_fd, uint64_t session, uint32_t vm, char *name,
 
 enum vms_outcome rc_outcome(int state_fd, const char *state_dir, uint64_t session, uint32_t vm)
 {
-	char name[VMS_WIRE_NAME_MAX], state[VMS_WIRE_NAME_MAX], sock[4400], run[32];
+	char name[VMS_WIRE_NAME_MAX], state[VMS_WIRE_NAME_MAX];
 	int r = journal_read(state_fd, session, vm, name, state, sizeof(name));
 	if (r == -ENOENT)
 		return VMS_OUTCOME_ROLLED_BACK;     /* no stream of it ever started here */
@@ -98,20 +97,10 @@ enum vms_outcome rc_outcome(int state_fd, const char *state_dir, uint64_t sessio
 		return VMS_OUTCOME_COMMITTED;
 	if (strcmp(state, "rolled-back") == 0)
 		return VMS_OUTCOME_ROLLED_BACK;
-	/* "started" and its stream process gone: the target QEMU itself tells.
-	 * Running means it resumed (committed); anything else is undone now. */
-	kvm_qmp *q = NULL;
-	snprintf(sock, sizeof(sock), "%s/%s/qmp.sock", state_dir, name);
-	if (kvm_qmp_connect(sock, QUERY_MS, &q, NULL) == 0 && kvm_runstate(q, run, sizeof(run), NULL) == 0 &&
-	    strcmp(run, "running") == 0) {
-		kvm_qmp_close(q);
-		rc_outcome_write(state_fd, session, vm, name, "committed");
-		return VMS_OUTCOME_COMMITTED;
-	}
-	if (q) {
-		kvm_qmp_simple(q, "quit", NULL);
-		kvm_qmp_close(q);
-	}
-	rc_outcome_write(state_fd, session, vm, name, "rolled-back");
-	return VMS_OUTCOME_ROLLED_BACK;
+	/* "started": settled from its STATE/NAME/ once its stream process is
+	 * gone and its target guard can no longer act (files.c) */
+	enum vms_outcome oc = rc_vmdir_settle(state_fd, state_dir, name, session, vm);
+	if (oc != VMS_OUTCOME_PENDING)
+		rc_outcome_write(state_fd, session, vm, name, oc == VMS_OUTCOME_COMMITTED ? "committed" : "rolled-back");
+	return oc;
 }

@@ -217,25 +217,41 @@ int rc_part_publish(int dirfd, const char *dir, const char *tmp, const char *fin
 unsigned rc_sweep_parts(int dirfd, const char *dir, const struct rc_options *o);
 
 /* A live target's directory STATE/NAME/. Claimed: made now (ours = 1,
- * with a marker naming this process), or made by a run of this receiver
- * that died (cleaned = 1: emptied and made again), or an admin's
- * directory where a target QEMU waits (qmp.sock; ours = 0, never
- * removed). Anything else there is refused: -EBUSY (a live receiver's),
- * -EEXIST. */
+ * with a marker naming this process and the stream's session and VM), or
+ * made by a stream process of this receiver that died (cleaned = 1:
+ * settled as rc_vmdir_sweep does, found rolled back, made again), or an
+ * admin's directory where a target QEMU waits (qmp.sock; ours = 0, never
+ * removed). Anything else there is refused: -EBUSY (a live receiver's, or
+ * a dead one's that cannot be settled yet), -EEXIST (also: a dead one's
+ * whose target turned out committed). */
 struct rc_vmdir {
 	int fd;                      /* the directory, O_DIRECTORY, or -1 */
 	int ours, cleaned;
 	char name[VMS_WIRE_NAME_MAX];
 };
-int rc_vmdir_claim(int statefd, const char *state_dir, const char *name, struct rc_vmdir *d, vms_err *err);
+int rc_vmdir_claim(int statefd, const char *state_dir, const char *name, uint64_t session, uint32_t vm,
+		   struct rc_vmdir *d, vms_err *err);
 /* Committed: the directory belongs to the guest that runs there now. */
 void rc_vmdir_keep(struct rc_vmdir *d);
 /* Rolled back: empty and remove it, if ours. */
 void rc_vmdir_remove(int statefd, struct rc_vmdir *d);
 void rc_vmdir_close(struct rc_vmdir *d);
-/* Remove the directories of STATE that stream process `pid` made and left
- * when it died (killed: it could not remove its own). */
-void rc_vmdir_sweep(int statefd, long pid);
+/* Settle the directories of STATE that stream process `pid` made and left
+ * when it died (killed: it could not settle its own), each once its target
+ * guard can no longer act (kvm_target_lock, waiting up to 5 s): a target
+ * QEMU that runs was committed (the directory is kept as its guest's, the
+ * marker goes, the journal says committed); one that is gone was rolled
+ * back (the directory is removed, the journal says rolled-back); one that
+ * cannot be told yet is left for rc_vmdir_settle. Logs through o. */
+void rc_vmdir_sweep(int statefd, const char *state_dir, long pid, const struct rc_options *o);
+/* The same for the stream (session, vm) of NAME, whose journal says
+ * "started", when a source guard asks (OUTCOME): PENDING while a stream
+ * process that made STATE/NAME/ still runs (it decides), or while its
+ * guard or QMP does not answer in time; ROLLED_BACK when there is no
+ * STATE/NAME/ or it is another stream's. Writes no journal. Blocks for up
+ * to about 10 s. */
+enum vms_outcome rc_vmdir_settle(int statefd, const char *state_dir, const char *name, uint64_t session,
+				 uint32_t vm);
 
 /* Serve one stream connection to its end: 0 once the target runs (COMMIT),
  * negative after a rollback (the target QEMU removed). The caller closes
@@ -244,9 +260,8 @@ int rc_stream(const struct rc_stream_ctx *c, vms_conn *conn, vms_err *err);
 
 /* outcome.c: the journal of live VMs (STATE/.outcome-SESSION-VM). write:
  * STATE is "started", "committed" or "rolled-back"; 0 or -errno. rc_outcome
- * answers a source guard: the journal's word, or, for a stream that started
- * and whose process is gone, what the target QEMU shows (running:
- * committed; else it is quit: rolled back). */
+ * answers a source guard: the journal's word, or, for a stream that started,
+ * rc_vmdir_settle's (then written in the journal). */
 int rc_outcome_write(int state_fd, uint64_t session, uint32_t vm, const char *name, const char *state);
 enum vms_outcome rc_outcome(int state_fd, const char *state_dir, uint64_t session, uint32_t vm);
 /* Remove outcome files older than a week (at each session's start). */

@@ -102,8 +102,10 @@ static void reap_kids(struct serve *s, int wait)
 		 * not this session's) is nobody's stream: it fails nothing */
 		if (r > 0 && k->stream && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 			s->kids_failed++;
-		if (r > 0 && WIFSIGNALED(status))   /* killed: its target guard killed the target */
-			rc_vmdir_sweep(s->host.state_fd, (long)r);
+		/* killed: its target guard killed the target, or let it run
+		 * (committed): settled once the guard is done */
+		if (r > 0 && WIFSIGNALED(status))
+			rc_vmdir_sweep(s->host.state_fd, s->o->state_dir ? s->o->state_dir : s->o->out_dir, (long)r, s->o);
 		*k = s->kids[--s->nkids];
 	}
 }

@@ -128,7 +128,7 @@ static int start_target(struct stream *s, vms_cur *p, vms_err *err)
 	memcpy(s->name, s->c->seeds[m.vm].name, sizeof(s->name));
 	s->vm = m.vm;
 	snprintf(s->dir, sizeof(s->dir), "%s/%s", s->c->state_dir, s->name);
-	if ((r = rc_vmdir_claim(s->c->state_fd, s->c->state_dir, s->name, &s->vd, err)) < 0)
+	if ((r = rc_vmdir_claim(s->c->state_fd, s->c->state_dir, s->name, m.session, m.vm, &s->vd, err)) < 0)
 		goto out;
 	if (s->vd.cleaned)
 		slog(s, "removed %s/, left by a receiver that died", s->dir);
@@ -352,11 +352,18 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 	case VMS_MSG_COMMIT:
 		if (s->mig != -2 || vms_msg_empty_get(p) < 0)
 			return vms_err_set(err, -EBADMSG, "misplaced COMMIT message");
+		/* the decision: `cont`, then the guard's "c". A death before "c"
+		 * leaves the guard to kill the target; after it, the target runs.
+		 * Whoever settles for a dead stream process waits for the guard
+		 * (files.c, settle) */
 		if ((r = kvm_qmp_simple(s->q, "cont", err)) < 0)
 			return r;
+		if (vms_fault("receiver:resumed"))
+			return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "receiver:resumed");
 		kvm_target_release(s->guard, 1);
 		s->guard = -1;
 		s->committed = 1;
+		vms_fault("receiver:released");      /* (a drop: nothing left to drop) */
 		rc_vmdir_keep(&s->vd);               /* STATE/NAME/ is the running guest's now */
 		rc_outcome_write(s->c->state_fd, s->c->session, s->vm, s->name, "committed");
 		vms_fault("receiver:committed");     /* (a drop: nothing left to drop) */

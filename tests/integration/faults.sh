@@ -24,7 +24,7 @@
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 command -v nft >/dev/null || skip_all "nft not installed"
 
-plan 52
+plan 56
 tb=vf$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-faults.XXXXXX)
@@ -40,7 +40,7 @@ at_exit "for p in \$(cat '$tmp'/*.pid 2>/dev/null); do kill -CONT \$p; kill -9 \
 GK=$("$top_srcdir/tools/mkguest.sh")
 matrix=()
 # make check: one cell per process and per phase, and both link cuts (about
-# 6 minutes); FAULTS_ONLY=. (tools/faults-matrix.sh) runs all 26
+# 6 minutes); FAULTS_ONLY=. (tools/faults-matrix.sh) runs all 28
 cells=${FAULTS_ONLY:-'^(seeding/sender|seeding/source QEMU|streaming/receiver|streaming/target QEMU|streaming/link.*|verifying/stream|postmigrate/source QEMU|committing/.*|between/sender)$'}
 
 # status SOCKET: the QEMU's run state ("running", "paused", ...), "" if it does not answer
@@ -333,6 +333,16 @@ cell committing "link cut 5 s" t1 receiver:committed=stop cut_hold t1 t2
 # (the sender never hears RUNNING: vm1's guard must get the source's monitor,
 # which the sender still held while vm2 went on, and learn "committed")
 cell committing stream t1 receiver:committed=stop kill_stream t1 t2
+# (killed after the target guard got "c", before the marker went and the
+# journal said committed: the session settles STATE/NAME/ only under the
+# guard's lock - the target runs, so committed - and vm1's guard, asking,
+# quits the source; before, the directory was removed under the running
+# target and OUTCOME said rolled back: the guest ran on both hosts)
+cell committing "stream, released" t1 receiver:released=stop kill_stream t1 t2
+# (killed after `cont`, before the guard's "c": the guard kills the running
+# target and holds its lock until it is gone; only then is it settled:
+# rolled back, and the source resumes)
+cell committing "stream, resumed" t1 receiver:resumed=stop kill_stream source t2
 
 # --- between two commits: vm1 committed (its source quit), vm2 held mid-stream -----------
 # (t2's stream process stops at stream:mid too, so vm2 cannot commit first)
