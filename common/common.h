@@ -283,6 +283,12 @@ uint8_t *vms_pagex_page(vms_pagex *x); /* its scratch page (VMS_WIRE_PAGE bytes)
  * -EBADMSG unless they make exactly one page, every byte used. Bounds-
  * checked: for untrusted input. */
 int vms_page_decompress(vms_pagex *x, const uint8_t *in, size_t len, uint8_t *page);
+/* Why the last vms_page_decompress (also through vms_msg_content_get or
+ * vms_msg_scomp_get, which clear it first) refused its page ("an LZ4 block
+ * that decodes to more than 4096 bytes", "unknown compressor tag 9"); ""
+ * when it did not. clear: "" again. */
+const char *vms_pagex_why(const vms_pagex *x);
+void vms_pagex_clear(vms_pagex *x);
 /* Write the content to out; its length. Compressed when z is given and
  * compressing saves bytes. */
 size_t vms_content_encode(vms_pagez *z, uint32_t id, const void *page, uint8_t out[VMS_CONTENT_MAX]);

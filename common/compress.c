@@ -4,12 +4,15 @@
  * wire.c reads it back). The receiver takes whatever tag each page carries;
  * the sender chooses (vms_pagez_new). */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <lz4.h>
 #include <lzo/lzo1x.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include "common.h"
 
@@ -141,6 +144,8 @@ size_t vms_page_compress(vms_pagez *z, const void *page, const uint8_t **out)
 struct vms_pagex {
 	ZSTD_DCtx *zd;
 	uint8_t page[VMS_WIRE_PAGE];
+	uint8_t over[VMS_WIRE_PAGE + 1];   /* LZ4: does a block decode to more than a page? */
+	char why[160];                     /* why the last page was refused ("": it was not) */
 };
 
 int vms_pagex_new(vms_pagex **out, vms_err *err)
@@ -172,37 +177,110 @@ uint8_t *vms_pagex_page(vms_pagex *x)
 	return x->page;
 }
 
+const char *vms_pagex_why(const vms_pagex *x)
+{
+	return x->why;
+}
+
+void vms_pagex_clear(vms_pagex *x)
+{
+	x->why[0] = '\0';
+}
+
+/* A refusal: why, in x->why; -EBADMSG. */
+static int refuse(vms_pagex *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refuse(vms_pagex *x, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(x->why, sizeof(x->why), fmt, ap);
+	va_end(ap);
+	return -EBADMSG;
+}
+
+static int lzo_page(vms_pagex *x, const uint8_t *body, size_t n, uint8_t *page)
+{
+	lzo_uint got = VMS_WIRE_PAGE;
+	int e = lzo1x_decompress_safe(body, n, page, &got, NULL);
+	switch (e) {
+	case LZO_E_OK:
+		return got == VMS_WIRE_PAGE ? 0 : refuse(x, "LZO data that decode to %lu bytes, not %u",
+							  (unsigned long)got, VMS_WIRE_PAGE);
+	case LZO_E_OUTPUT_OVERRUN:
+		return refuse(x, "LZO data that decode to more than %u bytes", VMS_WIRE_PAGE);
+	case LZO_E_INPUT_OVERRUN:
+		return refuse(x, "LZO data cut short (truncated)");
+	case LZO_E_INPUT_NOT_CONSUMED:
+		return refuse(x, "bytes after the end of the LZO data");
+	default:
+		return refuse(x, "corrupt LZO data (error %d)", e);
+	}
+}
+
+static int zstd_page(vms_pagex *x, const uint8_t *body, size_t n, uint8_t *page)
+{
+	/* one frame, exactly: a second frame or trailing bytes are an
+	 * error. And a frame of today's format (its magic number): not a
+	 * skippable frame, nor a legacy v0.5-v0.7 one, which libzstd
+	 * decodes too when built with legacy support (Debian's is) */
+	static const uint8_t magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };     /* ZSTD_MAGICNUMBER, LE */
+	if (n < sizeof(magic) || memcmp(body, magic, sizeof(magic)) != 0)
+		return refuse(x, "not a zstd frame (its magic number)");
+	size_t fs = ZSTD_findFrameCompressedSize(body, n);
+	if (ZSTD_isError(fs))
+		return refuse(x, "a zstd frame cut short or corrupt (%s)", ZSTD_getErrorName(fs));
+	if (fs != n)
+		return refuse(x, "%zu bytes after the end of the zstd frame", n - fs);
+	/* a size the frame declares must be the page's (no more is written
+	 * than the page holds anyway; this names the lie early) */
+	unsigned long long cs = ZSTD_getFrameContentSize(body, n);
+	if (cs != ZSTD_CONTENTSIZE_UNKNOWN && cs != VMS_WIRE_PAGE)
+		return refuse(x, "a zstd frame that declares %llu bytes of content, not %u",
+			      cs == ZSTD_CONTENTSIZE_ERROR ? 0 : cs, VMS_WIRE_PAGE);
+	size_t got = ZSTD_decompressDCtx(x->zd, page, VMS_WIRE_PAGE, body, n);
+	const char *says = cs == VMS_WIRE_PAGE ? " (the size it declares)" : "";
+	if (ZSTD_isError(got) && ZSTD_getErrorCode(got) == ZSTD_error_dstSize_tooSmall)
+		return refuse(x, "a zstd frame that decodes to more than %u bytes%s", VMS_WIRE_PAGE, says);
+	if (ZSTD_isError(got))
+		return refuse(x, "a corrupt zstd frame (%s)%s", ZSTD_getErrorName(got),
+			      cs == VMS_WIRE_PAGE ? ": not the 4096 bytes it declares" : "");
+	return got == VMS_WIRE_PAGE ? 0 : refuse(x, "a zstd frame that decodes to %zu bytes, not %u",
+						 got, VMS_WIRE_PAGE);
+}
+
+static int lz4_page(vms_pagex *x, const uint8_t *body, size_t n, uint8_t *page)
+{
+	int got = LZ4_decompress_safe((const char *)body, (char *)page, (int)n, VMS_WIRE_PAGE);
+	if (got == VMS_WIRE_PAGE)
+		return 0;
+	if (got >= 0)
+		return refuse(x, "an LZ4 block that decodes to %d bytes, not %u", got, VMS_WIRE_PAGE);
+	/* why: decode again, up to one byte more than a page (bounded too) */
+	int more = LZ4_decompress_safe_partial((const char *)body, (char *)x->over, (int)n, VMS_WIRE_PAGE + 1,
+					       VMS_WIRE_PAGE + 1);
+	if (more > (int)VMS_WIRE_PAGE)
+		return refuse(x, "an LZ4 block that decodes to more than %u bytes", VMS_WIRE_PAGE);
+	return refuse(x, "an LZ4 block cut short, corrupt or with bytes after its end");
+}
+
 int vms_page_decompress(vms_pagex *x, const uint8_t *in, size_t len, uint8_t *page)
 {
 	/* every decompressor below checks each read and write against the
 	 * bounds; exactly one page must come out, using every byte */
+	x->why[0] = '\0';
 	if (len < 2 || len >= VMS_WIRE_PAGE)
-		return -EBADMSG;
+		return refuse(x, "a compressed page of %zu bytes (2..%u)", len, VMS_WIRE_PAGE - 1);
 	const uint8_t *body = in + 1;
 	size_t n = len - 1;
 	switch (in[0]) {
-	case VMS_COMPRESS_LZO: {
-		lzo_uint got = VMS_WIRE_PAGE;
-		return lzo1x_decompress_safe(body, n, page, &got, NULL) == LZO_E_OK && got == VMS_WIRE_PAGE
-			? 0 : -EBADMSG;
-	}
-	case VMS_COMPRESS_ZSTD: {
-		/* one frame, exactly: a second frame or trailing bytes are an
-		 * error. And a frame of today's format (its magic number): not a
-		 * skippable frame, nor a legacy v0.5-v0.7 one, which libzstd
-		 * decodes too when built with legacy support (Debian's is) */
-		static const uint8_t magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };     /* ZSTD_MAGICNUMBER, LE */
-		if (n < sizeof(magic) || memcmp(body, magic, sizeof(magic)) != 0 ||
-		    ZSTD_findFrameCompressedSize(body, n) != n)
-			return -EBADMSG;
-		size_t got = ZSTD_decompressDCtx(x->zd, page, VMS_WIRE_PAGE, body, n);
-		return !ZSTD_isError(got) && got == VMS_WIRE_PAGE ? 0 : -EBADMSG;
-	}
+	case VMS_COMPRESS_LZO:
+		return lzo_page(x, body, n, page);
+	case VMS_COMPRESS_ZSTD:
+		return zstd_page(x, body, n, page);
 	case VMS_COMPRESS_LZ4:
-		return LZ4_decompress_safe((const char *)body, (char *)page, (int)n, VMS_WIRE_PAGE) == VMS_WIRE_PAGE
-			? 0 : -EBADMSG;
+		return lz4_page(x, body, n, page);
 	default:
-		return -EBADMSG;
+		return refuse(x, "unknown compressor tag %u", in[0]);
 	}
 }
 

@@ -438,6 +438,7 @@ int vms_msg_content_get(vms_cur *c, uint32_t *id, vms_pagex *x, const uint8_t **
 {
 	const uint8_t *in;
 	size_t len;
+	vms_pagex_clear(x);
 	if (vms_cur_be32(c, id) < 0 || *id == 0)
 		return -EBADMSG;
 	len = vms_cur_left(c);
@@ -672,6 +673,7 @@ int vms_msg_scomp_put(vms_wbuf *b, const struct vms_msg_scomp *m)
 int vms_msg_scomp_get(vms_cur *c, struct vms_msg_scomp *m, vms_pagex *x, uint8_t *page)
 {
 	uint16_t hl;
+	vms_pagex_clear(x);
 	if (vms_cur_be16(c, &hl) < 0 || hl < 8 || hl > VMS_WIRE_SREF_HDR_MAX ||
 	    vms_cur_bytes(c, hl, &m->hdr) < 0)
 		return -EBADMSG;

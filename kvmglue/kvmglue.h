@@ -37,6 +37,13 @@ typedef struct kvm_qmp kvm_qmp;
  * success *out owns the connection; free it with kvm_qmp_close(). */
 int kvm_qmp_connect(const char *path, int timeout_ms, kvm_qmp **out, vms_err *err);
 
+/* The same, but only to the process `want` (want > 0): when another process
+ * serves the socket (SO_PEERCRED), -EPERM with *peer set to its pid, before
+ * a byte is read or written on the connection. *peer is set whenever the
+ * peer is known (NULL: not wanted). */
+int kvm_qmp_connect_pid(const char *path, int timeout_ms, long want, long *peer, kvm_qmp **out,
+			vms_err *err);
+
 /* Run `cmd` with `args` (a JSON object or NULL; the reference is NOT
  * stolen). Asynchronous events that arrive meanwhile are dropped. On success
  * *ret is a new reference to the "return" value (caller json_decref()s it).
@@ -89,6 +96,17 @@ struct kvm_mapping {
 /* Parse /proc/PID/maps text. *maps is malloc()ed (caller frees). */
 int kvm_parse_maps(const char *text, size_t len, struct kvm_mapping **maps,
 		   size_t *n, vms_err *err);
+
+/* Parse /proc/PID/stat text: PID (COMM) STATE ... with the process's start
+ * time (clock ticks after boot) in field 22. COMM may hold anything,
+ * parentheses and spaces too: the fields are read after its last ')'.
+ * 0 with *state (field 3: R, S, Z, ...) and *start, or -EBADMSG. */
+int kvm_parse_proc_stat(const char *text, size_t len, long pid, char *state, uint64_t *start);
+
+/* The start time of the live process `pid` (field 22 of /proc/PID/stat),
+ * with its pid the identity of a process across pid reuse: 0 with *start,
+ * or -ESRCH when there is no such process or it has ended (a zombie). */
+int kvm_proc_start_time(long pid, uint64_t *start);
 
 /* Find each guest-RAM block's host address among the mappings: the one
  * read-write private-or-shared mapping whose size is the block's max or used

@@ -1,11 +1,13 @@
-/* procfmt.c - parsers for QEMU's `info ramblock` text and /proc/PID/maps,
- * and the matching of RAM blocks to host mappings. Both inputs come from
+/* procfmt.c - parsers for QEMU's `info ramblock` text, /proc/PID/maps and
+ * /proc/PID/stat, and the matching of RAM blocks to host mappings. Both inputs come from
  * outside the program, so every field is read through the cursor and checked.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kvmglue.h"
 
@@ -230,5 +232,53 @@ int kvm_locate_blocks(struct kvm_ramblock *blocks, size_t nblocks,
 			return vms_err_set(err, -EEXIST, "RAM block %s: %zu mappings of its size, cannot tell which one it is",
 					   blk->name, nnamed ? nnamed : nsized);
 	}
+	return 0;
+}
+
+int kvm_parse_proc_stat(const char *text, size_t len, long pid, char *state, uint64_t *start)
+{
+	const uint8_t *t;
+	size_t n, end = len;
+	uint64_t v;
+	vms_cur c;
+	while (end > 0 && text[end - 1] != ')')
+		end--;
+	vms_cur_init(&c, text, end);          /* PID (COMM) */
+	if (end == 0 || vms_cur_token(&c, &t, &n) < 0 || vms_parse_u64((const char *)t, n, 10, &v) < 0 ||
+	    pid <= 0 || v != (uint64_t)pid || vms_cur_token(&c, &t, &n) < 0 || t[0] != '(')
+		return -EBADMSG;
+	if (end == len || text[end] != ' ')
+		return -EBADMSG;
+	vms_cur_init(&c, text + end, len - end);
+	for (int field = 3; field <= 22; field++) {
+		if (vms_cur_token(&c, &t, &n) < 0)
+			return -EBADMSG;
+		if (field == 3 && n != 1)
+			return -EBADMSG;
+		if (field == 3)
+			*state = (char)t[0];
+		if (field == 22 && vms_parse_u64((const char *)t, n, 10, start) < 0)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+int kvm_proc_start_time(long pid, uint64_t *start)
+{
+	char path[64], buf[4096], state = 0;
+	if (pid <= 0)
+		return -ESRCH;
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -ESRCH;
+	ssize_t got = read(fd, buf, sizeof(buf));  /* (one read: the kernel makes it whole) */
+	close(fd);
+	if (got <= 0 || (size_t)got == sizeof(buf))
+		return -ESRCH;
+	if (buf[got - 1] == '\n')
+		got--;
+	if (kvm_parse_proc_stat(buf, (size_t)got, pid, &state, start) < 0 || state == 'Z' || state == 'X')
+		return -ESRCH;
 	return 0;
 }

@@ -178,6 +178,12 @@ int kvm_qmp_hmp(kvm_qmp *q, const char *cmdline, char **out, vms_err *err)
 
 int kvm_qmp_connect(const char *path, int timeout_ms, kvm_qmp **out, vms_err *err)
 {
+	return kvm_qmp_connect_pid(path, timeout_ms, 0, NULL, out, err);
+}
+
+int kvm_qmp_connect_pid(const char *path, int timeout_ms, long want, long *peer, kvm_qmp **out,
+			vms_err *err)
+{
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return vms_err_set(err, -ENAMETOOLONG, "%s: socket path too long (max %zu bytes)",
@@ -214,6 +220,13 @@ int kvm_qmp_connect(const char *path, int timeout_ms, kvm_qmp **out, vms_err *er
 		goto out;
 	}
 	q->pid = cred.pid;
+	if (peer)
+		*peer = cred.pid;
+	if (want > 0 && cred.pid != want) {
+		r = vms_err_set(err, -EPERM, "%s: served by process %ld, not by process %ld", path,
+				(long)cred.pid, want);
+		goto out;
+	}
 
 	r = read_msg(q, timeout_ms, &greeting, err);
 	if (r < 0)

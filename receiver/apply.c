@@ -27,7 +27,8 @@ int rc_apply(uint8_t type, vms_cur *p, rc_seed_fn seed, void *ctx, vms_pagex *x,
 	switch (type) {
 	case VMS_MSG_SCOMP:
 		if (vms_msg_scomp_get(p, &z, x, page) < 0)
-			return vms_err_set(err, -EBADMSG, "malformed SCOMP message");
+			return vms_err_set(err, -EBADMSG, "malformed SCOMP message%s%s",
+					   vms_pagex_why(x)[0] ? ": " : "", vms_pagex_why(x));
 		return put_record(out, z.hdr, z.hdr_len, page, err);
 	case VMS_MSG_SDATA:
 		if (vms_msg_sdata_get(p, &data, &len) < 0)

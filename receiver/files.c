@@ -142,21 +142,12 @@ ssize_t rc_read_small(int dirfd, const char *name, char *buf, size_t len)
 
 /* ---- a live target's STATE/NAME/ -------------------------------------------- */
 
-/* Field 22 of /proc/PID/stat: when the process started (0: no such process). */
+/* When the process started (kvm_proc_start_time; 0: no such process, or
+ * it has ended). */
 static unsigned long long start_time(long pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	if (rc_read_small(AT_FDCWD, path, buf, sizeof(buf)) < 0)
-		return 0;
-	const char *p = strrchr(buf, ')');   /* the command name may hold anything */
-	unsigned long long t = 0;
-	for (int field = 2; p && *p; p++)
-		if (*p == ' ' && ++field == 22) {
-			t = strtoull(p + 1, NULL, 10);
-			break;
-		}
-	return t;
+	uint64_t t;
+	return kvm_proc_start_time(pid, &t) == 0 ? t : 0;
 }
 
 /* The marker of a directory: 1 with *pid and *t, 0 when there is none (or

@@ -172,8 +172,15 @@ struct rc_stream_ctx {
 	const char *run_as;          /* NULL: the target QEMU stays root */
 	uint64_t session;
 	int quiet, idle_ms;
+	int first_ms;                /* the STREAM message must come within this (<= 0: idle_ms) */
 	const struct rc_seed *seeds; /* the session's VMs, by session index */
 	unsigned nseeds;
+	/* Called once, when the STREAM message names this session and one of
+	 * its VMs, before anything is made for it: from then on the connection
+	 * is a stream of the session (NULL: nobody to tell). 0, or -errno:
+	 * the stream fails. */
+	int (*accepted)(void *arg);
+	void *accepted_arg;
 };
 
 /* serve.c: one sender session on an accepted connection, to its end

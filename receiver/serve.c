@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,45 +19,92 @@
 
 #include "receiver_int.h"
 
-#define HANDSHAKE_MS 10000                  /* a TLS handshake, at most */
+#define HANDSHAKE_MS 10000                  /* a TLS handshake (on a stream connection: and its STREAM), at most */
+#define PENDING_KILL_MS (HANDSHAKE_MS + 2000)  /* a stream child not accepted by then is killed */
 #define STREAMS_MAX 1024                    /* live stream children per session */
-#define STREAM_REFUSED 2                    /* a stream child's exit: not authenticated, nothing started */
+#define PENDING_MAX 8                       /* children not yet accepted, from addresses other than the sender's */
+#define STREAM_REFUSED 2                    /* a stream child's exit: not accepted, nothing started */
 #define MCAST_POLL_MS 200                   /* poll at most this long while a group is joined */
+#define LISTEN_BACKLOG 128                  /* connections the kernel holds until accepted (a flood of
+                                             * them is accepted at once, not left to retry SYNs) */
 
 struct serve {
 	const struct rc_options *o;
 	struct rc_host host;                 /* the sink: images, connection, multicast */
 	struct rc_sm sm;
 	int lfd;                             /* the listening socket: live streams arrive there */
-	pid_t kids[STREAMS_MAX];             /* one child per live stream */
-	unsigned nkids, kids_failed;
+	struct kid {                         /* one child per stream connection */
+		pid_t pid;
+		int64_t born;                /* accepted its connection (vms_now_ms) */
+		int stream;                  /* it said so: authenticated, a STREAM of this session */
+		int sender;                  /* its connection comes from the sender's address */
+	} kids[STREAMS_MAX];
+	unsigned nkids, kids_failed, dropped;
+	int rep[2];                          /* pipe: each child writes its pid once accepted */
+	uint32_t sender_ip;                  /* the control connection's peer (host order) */
 	vms_frames in;
 	int64_t last_msg;                    /* the sender last spoke: a whole message on the control
 					      * connection, an authentic multicast message, or
-					      * (RC_ST_LIVE) a live stream still running; idle_ms
+					      * (RC_ST_LIVE) an accepted stream still running; idle_ms
 					      * after it, the session is dropped, in every state */
 	uint64_t bytes_in;
 };
 
 /* ---- stream children ------------------------------------------------------------- */
 
-/* Reap finished stream children; with `wait`, all of them. */
+/* The children that said they are streams of this session (their pids on
+ * the pipe): from now on they count as the sender's traffic. Never blocks. */
+static void note_streams(struct serve *s)
+{
+	pid_t got[64];
+	ssize_t n;
+	if (s->rep[0] < 0)
+		return;
+	while ((n = read(s->rep[0], got, sizeof(got))) > 0) {   /* whole pids: 4-byte writes are atomic */
+		for (size_t k = 0; k < (size_t)n / sizeof(pid_t); k++)
+			for (unsigned i = 0; i < s->nkids; i++)
+				if (s->kids[i].pid == got[k] && !s->kids[i].stream) {
+					s->kids[i].stream = 1;
+					s->last_msg = vms_now_ms();
+				}
+	}
+}
+
+/* Stream children still running: accepted ones; not accepted, from the
+ * sender's address or from elsewhere. */
+static unsigned count_kids(const struct serve *s, int stream, int sender)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->nkids; i++)
+		n += s->kids[i].stream == stream && (stream || s->kids[i].sender == sender);
+	return n;
+}
+
+/* Reap finished stream children; with `wait`, all of them. A child not
+ * accepted by PENDING_KILL_MS (it gives up itself at HANDSHAKE_MS) is killed. */
 static void reap_kids(struct serve *s, int wait)
 {
+	note_streams(s);
+	int64_t now = vms_now_ms();
 	for (unsigned i = 0; i < s->nkids;) {
+		struct kid *k = &s->kids[i];
+		if (!k->stream && now - k->born > PENDING_KILL_MS)
+			kill(k->pid, SIGKILL);   /* (nothing of it to undo: it was never accepted) */
 		int status;
-		pid_t r = waitpid(s->kids[i], &status, wait ? 0 : WNOHANG);
+		pid_t r = waitpid(k->pid, &status, wait ? 0 : WNOHANG);
 		if (r == 0 || (r < 0 && errno == EINTR)) {
 			i++;
 			continue;
 		}
-		/* a connection that never authenticated (exit STREAM_REFUSED)
-		 * is nobody's stream: it fails nothing */
-		if (r > 0 && !(WIFEXITED(status) && (WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == STREAM_REFUSED)))
+		if (r > 0 && !k->stream)
+			note_streams(s);     /* it may have said so just before it ended */
+		/* a connection never accepted as a stream (not authenticated,
+		 * not this session's) is nobody's stream: it fails nothing */
+		if (r > 0 && k->stream && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 			s->kids_failed++;
 		if (r > 0 && WIFSIGNALED(status))   /* killed: its target guard killed the target */
 			rc_vmdir_sweep(s->host.state_fd, (long)r);
-		s->kids[i] = s->kids[--s->nkids];
+		*k = s->kids[--s->nkids];
 	}
 }
 
@@ -73,9 +121,24 @@ static void stream_term(int sig)
 		shutdown(stream_fd, SHUT_RD);    /* reads end; the final word can still go out */
 }
 
-/* The child: serve the stream connection fd to its end, then _exit. */
+/* rc_stream_ctx.accepted in a stream child: tell the parent (its pid on the pipe). */
+struct child_rep { int fd, done; };
+static int stream_accepted(void *arg)
+{
+	struct child_rep *c = arg;
+	pid_t me = getpid();
+	if (write(c->fd, &me, sizeof(me)) != (ssize_t)sizeof(me))
+		return -errno;               /* (never: the pipe holds 16384 pids) */
+	c->done = 1;
+	return 0;
+}
+
+/* The child: serve the stream connection fd to its end, then _exit:
+ * STREAM_REFUSED when it never became a stream of the session (the TLS
+ * handshake and the STREAM message must both come within HANDSHAKE_MS). */
 __attribute__((noreturn)) static void stream_child(struct serve *s, int fd, pid_t parent)
 {
+	int64_t t0 = vms_now_ms();
 	const struct rc_options *o = s->o;
 	stream_fd = fd;
 	struct sigaction sa = { .sa_handler = stream_term };   /* (no SA_RESTART: I/O returns) */
@@ -88,6 +151,8 @@ __attribute__((noreturn)) static void stream_child(struct serve *s, int fd, pid_
 	vms_conn_forget(s->host.conn);       /* the parent's: never touched here */
 	s->host.conn = NULL;
 	close(s->lfd);
+	close(s->rep[0]);
+	struct child_rep rep = { .fd = s->rep[1] };
 	vms_err e = { 0 };
 	vms_conn *conn = NULL;
 	if (vms_conn_accept(o->tls, fd, HANDSHAKE_MS, &conn, &e) < 0) {
@@ -114,22 +179,40 @@ __attribute__((noreturn)) static void stream_child(struct serve *s, int fd, pid_
 		.state_fd = s->host.state_fd, .qemu_bin = o->qemu_bin, .session = s->sm.id, .quiet = o->quiet,
 		.shared_paths = o->shared_paths, .nshared = o->nshared, .run_as = o->run_as,
 		.idle_ms = o->idle_ms, .seeds = seeds, .nseeds = im->n,
+		.first_ms = (int)(HANDSHAKE_MS - (vms_now_ms() - t0)),
+		.accepted = stream_accepted, .accepted_arg = &rep,
 	};
+	if (c.first_ms < 1)
+		c.first_ms = 1;
 	int r = rc_stream(&c, conn, &e);
 	vms_conn_close(conn);
-	_exit(r == 0 ? 0 : 1);
+	_exit(r == 0 ? 0 : rep.done ? 1 : STREAM_REFUSED);
 }
 
 /* A live stream connection: serve it in a child process, which rolls back
- * when the receiver dies (its target guard kills the target QEMU if not). */
+ * when the receiver dies (its target guard kills the target QEMU if not).
+ * Until it says it is a stream of this session, it is anybody's: those
+ * from addresses other than the sender's are at most PENDING_MAX. */
 static int accept_stream(struct serve *s, vms_err *err)
 {
-	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
+	struct sockaddr_in peer = { 0 };
+	socklen_t plen = sizeof(peer);
+	int fd = accept4(s->lfd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
 	if (fd < 0)
-		return errno == EINTR || errno == EAGAIN ? 0 : vms_err_set(err, -errno, "accept: %s", strerror(errno));
-	if (s->nkids == STREAMS_MAX) {           /* (maybe unauthenticated ones): drop it, not the session */
+		return errno == EINTR || errno == EAGAIN || errno == ECONNABORTED
+			? 0 : vms_err_set(err, -errno, "accept: %s", strerror(errno));
+	int sender = peer.sin_family == AF_INET && ntohl(peer.sin_addr.s_addr) == s->sender_ip;
+	reap_kids(s, 0);
+	const char *full = s->nkids == STREAMS_MAX ? "stream connections are open already"
+		: !sender && count_kids(s, 0, 0) >= PENDING_MAX ? "connections from other addresses than the sender's wait for their handshake"
+		: NULL;
+	if (full) {                          /* drop it, not the session */
+		char ip[INET_ADDRSTRLEN] = "?";
+		inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
 		close(fd);
-		rc_log(s->o, "dropped a stream connection: %u are open already", STREAMS_MAX);
+		if (s->dropped++ == 0)
+			rc_log(s->o, "dropped a stream connection from %s: %u %s", ip,
+			       s->nkids == STREAMS_MAX ? STREAMS_MAX : PENDING_MAX, full);
 		return 0;
 	}
 	pid_t parent = getpid(), pid = fork();
@@ -140,7 +223,7 @@ static int accept_stream(struct serve *s, vms_err *err)
 	if (pid == 0)
 		stream_child(s, fd, parent);     /* never returns */
 	close(fd);
-	s->kids[s->nkids++] = pid;
+	s->kids[s->nkids++] = (struct kid){ .pid = pid, .born = vms_now_ms(), .sender = sender };
 	return 0;
 }
 
@@ -181,14 +264,25 @@ static int run_session(struct serve *s, vms_err *err)
 {
 	int r = 0;
 	s->last_msg = vms_now_ms();
+	struct sockaddr_in peer = { 0 };
+	socklen_t plen = sizeof(peer);
+	if (getpeername(vms_conn_fd(s->host.conn), (struct sockaddr *)&peer, &plen) == 0 && peer.sin_family == AF_INET)
+		s->sender_ip = ntohl(peer.sin_addr.s_addr);
+	if (s->lfd >= 0 && pipe2(s->rep, O_CLOEXEC | O_NONBLOCK) < 0)
+		return vms_err_set(err, -errno, "pipe: %s", strerror(errno));
 	while (s->sm.st != RC_ST_DONE) {
-		struct pollfd fds[5] = { { .fd = vms_conn_fd(s->host.conn), .events = POLLIN } };
-		int n = 1, wait = 1000;
-		if (s->sm.st == RC_ST_LIVE) {
+		struct pollfd fds[7] = { { .fd = vms_conn_fd(s->host.conn), .events = POLLIN } };
+		int n = 1, wait = 1000, live = -1;
+		if (s->sm.st == RC_ST_LIVE && s->lfd >= 0) {
+			live = n;
 			fds[n++] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+			fds[n++] = (struct pollfd){ .fd = s->rep[0], .events = POLLIN };
 			reap_kids(s, 0);
-			if (s->nkids)            /* a live stream is the traffic; without one, */
-				s->last_msg = vms_now_ms();  /* the control connection must speak */
+			/* a running stream of this session is the traffic; without
+			 * one the control connection must speak: connections that
+			 * never authenticated, or never said STREAM, do not count */
+			if (count_kids(s, 1, 0))
+				s->last_msg = vms_now_ms();
 		}
 		if (s->host.mc.mc) {
 			int more = 4;
@@ -200,7 +294,7 @@ static int run_session(struct serve *s, vms_err *err)
 				return r;
 			if (r > 0)
 				continue;
-			if (s->host.mc.mc && vms_mcast_pollfds(s->host.mc.mc, fds + 1, &more) == 0)
+			if (s->host.mc.mc && vms_mcast_pollfds(s->host.mc.mc, fds + n, &more) == 0)
 				n += more;
 			if (wait < 0 || wait > MCAST_POLL_MS)
 				wait = MCAST_POLL_MS;
@@ -209,8 +303,10 @@ static int run_session(struct serve *s, vms_err *err)
 			wait = 0;                /* TLS holds bytes poll cannot see */
 		if (poll(fds, (nfds_t)n, wait) < 0 && errno != EINTR)
 			return vms_err_set(err, -errno, "poll: %s", strerror(errno));
-		if (s->sm.st == RC_ST_LIVE && (fds[1].revents & POLLIN) && (r = accept_stream(s, err)) < 0)
+		if (live > 0 && (fds[live].revents & POLLIN) && (r = accept_stream(s, err)) < 0)
 			return r;
+		if (live > 0 && (fds[live + 1].revents & POLLIN))
+			note_streams(s);
 		if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !vms_conn_pending(s->host.conn)) {
 			if (vms_now_ms() - s->last_msg > s->o->idle_ms)
 				return vms_err_set(err, -ETIMEDOUT, "the sender said nothing for %d s", s->o->idle_ms / 1000);
@@ -219,7 +315,10 @@ static int run_session(struct serve *s, vms_err *err)
 		if ((r = control_read(s, err)) < 0)
 			return r;
 	}
-	reap_kids(s, 1);                     /* LIVE_END: every stream has ended */
+	for (unsigned i = 0; i < s->nkids; i++)
+		if (!s->kids[i].stream)      /* LIVE_END: connections that are no stream yet, */
+			kill(s->kids[i].pid, SIGTERM);   /* never will be */
+	reap_kids(s, 1);                     /* every stream has ended */
 	if (s->kids_failed)
 		return vms_err_set(err, -EIO, "%u live streams were rolled back", s->kids_failed);
 	return 0;
@@ -227,7 +326,7 @@ static int run_session(struct serve *s, vms_err *err)
 
 int rc_session(const struct rc_options *o, vms_conn *conn, int lfd, uint32_t local_ip, vms_err *err)
 {
-	struct serve ss = { .o = o, .lfd = lfd }, *s = &ss;
+	struct serve ss = { .o = o, .lfd = lfd, .rep = { -1, -1 } }, *s = &ss;
 	int r = rc_host_open(&s->host, o, conn, local_ip, err);
 	rc_sm_init(&s->sm, o, &rc_host_ops, &s->host);
 	if (r == 0)
@@ -241,8 +340,13 @@ int rc_session(const struct rc_options *o, vms_conn *conn, int lfd, uint32_t loc
 		       (unsigned long long)s->sm.contents_tcp);
 	}
 	for (unsigned i = 0; i < s->nkids; i++)
-		kill(s->kids[i], SIGTERM);       /* each rolls its target back */
+		kill(s->kids[i].pid, SIGTERM);   /* each rolls its target back */
 	reap_kids(s, 1);
+	if (s->dropped > 1)
+		rc_log(o, "dropped %u stream connections in all (too many waiting for their handshake)", s->dropped);
+	for (int i = 0; i < 2; i++)
+		if (s->rep[i] >= 0)
+			close(s->rep[i]);
 	rc_sm_free(&s->sm);
 	vms_frames_free(&s->in);
 	rc_host_close(&s->host);             /* removes partial images, closes conn */
@@ -259,7 +363,7 @@ static int listen_on(const struct rc_options *o, vms_err *err)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(o->port),
 				  .sin_addr.s_addr = htonl(o->listen_ip) };
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
 		int e = errno;
 		close(fd);
 		return vms_err_set(err, -e, "listen on port %u: %s", o->port, strerror(e));

@@ -389,6 +389,8 @@ int rc_sm_message(struct rc_sm *sm, uint8_t type, vms_cur *p, vms_err *err)
 			return bad(err, "CONTENT");
 		if ((r = content_get(sm, p, &u, &page, err)) == -ENOMEM)
 			return r;
+		if (r < 0 && sm->px && vms_pagex_why(sm->px)[0])
+			return vms_err_set(err, -EBADMSG, "malformed CONTENT message: %s", vms_pagex_why(sm->px));
 		if (r < 0)
 			return bad(err, "CONTENT");
 		sm->contents_tcp++;

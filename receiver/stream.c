@@ -121,6 +121,10 @@ static int start_target(struct stream *s, vms_cur *p, vms_err *err)
 		r = vms_err_set(err, -EBADMSG, "STREAM for another session or an unknown VM");
 		goto out;
 	}
+	if (s->c->accepted && (r = s->c->accepted(s->c->accepted_arg)) < 0) {   /* a stream of this session now */
+		r = vms_err_set(err, r, "cannot tell the session about this stream: %s", strerror(-r));
+		goto out;
+	}
 	memcpy(s->name, s->c->seeds[m.vm].name, sizeof(s->name));
 	s->vm = m.vm;
 	snprintf(s->dir, sizeof(s->dir), "%s/%s", s->c->state_dir, s->name);
@@ -378,7 +382,7 @@ int rc_stream(const struct rc_stream_ctx *c, vms_conn *conn, vms_err *err)
 	vms_cur p;
 	int r = vms_pagex_new(&s.px, err), done = 0;
 	if (r == 0)
-		r = next_frame(&s, c->idle_ms, &type, &p, err);
+		r = next_frame(&s, c->first_ms > 0 ? c->first_ms : c->idle_ms, &type, &p, err);
 	if (r == 0 && type != VMS_MSG_STREAM)
 		r = vms_err_set(err, -EBADMSG, "a stream connection must start with STREAM");
 	if (r == 0)

@@ -30,14 +30,17 @@
 #define ASK_MS 15000             /* one question to the receiver */
 
 static const char guard_usage[] =
-	"Usage: vmscatter guard --qmp SOCKET --target NAME=ADDR:PORT --session HEX --vm K\n"
+	"Usage: vmscatter guard --qmp SOCKET --qemu PID:START --target NAME=ADDR:PORT\n"
+	"                       --session HEX --vm K\n"
 	"                       (--tls-creds DIR [--tls-hostname NAME] | --insecure)\n"
 	"                       [--keep-source] [--timeout SEC] [--journal FILE]\n"
 	"\n"
 	"The source-side guard of one live migration (started by `vmscatter send\n"
 	"--live`, one per VM, with a pipe on descriptor 3). If the sender dies before\n"
 	"it settled the VM, the guard asks the VM's receiver whether the target\n"
-	"committed, then quits the source (committed) or resumes it (rolled back).\n";
+	"committed, then quits the source (committed) or resumes it (rolled back).\n"
+	"It acts only on the source QEMU process PID started at START (field 22 of\n"
+	"/proc/PID/stat), never on another process serving SOCKET.\n";
 
 static void say(const struct cli_settle *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const struct cli_settle *g, const char *fmt, ...)
@@ -79,15 +82,21 @@ static int ask(const struct cli_settle *g, enum vms_outcome *o, vms_err *err)
 	return r;
 }
 
+/* Is the source QEMU (g->qemu_pid, started at g->qemu_start) still there? */
+static int source_lives(const struct cli_settle *g)
+{
+	uint64_t t;
+	return kvm_proc_start_time(g->qemu_pid, &t) == 0 && t == g->qemu_start;
+}
+
 /* Quit the source QEMU: 0 once its process is gone (QEMU may close the
  * connection before it answers "quit", so the answer is not the proof). */
-static int quit_source(kvm_qmp *q)
+static int quit_source(const struct cli_settle *g, kvm_qmp *q)
 {
-	pid_t pid = kvm_qmp_pid(q);
 	kvm_qmp_simple(q, "quit", NULL);
 	for (int i = 0; i < 250; i++) {       /* 5 s */
-		if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
-			return pid > 0 ? 0 : -ESRCH;
+		if (!source_lives(g))
+			return 0;
 		usleep(20000);
 	}
 	return -ETIMEDOUT;
@@ -98,20 +107,41 @@ int cli_settle_source(const struct cli_settle *g)
 	kvm_qmp *q = NULL;
 	char state[32] = "";
 	vms_err e = { 0 };
-	/* gone means no socket or nobody listening; a monitor that does not
-	 * greet us is busy (one client at a time): try again, never conclude */
+	long peer = 0;
+	/* only the recorded process is settled: by the time we look, it may be
+	 * gone and its socket path another process's. Gone means that process
+	 * has ended; a socket nobody serves or a monitor that does not greet us
+	 * (one client at a time) while it lives: try again, never conclude */
 	int64_t busy_until = vms_now_ms() + g->timeout_ms;
-	int c;
-	while ((c = kvm_qmp_connect(g->qmp, 5000, &q, NULL)) < 0 && c != -ENOENT && c != -ECONNREFUSED &&
-	       vms_now_ms() < busy_until)
+	int c = -ESRCH;
+	while (source_lives(g) &&
+	       (c = kvm_qmp_connect_pid(g->qmp, 5000, g->qemu_pid, &peer, &q, NULL)) < 0 && c != -EPERM &&
+	       vms_now_ms() < busy_until) {
 		sleep(1);
-	if (c == -ENOENT || c == -ECONNREFUSED) {
-		say(g, "the sender is gone and so is the source QEMU: nothing to settle");
+		c = -ESRCH;
+	}
+	if (g->peer)
+		*g->peer = peer;
+	if (!source_lives(g)) {               /* (checked again: q's peer is that process) */
+		if (c == -EPERM)
+			say(g, "the sender is gone and so is the source QEMU (process %ld); process %ld serves "
+			    "this socket now and is left alone: nothing to settle", g->qemu_pid, peer);
+		else
+			say(g, "the sender is gone and so is the source QEMU (process %ld): nothing to settle",
+			    g->qemu_pid);
 		*g->outcome = "source gone";
+		kvm_qmp_close(q);
 		return 0;
 	}
+	if (c == -EPERM) {
+		say(g, "this socket is served by process %ld, not by the source QEMU (process %ld, still "
+		    "running): nothing is sent to it; settle process %ld by hand", peer, g->qemu_pid, g->qemu_pid);
+		*g->outcome = "unsettled: another process serves the source's QMP socket";
+		return -EPERM;
+	}
 	if (c < 0) {
-		say(g, "the source QEMU's monitor does not answer: the source is left as it is");
+		say(g, "the source QEMU's monitor (process %ld) does not answer: the source is left as it is",
+		    g->qemu_pid);
 		*g->outcome = "unsettled: the source's monitor does not answer";
 		return -ETIMEDOUT;
 	}
@@ -139,7 +169,7 @@ int cli_settle_source(const struct cli_settle *g)
 		memset(&e, 0, sizeof(e));
 		if (ask(g, &o, &e) == 0 && o == VMS_OUTCOME_COMMITTED) {
 			say(g, "target %s committed: %s the source", g->name, g->keep_source ? "keeping (paused)" : "quitting");
-			r = g->keep_source ? 0 : quit_source(q);
+			r = g->keep_source ? 0 : quit_source(g, q);
 			*g->outcome = g->keep_source ? "committed: source kept paused" : "committed: source quit";
 			break;
 		}
@@ -185,7 +215,8 @@ static void journal_end(const char *path, const struct cli_settle *g, const char
 		return;
 	if (settled)
 		sc_journal_remove(dfd, name);
-	else if (sc_journal_rec_set(&rec, g->session, g->vm, g->qmp, target, g->tls_host, "unsettled") == 0 &&
+	else if (sc_journal_rec_set(&rec, g->session, g->vm, g->qmp, g->qemu_pid, g->qemu_start, target,
+				    g->tls_host, "unsettled") == 0 &&
 		 sc_journal_write(dfd, name, &rec, &lock, &e) < 0)
 		say(g, "%s", e.msg);
 	if (lock >= 0)
@@ -201,7 +232,8 @@ int cli_guard(int argc, char **argv)
 		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
 		{ "insecure", no_argument, NULL, 'I' }, { "keep-source", no_argument, NULL, 'K' },
 		{ "timeout", required_argument, NULL, 'T' }, { "journal", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "qemu", required_argument, NULL, 'Q' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *outcome = "";
 	struct cli_settle g = { .timeout_ms = 300000, .who = "guard", .outcome = &outcome };
@@ -215,6 +247,10 @@ int cli_guard(int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'q': g.qmp = optarg; break;
+		case 'Q':
+			if (sc_journal_qemu_parse(optarg, strlen(optarg), &g.qemu_pid, &g.qemu_start) < 0)
+				return cli_usage_error("guard", "--qemu needs PID:START (decimal numbers)");
+			break;
 		case 't': target = optarg; break;
 		case 's':
 			if (vms_parse_u64(optarg, strlen(optarg), 16, &g.session) < 0)
@@ -240,9 +276,10 @@ int cli_guard(int argc, char **argv)
 		default: return cli_usage_error("guard", "unknown option");
 		}
 	}
-	if (!g.qmp || !target || !have_session || !have_vm || optind != argc ||
+	if (!g.qmp || !g.qemu_pid || !target || !have_session || !have_vm || optind != argc ||
 	    cli_settle_target(&g, target, name, sizeof(name)) < 0)
-		return cli_usage_error("guard", "expected --qmp, --target NAME=ADDR:PORT, --session and --vm");
+		return cli_usage_error("guard", "expected --qmp, --qemu PID:START, --target NAME=ADDR:PORT, "
+				       "--session and --vm");
 	if (!creds == !insecure)
 		return cli_usage_error("guard", "give --tls-creds DIR or --insecure");
 	if (creds && vms_tls_new(creds, VMS_TLS_CLIENT, &tls, &err) < 0)

@@ -67,6 +67,8 @@ int cli_recover(int argc, char **argv);
 struct cli_settle {
 	const char *who;                  /* "guard" or "recover": the log lines' prefix */
 	const char *qmp, *name, *tls_host;
+	long qemu_pid;                    /* the source QEMU: its pid and start time */
+	uint64_t qemu_start;              /* (kvm_proc_start_time): only it is settled */
 	uint32_t ip;
 	uint16_t port;
 	uint64_t session;
@@ -74,16 +76,20 @@ struct cli_settle {
 	const vms_tls *tls;               /* NULL: --insecure */
 	int keep_source, timeout_ms;      /* timeout_ms: how long to keep asking */
 	const char **outcome;             /* set to a few words saying what was done */
+	long *peer;                       /* NULL, or set to the pid serving g->qmp when known */
 };
 /* Parse NAME=HOST:PORT into g->name (`name`, len bytes), g->ip, g->port:
  * 0 or -EINVAL. */
 int cli_settle_target(struct cli_settle *g, const char *target, char *name, size_t len);
-/* Wait for the source's migration to end, then: running -> nothing to do;
- * paused -> ask the receiver (OUTCOME) until it answers or timeout_ms
- * passes: committed -> quit the source (keep_source: leave it paused),
- * rolled back -> resume it. 0 when the VM is settled; -ETIMEDOUT when no
- * answer came (the source stays paused); another negative errno when QMP
- * refused. */
+/* Settle the source QEMU g->qemu_pid (started at g->qemu_start) through its
+ * QMP socket g->qmp. That process gone (or its pid now another process's):
+ * nothing to do. The socket served by another process: nothing is sent to
+ * it, -EPERM. Else wait for the source's migration to end, then: running ->
+ * nothing to do; paused -> ask the receiver (OUTCOME) until it answers or
+ * timeout_ms passes: committed -> quit the source (keep_source: leave it
+ * paused), rolled back -> resume it. 0 when the VM is settled; -ETIMEDOUT
+ * when no answer came (the source stays paused) or its monitor does not
+ * answer; another negative errno when QMP refused. */
 int cli_settle_source(const struct cli_settle *g);
 /* HOST:PORT[:REST] (HOST an IPv4 address or a name): 0, or -EINVAL; *rest
  * points after the second colon, or is NULL. */

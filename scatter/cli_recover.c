@@ -3,7 +3,10 @@
  * up. Each record nobody holds is settled as its guard would have: the source
  * runs -> nothing to do; paused -> the VM's receiver says committed (quit the
  * source) or rolled back (resume it); no answer -> it stays paused and the
- * record stays, for the next run. Never a guess. */
+ * record stays, for the next run. Never a guess. Only the QEMU process the
+ * record names (pid and start time) is ever sent a command: if it has ended
+ * nothing is left to settle; if another process serves its QMP socket, the
+ * record is left and nothing is sent. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -26,6 +29,8 @@ static const char recover_usage[] =
 	"receiver whether the target committed, then quit the paused source\n"
 	"(committed) or resume it (rolled back). A VM whose sender or guard still\n"
 	"runs is left to them; a VM whose receiver does not answer stays paused.\n"
+	"Only the source QEMU process the record names is touched: one that has\n"
+	"ended needs nothing; a QMP socket another process now serves is left.\n"
 	"\n"
 	"  --state-dir DIR   the sender's state directory (default " SC_SEND_STATE_DIR ")\n"
 	"  --tls-creds DIR   the sender's credentials (client-cert.pem, ...)\n"
@@ -58,9 +63,13 @@ static void recover_one(int dfd, const char *file, const struct cli_settle *base
 	}
 	struct cli_settle g = *base;
 	g.qmp = rec.qmp;
+	g.qemu_pid = rec.qemu_pid;
+	g.qemu_start = rec.qemu_start;
 	g.session = rec.session;
 	g.vm = rec.vm;
 	g.outcome = &outcome;
+	long peer = 0;
+	g.peer = &peer;
 	if (!g.tls_host && rec.tls_host[0])
 		g.tls_host = rec.tls_host;
 	if (cli_settle_target(&g, rec.target, name, sizeof(name)) < 0) {
@@ -72,10 +81,17 @@ static void recover_one(int dfd, const char *file, const struct cli_settle *base
 		       rec.vm, name, outcome);
 		t->settled++;
 	} else {
+		char why[160];
+		if (r == -EPERM)
+			snprintf(why, sizeof(why), "process %ld serves this socket, not its source QEMU "
+				 "(process %ld, still running): nothing was sent to it", peer, rec.qemu_pid);
+		else
+			snprintf(why, sizeof(why), "%s", r != -ETIMEDOUT ? "its source QEMU refused the command"
+				 : strcmp(outcome, "unsettled: the source stays paused") == 0
+				 ? "no answer from its receiver; the source stays paused"
+				 : "its source QEMU's monitor does not answer");
 		printf("%s (session %016llx, VM %u, target %s): left: %s\n", rec.qmp,
-		       (unsigned long long)rec.session, rec.vm, name,
-		       r == -ETIMEDOUT ? "no answer from its receiver; the source stays paused"
-				       : "its source QEMU refused the command");
+		       (unsigned long long)rec.session, rec.vm, name, why);
 		t->left++;
 	}
 	close(lock);

@@ -2,12 +2,15 @@
  * report and progress on stdout/stderr) and `vmscatter receive`. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli_int.h"
@@ -75,7 +78,8 @@ static const char send_usage[] =
 	"  --state-dir DIR    the source journal: one record per migrating VM, until\n"
 	"                     it is settled (default " SC_SEND_STATE_DIR ", made if\n"
 	"                     missing); `vmscatter recover` settles what a dead\n"
-	"                     sender and its guards left\n"
+	"                     sender and its guards left (send refuses a source\n"
+	"                     with such a record until then)\n"
 	"  --max-bandwidth B/S QEMU's own migration limit (default 10G; K M G)\n"
 	"Ctrl-C rolls back every VM that has not resumed on its target yet.\n";
 
@@ -470,6 +474,55 @@ static void on_progress(void *arg, const struct sc_progress *p)
 	}
 }
 
+/* Does the record name this source: its QMP socket (the same path, or the
+ * same socket file), or its QEMU process (pid and start time)? */
+static int same_source(const struct sc_journal_rec *rec, const char *qmp, long pid)
+{
+	struct stat a, b;
+	uint64_t t;
+	if (strcmp(rec->qmp, qmp) == 0 || (stat(rec->qmp, &a) == 0 && stat(qmp, &b) == 0 &&
+					   a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+		return 1;
+	return pid == rec->qemu_pid && kvm_proc_start_time(pid, &t) == 0 && t == rec->qemu_start;
+}
+
+/* `send --live` does not touch a source that a dead sender left unsettled:
+ * a record in the journal `dir` that nobody holds (its sender and guard are
+ * gone) and that names one of the rack's sources. 0, or -EBUSY with err set. */
+static int journal_check(const char *dir, const struct cli_rack *rack, vms_err *err)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : vms_err_set(err, -errno, "source journal %s: %s", dir, strerror(errno));
+	int d2 = dup(dfd);
+	DIR *d = d2 >= 0 ? fdopendir(d2) : NULL;
+	if (!d) {
+		r = vms_err_set(err, -errno, "source journal %s: %s", dir, strerror(errno));
+		if (d2 >= 0)
+			close(d2);
+		close(dfd);
+		return r;
+	}
+	struct dirent *e;
+	while (r == 0 && (e = readdir(d))) {
+		struct sc_journal_rec rec;
+		int lock;
+		/* (held: its sender or guard still settles it; not a record: not ours to judge) */
+		if (!sc_journal_is_record(e->d_name) || sc_journal_open(dfd, e->d_name, &rec, &lock, NULL) < 0)
+			continue;
+		close(lock);
+		for (unsigned i = 0; i < rack->n && r == 0; i++)
+			if (same_source(&rec, rack->srcs[i].path, (long)kvm_mem_pid(rack->srcs[i].mem)))
+				r = vms_err_set(err, -EBUSY, "%s: the source journal holds an unsettled live migration of "
+						"%s (QEMU process %ld, record %s) that no sender or guard settles any "
+						"more: run `vmscatter recover --state-dir %s` first", rack->srcs[i].path,
+						rec.qmp, rec.qemu_pid, e->d_name, dir);
+	}
+	closedir(d);
+	close(dfd);
+	return r;
+}
+
 int cli_send(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -645,6 +698,8 @@ int cli_send(int argc, char **argv)
 			r = vms_err_set(&err, -EINVAL, "--live: %s is not a running QEMU's QMP socket", rack.srcs[i].path);
 			goto out;
 		}
+	if (live && (r = journal_check(lo.journal_dir, &rack, &err)) < 0)
+		goto out;
 	r = vmsplan_problem_new(&p, &perr);
 	if (r == 0)
 		r = cli_add_rack(p, &rack, &err);

@@ -19,14 +19,17 @@
 
 #include "scatter.h"
 
-#define MAGIC "vmscatter-source 1"
+#define MAGIC "vmscatter-source 2"
+#define MAGIC_V1 "vmscatter-source 1"   /* (no qemu line: refused) */
+#define PID_MAX (1L << 22)               /* the kernel's PID_MAX_LIMIT */
 #define PREFIX "source-"
 #define REC_MAX 8192                 /* a record is a few short lines */
 
 int sc_journal_rec_set(struct sc_journal_rec *r, uint64_t session, uint32_t vm, const char *qmp,
-		       const char *target, const char *tls_host, const char *state)
+		       long qemu_pid, uint64_t qemu_start, const char *target, const char *tls_host,
+		       const char *state)
 {
-	*r = (struct sc_journal_rec){ .session = session, .vm = vm };
+	*r = (struct sc_journal_rec){ .session = session, .vm = vm, .qemu_pid = qemu_pid, .qemu_start = qemu_start };
 	tls_host = tls_host ? tls_host : "";
 	if (vms_strlcpy_n(r->qmp, sizeof(r->qmp), qmp, strlen(qmp)) < 0 ||
 	    vms_strlcpy_n(r->target, sizeof(r->target), target, strlen(target)) < 0 ||
@@ -70,7 +73,8 @@ int sc_journal_write(int dirfd, const char *final, const struct sc_journal_rec *
 		ret = -EINVAL;
 		goto out;
 	}
-	if (!r->qmp[0] || !r->target[0] || strpbrk(r->qmp, "\n\r") || strpbrk(r->target, "\n\r") ||
+	if (!r->qmp[0] || !r->target[0] || r->qemu_pid <= 0 || r->qemu_pid > PID_MAX ||
+	    strpbrk(r->qmp, "\n\r") || strpbrk(r->target, "\n\r") ||
 	    strpbrk(r->tls_host, "\n\r") || strpbrk(r->state, "\n\r")) {
 		ret = -EINVAL;                    /* one value a line */
 		goto out;
@@ -97,6 +101,9 @@ int sc_journal_write(int dirfd, const char *final, const struct sc_journal_rec *
 		ret = put_line(f, "vm", num);
 	if (ret == 0)
 		ret = put_line(f, "qmp", r->qmp);
+	snprintf(num, sizeof(num), "%ld:%llu", r->qemu_pid, (unsigned long long)r->qemu_start);
+	if (ret == 0)
+		ret = put_line(f, "qemu", num);
 	if (ret == 0)
 		ret = put_line(f, "target", r->target);
 	if (ret == 0)
@@ -138,6 +145,18 @@ static int take(char *dst, size_t len, const uint8_t *v, size_t n)
 	return vms_strlcpy_n(dst, len, v, n) < 0 ? -EBADMSG : 0;
 }
 
+int sc_journal_qemu_parse(const void *s, size_t n, long *pid, uint64_t *start)
+{
+	const char *v = s, *colon = memchr(v, ':', n);
+	uint64_t p, t;
+	if (!colon || vms_parse_u64(v, (size_t)(colon - v), 10, &p) < 0 || p == 0 || p > (uint64_t)PID_MAX ||
+	    vms_parse_u64(colon + 1, n - (size_t)(colon - v) - 1, 10, &t) < 0)
+		return -EINVAL;
+	*pid = (long)p;
+	*start = t;
+	return 0;
+}
+
 int sc_journal_parse(const void *buf, size_t len, struct sc_journal_rec *out)
 {
 	struct sc_journal_rec r = { 0 };
@@ -149,7 +168,11 @@ int sc_journal_parse(const void *buf, size_t len, struct sc_journal_rec *out)
 	vms_cur_init(&c, buf, len);
 	const uint8_t *magic;
 	if (vms_cur_line(&c, &line) < 0 || vms_cur_left(&line) != strlen(MAGIC) ||
-	    vms_cur_bytes(&line, strlen(MAGIC), &magic) < 0 || memcmp(magic, MAGIC, strlen(MAGIC)) != 0)
+	    vms_cur_bytes(&line, strlen(MAGIC), &magic) < 0)
+		return -EBADMSG;
+	if (memcmp(magic, MAGIC_V1, strlen(MAGIC_V1)) == 0)
+		return -EPROTONOSUPPORT;
+	if (memcmp(magic, MAGIC, strlen(MAGIC)) != 0)
 		return -EBADMSG;
 	while (vms_cur_left(&c) > 0) {
 		const uint8_t *key, *val;
@@ -172,6 +195,9 @@ int sc_journal_parse(const void *buf, size_t len, struct sc_journal_rec *out)
 		} else if (klen == 3 && memcmp(key, "qmp", 3) == 0) {
 			bit = 4;
 			ret = take(r.qmp, sizeof(r.qmp), val, vlen);
+		} else if (klen == 4 && memcmp(key, "qemu", 4) == 0) {
+			bit = 64;
+			ret = sc_journal_qemu_parse(val, vlen, &r.qemu_pid, &r.qemu_start) < 0 ? -EBADMSG : 0;
 		} else if (klen == 6 && memcmp(key, "target", 6) == 0) {
 			bit = 8;
 			ret = take(r.target, sizeof(r.target), val, vlen);
@@ -192,7 +218,7 @@ int sc_journal_parse(const void *buf, size_t len, struct sc_journal_rec *out)
 			return -EBADMSG;
 		seen |= bit;
 	}
-	if (seen != 63)
+	if (seen != 127)
 		return -EBADMSG;
 	*out = r;
 	return 0;
@@ -220,7 +246,12 @@ int sc_journal_open(int dirfd, const char *name, struct sc_journal_rec *r, int *
 		goto out;
 	}
 	ssize_t n = pread(fd, buf, sizeof(buf), 0);
-	if (n < 0 || n > REC_MAX || sc_journal_parse(buf, (size_t)n, r) < 0) {
+	if ((ret = n < 0 || n > REC_MAX ? -EBADMSG : sc_journal_parse(buf, (size_t)n, r)) == -EPROTONOSUPPORT) {
+		vms_err_set(err, ret, "%s: a record of an older vmscatter (format 1: it does not say which process "
+			    "the source QEMU was); settle that VM by hand, then remove the record", name);
+		goto out;
+	}
+	if (ret < 0) {
 		ret = vms_err_set(err, -EBADMSG, "%s: not a source journal record", name);
 		goto out;
 	}

@@ -445,22 +445,9 @@ static int verify(struct job *j, vms_err *err)
  * cannot be read any more, so nothing can be verified or repaired. */
 static int source_gone(const struct job *j)
 {
+	uint64_t start;
 	pid_t pid = kvm_mem_pid(j->lv->mems[j->v]);
-	char path[64], buf[512];
-	if (pid <= 0)
-		return 0;
-	if (kill(pid, 0) < 0)
-		return errno == ESRCH;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t got = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (got <= 0)
-		return fd < 0 && errno == ENOENT;
-	buf[got] = 0;
-	const char *e = strrchr(buf, ')');  /* "PID (COMM) STATE ...": COMM may hold ')' */
-	return e && e[1] == ' ' && (e[2] == 'Z' || e[2] == 'X');
+	return pid > 0 && kvm_proc_start_time(pid, &start) == -ESRCH;
 }
 
 /* Whether this VM is verified (opts.verify): by default when its source
@@ -485,16 +472,23 @@ static int start_guard(struct job *j, vms_err *err)
 {
 	const struct sc_live *lv = j->lv;
 	const struct sc_target *t = &lv->targets[j->t];
-	char target[SC_NAME_MAX + 32], session[20], vm[12], jpath[4200];
+	char target[SC_NAME_MAX + 32], session[20], vm[12], jpath[4200], qemu[48];
 	char ip[16];
+	/* the source QEMU is the process this job's QMP connection reaches
+	 * (SO_PEERCRED): the guard and `recover` settle that process only */
+	long qpid = kvm_qmp_pid(j->q);
+	uint64_t qstart;
+	if (kvm_proc_start_time(qpid, &qstart) < 0)
+		return vms_err_set(err, -ESRCH, "%s: the source QEMU (process %ld) is gone", lv->qmp[j->v], qpid);
+	snprintf(qemu, sizeof(qemu), "%ld:%llu", qpid, (unsigned long long)qstart);
 	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", t->ip >> 24, (t->ip >> 16) & 255, (t->ip >> 8) & 255, t->ip & 255);
 	snprintf(target, sizeof(target), "%s=%s:%u", t->name, ip, t->port);
 	snprintf(session, sizeof(session), "%016llx", (unsigned long long)lv->session);
 	snprintf(vm, sizeof(vm), "%u", j->k);
 	const char *host = lv->o->tls_hostname ? lv->o->tls_hostname : t->host[0] ? t->host : ip;
-	const char *argv[24] = { "vmscatter", "guard", "--qmp", lv->qmp[j->v], "--target", target,
+	const char *argv[24] = { "vmscatter", "guard", "--qmp", lv->qmp[j->v], "--qemu", qemu, "--target", target,
 				 "--session", session, "--vm", vm };
-	int n = 10, p[2], r;
+	int n = 12, p[2], r;
 	if (lv->o->tls_dir) {
 		argv[n++] = "--tls-creds";
 		argv[n++] = lv->o->tls_dir;
@@ -509,7 +503,8 @@ static int start_guard(struct job *j, vms_err *err)
 		/* the record exists before the source migrates; the guard
 		 * shares its lock (descriptor 4) and removes it once settled */
 		struct sc_journal_rec rec;
-		if (sc_journal_rec_set(&rec, lv->session, j->k, lv->qmp[j->v], target, host, "migrating") < 0)
+		if (sc_journal_rec_set(&rec, lv->session, j->k, lv->qmp[j->v], qpid, qstart, target, host,
+				       "migrating") < 0)
 			return vms_err_set(err, -ENAMETOOLONG, "%s: too long for the source journal", lv->qmp[j->v]);
 		if ((r = sc_journal_name(j->jname, sizeof(j->jname), lv->session, j->v)) < 0 ||
 		    (r = sc_journal_write(lv->journal_fd, j->jname, &rec, &j->jlock, err)) < 0)
@@ -586,7 +581,9 @@ static int migrate(struct job *j, vms_err *err)
 		return vms_err_set(err, -ENOMEM, "out of memory");
 	if (lv->o->compress && (r = vms_pagez_new(lv->o->compress, &j->z, err)) < 0)
 		return r;
-	if ((r = kvm_qmp_connect(lv->qmp[j->v], 5000, &j->q, err)) < 0 || (r = wants_verify(j, err)) < 0)
+	/* the QEMU whose memory was indexed (its pid, from the same socket), no other */
+	if ((r = kvm_qmp_connect_pid(lv->qmp[j->v], 5000, kvm_mem_pid(lv->mems[j->v]), NULL, &j->q, err)) < 0 ||
+	    (r = wants_verify(j, err)) < 0)
 		return r;
 	j->verify = r;
 	if (lv->o->guard_exe && (r = start_guard(j, err)) < 0)
@@ -631,7 +628,8 @@ static int roll_back_source(struct job *j)
 {
 	struct kvm_migrate_info mi;
 	char state[32];
-	if (!j->q && kvm_qmp_connect(j->lv->qmp[j->v], 5000, &j->q, NULL) < 0)
+	if (!j->q &&
+	    kvm_qmp_connect_pid(j->lv->qmp[j->v], 5000, kvm_mem_pid(j->lv->mems[j->v]), NULL, &j->q, NULL) < 0)
 		return -EIO;
 	if (kvm_migrate_query(j->q, &mi, NULL) == 0 && (!strcmp(mi.status, "active") ||
 	    !strcmp(mi.status, "setup") || !strcmp(mi.status, "device") || !strcmp(mi.status, "pre-switchover"))) {

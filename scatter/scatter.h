@@ -384,6 +384,8 @@ struct sc_journal_rec {
 	uint64_t session;
 	uint32_t vm;                      /* the VM's session index (the receiver's OUTCOME key) */
 	char qmp[4096];                   /* the source QEMU's QMP socket */
+	long qemu_pid;                    /* the source QEMU: its pid (the QMP peer's) */
+	uint64_t qemu_start;              /* and its start time (kvm_proc_start_time) */
 	char target[SC_NAME_MAX + 32];    /* NAME=IP:PORT of its receiver */
 	char tls_host[256];               /* the name its certificate must carry; "" none */
 	char state[16];                   /* "migrating" or "unsettled" (a guard gave up) */
@@ -391,7 +393,11 @@ struct sc_journal_rec {
 
 /* Fill *r (tls_host NULL: none): 0, or -ENAMETOOLONG when a value does not fit. */
 int sc_journal_rec_set(struct sc_journal_rec *r, uint64_t session, uint32_t vm, const char *qmp,
-		       const char *target, const char *tls_host, const char *state);
+		       long qemu_pid, uint64_t qemu_start, const char *target, const char *tls_host,
+		       const char *state);
+/* The source QEMU's identity as the record and `vmscatter guard --qemu`
+ * write it, "PID:START" (decimal; PID 1..2^22) in s[0..n): 0, or -EINVAL. */
+int sc_journal_qemu_parse(const void *s, size_t n, long *pid, uint64_t *start);
 /* A record's file name, "source-SESSION-INDEX" (INDEX: the VM's place in
  * the rack; its receiver's index, r->vm, may repeat across targets) into
  * out: 0 or -ENAMETOOLONG. */
@@ -405,11 +411,13 @@ int sc_journal_write(int dirfd, const char *name, const struct sc_journal_rec *r
 /* Remove the record `name`, if there (errors ignored: it may be gone). */
 void sc_journal_remove(int dirfd, const char *name);
 /* Parse a record's bytes (untrusted: bounded, every field once, nothing
- * else): 0, or -EBADMSG. */
+ * else): 0, -EPROTONOSUPPORT for a record of the first format (no source
+ * QEMU identity: it cannot be settled safely), or -EBADMSG. */
 int sc_journal_parse(const void *buf, size_t len, struct sc_journal_rec *r);
 /* Open, lock (without waiting) and parse the record `name` of dirfd: 0 with
  * *lock_fd held; -EBUSY when its sender or guard holds it; -EBADMSG when it
- * is not a record; other negative errnos from the system. */
+ * is not a record, -EPROTONOSUPPORT when it is one of the first format
+ * (the lock is let go in both cases); other negative errnos from the system. */
 int sc_journal_open(int dirfd, const char *name, struct sc_journal_rec *r, int *lock_fd, vms_err *err);
 
 #endif

@@ -3,7 +3,12 @@
   fake_socket.py dead PATH      leave a socket file nobody listens on
   fake_socket.py garbage PATH   serve one client: send a non-JSON line
   fake_socket.py silent PATH    serve one client: say nothing
+  fake_socket.py qmp PATH       another process's QMP monitor: serve every
+                                client (a QMP greeting, {"return": {}} with
+                                its id for each line) and append "connect" and each line
+                                received to PATH.log, until killed (or 60 s)
 Runs in the foreground until the client is served (or 30 s pass)."""
+import json
 import os
 import socket
 import sys
@@ -17,6 +22,41 @@ if mode == "dead":
     sys.exit(0)
 s.listen(1)
 s.settimeout(30)
+if mode == "qmp":
+    open(path + ".log", "w").close()
+    end = time.time() + 60
+    open(path + ".ready", "w").close()
+    while time.time() < end:
+        s.settimeout(max(0.1, end - time.time()))
+        try:
+            c, _ = s.accept()
+        except socket.timeout:
+            break
+        with open(path + ".log", "a") as log:
+            log.write("connect\n")
+        c.settimeout(5)
+        buf = b""
+        try:
+            c.sendall(b'{"QMP": {"version": {}, "capabilities": []}}\r\n')
+            while True:
+                got = c.recv(4096)
+                if not got:
+                    break
+                buf += got
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    with open(path + ".log", "a") as log:
+                        log.write(line.decode(errors="replace") + "\n")
+                    try:
+                        cid = json.loads(line).get("id")
+                    except ValueError:
+                        cid = None
+                    c.sendall(json.dumps({"return": {}, "id": cid}).encode() + b"\r\n")
+        except (socket.timeout, OSError):
+            pass
+        c.close()
+    os.unlink(path)
+    sys.exit(0)
 open(path + ".ready", "w").close()
 try:
     c, _ = s.accept()

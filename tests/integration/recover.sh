@@ -1,11 +1,14 @@
 #!/bin/bash
 # recover.sh - the source journal and `vmscatter recover` (doc/PROTOCOL.md,
 # "Source journal"). First the command alone: usage, an empty or missing
-# journal, a record that is not one, a record its owner still holds. Then
+# journal, a record that is not one or of format 1, a record its owner still
+# holds, a source QEMU gone, a QMP socket another process serves. Then
 # live, 2 real guests to 2 targets (vm1 -> t1, vm2 -> t2), with the sender
 # and every source guard dead (fault points sender:postmigrate and
 # guard:asking) so that only the journal is left:
-#   - the receivers alive: recover learns "rolled back" and resumes vm1;
+#   - the receivers alive: a new send --live refuses to start while vm1's
+#     record is unsettled; recover learns "rolled back" and resumes vm1;
+#   - another process at vm1's QMP path: recover refuses it, sends nothing;
 #   - vm1's receiver dead too: recover leaves vm1 paused and says so (exit
 #     3); once the receiver is back on its state directory, recover settles it;
 #   - a target that committed while its stream process died (receiver:
@@ -18,22 +21,39 @@ V=$VMSCATTER
 tmp=$(mktemp -d /tmp/vms-recover.XXXXXX)
 [ -n "${KEEP:-}" ] || at_exit "rm -rf '$tmp'"
 
-plan 17
+plan 22
 
 # --- the command alone -------------------------------------------------------------
+# starttime PID: field 22 of /proc/PID/stat (after the command name's last ')')
+starttime() { sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20; }
+# record FILE SESSION VM QMP PID:START: a record as `send --live` writes it
+record() {
+	printf 'vmscatter-source 2\nsession %s\nvm %s\nqmp %s\nqemu %s\ntarget t1=127.0.0.1:9\ntls-hostname -\nstate migrating\n' \
+		"$2" "$3" "$4" "$5" > "$1"
+}
+FS="$top_srcdir/tests/integration/fake_socket.py"
 expect_fail 2 'give --tls-creds DIR or --insecure' "$V" recover --state-dir "$tmp/none"
 ok $? "recover without credentials: usage error, exit 2"
 "$V" recover --state-dir "$tmp/none" --insecure > "$tmp/out" 2>&1 && grep -q 'nothing to settle' "$tmp/out"
 ok $? "recover on a missing journal: nothing to settle, exit 0"
 mkdir -p "$tmp/j"
-printf 'vmscatter-source 1\nsession 00000000000000aa\nvm 1\nqmp /nonexistent\n' > "$tmp/j/source-00000000000000aa-1"
+printf 'vmscatter-source 2\nsession 00000000000000aa\nvm 1\nqmp /nonexistent\n' > "$tmp/j/source-00000000000000aa-1"
 "$V" recover --state-dir "$tmp/j" --insecure > "$tmp/out" 2>&1
 rc=$?
 [ $rc = 3 ] && grep -q 'left: source-00000000000000aa-1: not a source journal record' "$tmp/out" &&
 	[ -f "$tmp/j/source-00000000000000aa-1" ]
 ok $? "a truncated record is left as it is and named (exit $rc)"
-printf 'vmscatter-source 1\nsession 00000000000000bb\nvm 2\nqmp %s\ntarget t1=127.0.0.1:9\ntls-hostname -\nstate migrating\n' \
-	"$tmp/no-such.qmp" > "$tmp/j/source-00000000000000bb-2"
+printf 'vmscatter-source 1\nsession 00000000000000aa\nvm 1\nqmp /nonexistent\ntarget t1=127.0.0.1:9\ntls-hostname -\nstate migrating\n' \
+	> "$tmp/j/source-00000000000000aa-1"
+"$V" recover --state-dir "$tmp/j" --insecure > "$tmp/out" 2>&1
+rc=$?
+[ $rc = 3 ] && grep -q 'left: source-00000000000000aa-1: a record of an older vmscatter (format 1' "$tmp/out" &&
+	[ -f "$tmp/j/source-00000000000000aa-1" ]
+ok $? "a record of format 1 (no source QEMU identity) is left and named (exit $rc)"
+sh -c 'exit 0' &
+dead=$!
+wait $dead
+record "$tmp/j/source-00000000000000bb-2" 00000000000000bb 2 "$tmp/no-such.qmp" "$dead:1"
 exec 9< "$tmp/j/source-00000000000000bb-2"
 flock -x 9
 "$V" recover --state-dir "$tmp/j" --insecure > "$tmp/out" 2>&1
@@ -45,13 +65,44 @@ ok $? "a record its sender or guard holds is left to them (exit $rc)"
 rm -f "$tmp/j/source-00000000000000aa-1"
 "$V" recover --state-dir "$tmp/j" --insecure > "$tmp/out" 2>&1
 rc=$?
-[ $rc = 0 ] && grep -q 'source QEMU: nothing to settle' "$tmp/out" && [ ! -e "$tmp/j/source-00000000000000bb-2" ] &&
-	grep -q '1 VM settled, 0 left' "$tmp/out"
+[ $rc = 0 ] && grep -q "so is the source QEMU (process $dead): nothing to settle" "$tmp/out" &&
+	[ ! -e "$tmp/j/source-00000000000000bb-2" ] && grep -q '1 VM settled, 0 left' "$tmp/out"
 ok $? "a record whose source QEMU is gone is settled and removed (exit $rc)"
+
+# another process serves the recorded QMP socket: a stand-in source QEMU
+# (a sleep, alive) and a QMP server at its path that logs every connection
+# and every line it receives (telling its pid needs a connection; nothing
+# may be sent on it)
+sleep 120 &
+src=$!
+at_exit "kill $src"
+python3 "$FS" qmp "$tmp/other.qmp" &
+other=$!
+at_exit "kill $other"
+for _ in $(seq 50); do [ -e "$tmp/other.qmp.ready" ] && break; sleep 0.1; done
+record "$tmp/j/source-00000000000000cc-0" 00000000000000cc 0 "$tmp/other.qmp" "$src:$(starttime $src)"
+"$V" recover --state-dir "$tmp/j" --insecure > "$tmp/out" 2>&1
+rc=$?
+[ $rc = 3 ] && grep -q "other.qmp\]: this socket is served by process $other, not by the source QEMU (process $src" "$tmp/out" &&
+	grep -q "other.qmp (session 00000000000000cc, VM 0, target t1): left: process $other serves this socket" "$tmp/out" &&
+	[ -f "$tmp/j/source-00000000000000cc-0" ] && grep -q '^connect$' "$tmp/other.qmp.log" &&
+	! grep -qv '^connect$' "$tmp/other.qmp.log" && kill -0 $other
+ok $? "a record whose QMP socket another process serves (the source alive) is refused and left; nothing sent (exit $rc)"
+# the recorded pid is the server's own, but not the process the record
+# names (another start time: the pid was reused): the source is gone
+record "$tmp/j/source-00000000000000cc-0" 00000000000000cc 0 "$tmp/other.qmp" "$other:$(( $(starttime $other) + 1 ))"
+: > "$tmp/other.qmp.log"
+"$V" recover --state-dir "$tmp/j" --insecure > "$tmp/out" 2>&1
+rc=$?
+[ $rc = 0 ] && grep -q "so is the source QEMU (process $other): nothing to settle" "$tmp/out" &&
+	[ ! -e "$tmp/j/source-00000000000000cc-0" ] && [ ! -s "$tmp/other.qmp.log" ] && kill -0 $other
+ok $? "a record whose pid now belongs to another process: source gone, record removed, the socket untouched (exit $rc)"
+kill $other $src 2>/dev/null
+wait $other $src 2>/dev/null
 
 # --- live ------------------------------------------------------------------------
 if [ "$(id -u)" != 0 ] || ! command -v qemu-system-x86_64 > /dev/null; then
-	for _ in $(seq 12); do echo "ok - # SKIP needs root and qemu-system-x86_64"; done
+	for _ in $(seq 14); do echo "ok - # SKIP needs root and qemu-system-x86_64"; done
 	exit 0
 fi
 tb=vr$$
@@ -133,6 +184,12 @@ scatter sender:postmigrate,guard:asking
 rc=$?
 guards_gone && [ $rc = 137 ] && [ "$(records)" -ge 1 ] && [ "$(state_of 1)" = postmigrate ]
 ok $? "sender and guards died (sender exit $rc): vm1's source is paused ($(state_of 1)), $(records) journal record(s) left"
+left=$(records)
+scatter ""
+rc=$?
+[ $rc = 1 ] && grep -qF "run \`vmscatter recover --state-dir $S\` first" "$tmp/send.err" &&
+	[ "$(state_of 1)" = postmigrate ] && [ "$(state_of 2)" = running ] && [ "$(records)" = "$left" ]
+ok $? "a new send --live refuses while vm1's record is unsettled (exit $rc): vm1 stays paused, vm2 runs on the source"
 recover
 rc=$?
 [ $rc = 0 ] && grep -q 'rolled back: source resumed' "$tmp/recover.out" && [ "$(records)" = 0 ]
@@ -145,6 +202,23 @@ scatter sender:postmigrate,guard:asking
 rc=$?
 guards_gone && [ $rc = 137 ] && [ "$(state_of 1)" = postmigrate ]
 ok $? "sender and guards died again (exit $rc): vm1's source is paused"
+# vm1's QMP socket moved away and another process serving its path
+mv "$tmp/g/vm1.qmp" "$tmp/g/vm1.qmp.real"
+python3 "$FS" qmp "$tmp/g/vm1.qmp" &
+other=$!
+at_exit "kill $other"
+for _ in $(seq 50); do [ -e "$tmp/g/vm1.qmp.ready" ] && break; sleep 0.1; done
+recover
+rc=$?
+real=$(python3 "$top_srcdir/tests/integration/qmp.py" "$tmp/g/vm1.qmp.real" query-status 2>/dev/null)
+[ $rc = 3 ] && grep -q "left: process $other serves this socket, not its source QEMU" "$tmp/recover.out" &&
+	[ "$(records)" -ge 1 ] && grep -q '^connect$' "$tmp/g/vm1.qmp.log" && ! grep -qv '^connect$' "$tmp/g/vm1.qmp.log" &&
+	echo "$real" | grep -q '"postmigrate"'
+ok $? "recover with another process at vm1's QMP path: refused, nothing sent, the record stays, vm1 paused (exit $rc)"
+kill $other 2>/dev/null
+wait $other 2>/dev/null
+rm -f "$tmp/g/vm1.qmp" "$tmp/g/vm1.qmp.ready" "$tmp/g/vm1.qmp.log"
+mv "$tmp/g/vm1.qmp.real" "$tmp/g/vm1.qmp"
 kill -9 "$(cat "$tmp/recv1.pid")" 2>/dev/null
 wait "$(cat "$tmp/recv1.pid")" 2>/dev/null
 recover

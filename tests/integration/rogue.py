@@ -9,10 +9,16 @@ over plain TCP (an --insecure receiver).
   rogue.py [--tls DIR] [--version N] HOST PORT session [options]
       one session: HELLO, [LIVE], a VM per --vm NAME:PAGES[:FILE], its MAP
       (the FILE's pages, or zero pages), MAPS_END, the contents, END; with
-      --stream 'ARG ARG...', a live stream connection for VM 0 afterwards
+      --stream 'ARG ARG...', a live stream connection for VM 0 afterwards;
+      --content-body FILE: the first CONTENT carries FILE's bytes after its
+      id (a compressed page: tag byte first); --scomp FILE: after READY the
+      stream sends one SCOMP (an 8-byte record header, then FILE's bytes)
   rogue.py [--tls DIR] HOST PORT hold STATE [--limit SEC]
       reach STATE (connected, hello, maps, mcast, live, trickle) and say
       nothing more (trickle: send a frame one byte every 0.5 s)
+  --pending N [--pending-from ADDR] (session, hold live): once the live
+      session's seeds are DONE, open N plain TCP connections to the port
+      (from ADDR) that never start a TLS handshake, and keep them open
 
 Prints what the receiver answered, one event a line:
   WELCOME NAME | DONE n | MISSING n | READY | ERROR text | CLOSED seconds |
@@ -31,7 +37,7 @@ import time
 PAGE = 4096
 T = dict(HELLO=1, WELCOME=2, VM=3, MAP=4, MAPS_END=5, MCAST_JOIN=6, JOINED=7, MCAST_END=8,
          GROUP_DONE=9, MISSING=10, CONTENT=11, END=12, DONE=13, ERROR=14, LIVE=15, STREAM=16,
-         READY=17)
+         READY=17, SCOMP=31)
 NAMES = {v: k for k, v in T.items()}
 
 
@@ -89,6 +95,20 @@ class Conn:
             if not part:
                 return None
             self.buf += part
+
+
+def open_pending(a):
+    """a.pending connections that never say a byte (kept open: returned)."""
+    held = []
+    for _ in range(a.pending):
+        s = socket.socket()
+        if a.pending_from:
+            s.bind((a.pending_from, 0))
+        s.connect((a.host, a.port))
+        held.append(s)
+    if held:
+        say("PENDING", len(held))
+    return held
 
 
 def say(*words):
@@ -177,19 +197,26 @@ def session(a):
             vms.append((ids, data))
             next_id += pages
     c.send(frame("MAPS_END"))
+    body = open(a.content_body, "rb").read() if a.content_body else None
     for ids, data in vms:
         for n, i in enumerate(ids):
-            c.send(frame("CONTENT", struct.pack(">I", i) + data[n * PAGE:(n + 1) * PAGE]))
+            c.send(frame("CONTENT", struct.pack(">I", i) + (body if body is not None else data[n * PAGE:(n + 1) * PAGE])))
+            body = None
     c.send(frame("END"))
     got = wait_for(c, ("DONE",), a.limit)
-    if got != "DONE" or not a.stream:
+    if got != "DONE":
+        return c
+    c.held = open_pending(a)
+    if not a.stream:
         return c
     # a live stream connection for VM 0 of this session
     s = Conn(a)
     args = [x.encode() for x in a.stream.split()]
     body = struct.pack(">QIH", sid, 0, len(args)) + b"".join(struct.pack(">H", len(x)) + x for x in args)
     s.send(frame("STREAM", body))
-    wait_for(s, ("READY",), a.limit)
+    if wait_for(s, ("READY",), a.limit) == "READY" and a.scomp:
+        s.send(frame("SCOMP", struct.pack(">HQ", 8, 0x1000 | 8) + open(a.scomp, "rb").read()))
+        wait_for(s, (), a.limit)
     s.s.close()
     return c
 
@@ -235,6 +262,7 @@ def hold(a):
             c.send(frame("END"))
             if wait_for(c, ("DONE",), 10) != "DONE":
                 return c
+            c.held = open_pending(a)
     wait_for(c, (), a.limit)
     return c
 
@@ -252,9 +280,14 @@ def main():
     s.add_argument("--bogus-sha", action="store_true")
     s.add_argument("--stream", metavar="'ARG ARG...'", help="the source's command line, split at spaces")
     s.add_argument("--limit", type=float, default=60)
+    s.add_argument("--content-body", metavar="FILE")
+    s.add_argument("--scomp", metavar="FILE")
     h = sub.add_parser("hold")
     h.add_argument("state", choices=["connected", "hello", "maps", "mcast", "live", "trickle"])
     h.add_argument("--limit", type=float, default=30)
+    for x in (s, h):
+        x.add_argument("--pending", type=int, default=0, metavar="N")
+        x.add_argument("--pending-from", metavar="ADDR")
     a = p.parse_args()
     try:
         c = session(a) if a.what == "session" else hold(a)

@@ -121,7 +121,7 @@ static void make_page(enum kind k, uint8_t *p)
  * success. vms_page_decompress's result. Done twice, into a page filled
  * with 0x55 and then 0xaa: the result must not depend on what the page
  * held (no byte of a previous page, or of the receiver's stack, may leak
- * into a decoded page). */
+ * into a decoded page). A refusal, and only a refusal, has a reason. */
 static int dec(vms_pagex *x, const uint8_t *in, size_t len, uint8_t *out)
 {
 	uint8_t *copy = malloc(len ? len : 1), *page = malloc(VMS_WIRE_PAGE), *again = malloc(VMS_WIRE_PAGE);
@@ -134,6 +134,7 @@ static int dec(vms_pagex *x, const uint8_t *in, size_t len, uint8_t *out)
 	int r = vms_page_decompress(x, copy, len, page);
 	assert_true(r == 0 || r == -EBADMSG);
 	assert_int_equal(vms_page_decompress(x, copy, len, again), r);
+	assert_int_equal(r == 0, vms_pagex_why(x)[0] == '\0');   /* a refusal says why */
 	if (r == 0)
 		assert_memory_equal(page, again, VMS_WIRE_PAGE);
 	if (r == 0 && out)

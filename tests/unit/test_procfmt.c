@@ -1,6 +1,6 @@
 /* test_procfmt.c - parsers of QEMU's `info ramblock` and /proc/PID/maps:
  * golden text recorded from QEMU 7.2, every truncation, byte flips, and the
- * matching of blocks to mappings. */
+ * matching of blocks to mappings; /proc/PID/stat and a process's start time. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -156,6 +158,77 @@ static void test_maps_bad(void **state)
 	}
 }
 
+/* /proc/PID/stat, as Linux 6.1 writes it; COMM may hold ") (" and spaces */
+static const char stat_text[] =
+	"4242 (qemu-system-x86) S 1 4242 4242 0 -1 4194624 55203 0 0 0 1250 811 0 0 20 0 5 0 "
+	"123456789 2048000000 80000 18446744073709551615 1 1 0 0 0 0 0 4096 17475 0 0 0 17 1 0 0 0 0 0";
+
+static void test_stat_golden(void **state)
+{
+	(void)state;
+	char st = 0;
+	uint64_t t = 0;
+	assert_int_equal(kvm_parse_proc_stat(stat_text, strlen(stat_text), 4242, &st, &t), 0);
+	assert_int_equal(st, 'S');
+	assert_int_equal(t, 123456789);
+	const char odd[] = "7 (a) Z (b c) X 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 999 1 2";
+	assert_int_equal(kvm_parse_proc_stat(odd, strlen(odd), 7, &st, &t), 0);
+	assert_int_equal(st, 'X');                 /* the fields begin after the last ')' */
+	assert_int_equal(t, 999);
+}
+
+static void test_stat_bad(void **state)
+{
+	(void)state;
+	char st, buf[sizeof(stat_text)];
+	uint64_t t;
+	assert_int_equal(kvm_parse_proc_stat(stat_text, strlen(stat_text), 4243, &st, &t), -EBADMSG);
+	assert_int_equal(kvm_parse_proc_stat(stat_text, strlen(stat_text), 0, &st, &t), -EBADMSG);
+	/* every truncation before field 22 ends fails */
+	size_t f22 = (size_t)(strstr(stat_text, " 123456789 ") - stat_text) + 1;
+	for (size_t n = 0; n < f22; n++)
+		assert_int_equal(kvm_parse_proc_stat(stat_text, n, 4242, &st, &t), -EBADMSG);
+	const char *bad[] = {
+		"4242 qemu) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19",     /* no '(' */
+		"4242 (qemu)S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19",     /* no space */
+		"4242 (qemu) SS 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19",   /* state */
+		"4242 (qemu) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 x9",    /* field 22 */
+		"4242 (qemu) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 -1",
+		"4242 (qemu) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 99999999999999999999",
+		"x4242 (qemu) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(kvm_parse_proc_stat(bad[i], strlen(bad[i]), 4242, &st, &t), -EBADMSG);
+	memcpy(buf, stat_text, sizeof(buf));
+	buf[strlen("4242 (qemu-system-x86")] = ' ';  /* COMM never closed */
+	assert_int_equal(kvm_parse_proc_stat(buf, strlen(buf), 4242, &st, &t), -EBADMSG);
+}
+
+/* The reader: this process lives, with a start time; no pid 0, no pid past
+ * the kernel's limit, and a reaped child's pid is gone. */
+static void test_stat_live(void **state)
+{
+	(void)state;
+	uint64_t t = 0, t2 = 0;
+	assert_int_equal(kvm_proc_start_time(getpid(), &t), 0);
+	assert_int_equal(kvm_proc_start_time(getpid(), &t2), 0);
+	assert_true(t == t2);
+	assert_int_equal(kvm_proc_start_time(0, &t), -ESRCH);
+	assert_int_equal(kvm_proc_start_time(1L << 23, &t), -ESRCH);
+	pid_t c = fork();
+	if (c == 0)
+		_exit(0);
+	assert_true(c > 0);
+	for (int i = 0; i < 500; i++) {            /* exited, not reaped: a zombie, gone too */
+		if (kvm_proc_start_time(c, &t) == -ESRCH)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(kvm_proc_start_time(c, &t), -ESRCH);
+	assert_int_equal(waitpid(c, NULL, 0), c);
+	assert_int_equal(kvm_proc_start_time(c, &t), -ESRCH);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +237,9 @@ int main(void)
 		cmocka_unit_test(test_ramblock_mutations),
 		cmocka_unit_test(test_maps_golden_and_locate),
 		cmocka_unit_test(test_maps_bad),
+		cmocka_unit_test(test_stat_golden),
+		cmocka_unit_test(test_stat_bad),
+		cmocka_unit_test(test_stat_live),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
