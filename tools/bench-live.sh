@@ -13,15 +13,16 @@
 # QEMU's migrations use the placement vmscatter chose.
 #
 #   tools/bench-live.sh [--guests N] [--mem MIB] [--targets M] [--rate 1gbit] [--dirty PAGES/S]
-#                       [--cases live,raw,insecure,atomic,stock,zstd] [--rack busybox|debian[:FAMILY,...]]
+#                       [--cases live,raw,insecure,atomic,stock,zstd] [--rack busybox|debian[:FAMILY,...]] [--nice N]
 # --cases: which runs (default all; stock always runs, every ratio is against it)
 # BENCH_LOGS=DIR in the environment keeps each vmscatter run's sender and
 # receiver logs and its --json report there
+# --nice N: run vmscatter's sender and receivers at nice level N
 # --rack: the guests (tools/guests.sh --kind): busybox (default) or Debian
 #   userland guests of these families (tools/mkdebian.sh; default base)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-guests=4 mem=256 targets=2 rate=1gbit dirty=1000 cases=live,raw,insecure,atomic,stock,zstd rack=busybox
+guests=4 mem=256 targets=2 rate=1gbit dirty=1000 cases=live,raw,insecure,atomic,stock,zstd rack=busybox nice=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--guests) guests=$2; shift 2 ;;
@@ -31,6 +32,7 @@ while [ $# -gt 0 ]; do
 	--dirty) dirty=$2; shift 2 ;;
 	--cases) cases=$2,stock; shift 2 ;;
 	--rack) rack=$2; shift 2 ;;
+	--nice) nice=(nice -n "$2"); shift 2 ;;
 	*) echo "bench-live: unknown option $1" >&2; exit 2 ;;
 	esac
 done
@@ -116,7 +118,7 @@ run_live() {
 		local sec=(--tls-creds "$dir/pki/t$t")
 		[ "$mode" = tls ] || sec=(--insecure)
 		ip netns exec "$tb-t$t" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu$t" \
-			"$V" receive --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" "${sec[@]}" \
+			"${nice[@]}" "$V" receive --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" "${sec[@]}" \
 			"${shared[@]}" 2> "$dir/$name.recv$t.log" &
 		tspec+=(--target "t$t=10.77.0.$((10 + t)):7000:$slots")
 	done
@@ -130,7 +132,7 @@ run_live() {
 	local sec=(--tls-creds "$dir/pki/src")
 	[ "$mode" = tls ] || sec=()
 	ip netns exec "$tb-src" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu0" \
-		"$V" send --live --no-verify --json --rate 900M --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2> "$dir/$name.send.log"
+		"${nice[@]}" "$V" send --live --no-verify --json --rate 900M --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2> "$dir/$name.send.log"
 	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
 	kill "$wpid" 2>/dev/null || true
 	wait "$wpid" 2>/dev/null || true
