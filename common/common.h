@@ -482,6 +482,12 @@ void vms_conn_close(vms_conn *c);
  * and close the descriptor, sending nothing. */
 void vms_conn_forget(vms_conn *c);
 
+/* A local migration socket (QEMU's stream to or from us) with `bytes` of
+ * send buffer, past net.core.wmem_max when we may (SO_SNDBUFFORCE): a
+ * stage of the pipeline that waits for the CPU does not stall the one
+ * before it at once. Best effort: the kernel's default stays otherwise. */
+void vms_sock_sndbuf(int fd, int bytes);
+
 /* ---- sealed multicast (seal.c) -----------------------------------------------
  * With TLS, every PGM message is AES-256-GCM under a fresh key of its group
  * that only the group's members get (MCAST_JOIN, on TLS). Sealed

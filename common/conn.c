@@ -243,3 +243,9 @@ int vms_frames_recv(vms_frames *f, vms_conn *c, int timeout_ms)
 	int r = vms_frames_feed(f, buf, (size_t)got);
 	return r < 0 ? r : 1;
 }
+
+void vms_sock_sndbuf(int fd, int bytes)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+}
