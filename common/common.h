@@ -488,6 +488,11 @@ void vms_conn_forget(vms_conn *c);
  * before it at once. Best effort: the kernel's default stays otherwise. */
 void vms_sock_sndbuf(int fd, int bytes);
 
+/* The speed of the interface that holds the IPv4 address `ip` (host
+ * order), in bytes/s, from /sys/class/net/IF/speed; `fallback` when the
+ * interface does not say (loopback, some virtual ones). */
+uint64_t vms_if_rate(uint32_t ip, uint64_t fallback);
+
 /* ---- sealed multicast (seal.c) -----------------------------------------------
  * With TLS, every PGM message is AES-256-GCM under a fresh key of its group
  * that only the group's members get (MCAST_JOIN, on TLS). Sealed

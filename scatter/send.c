@@ -27,6 +27,7 @@
 #define MAP_FRAME_IDS 65536u          /* page references per MAP frame */
 #define MISSING_ROUNDS 8
 #define CONNECT_MS 5000
+#define RATE_UNKNOWN (1000000000u / 8)  /* multicast ceiling when the interface has no speed: 1 Gbit/s */
 
 struct peer {
 	const struct sc_target *t;
@@ -308,6 +309,11 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 			    getsockname(vms_conn_fd(s->peers[t].conn), (struct sockaddr *)&local, &len) == 0)
 				ifaddr = ntohl(local.sin_addr.s_addr);
 	}
+	/* no --rate: the link's own speed is the ceiling (the members' MCAST_ACKs
+	 * pace the group below it) */
+	uint64_t rate = s->o->rate ? s->o->rate : vms_if_rate(ifaddr, RATE_UNKNOWN);
+	if (rate > INT32_MAX)
+		rate = INT32_MAX;                /* (PGM takes an int: 17 Gbit/s) */
 	/* a fresh key for this group alone: only its members get it (MCAST_JOIN,
 	 * on their TLS connections), so no other receiver can open the group */
 	struct vms_msg_join j = { (uint32_t)g, group_addr, port, ifaddr, (uint32_t)n, { 0 } };
@@ -315,7 +321,7 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 	if (s->sealed && (r = vms_random(j.key, sizeof(j.key), err)) == 0)
 		r = vms_seal_new(j.key, s->session, &seal, err);
 	if (r == 0)
-		r = vms_mcast_sender(ifaddr, group_addr, port, s->o->rate, &mc, err);
+		r = vms_mcast_sender(ifaddr, group_addr, port, rate, &mc, err);
 	if (r == 0 && seal)
 		r = vms_mcast_seal(mc, seal, (uint32_t)g, err);
 	if (r < 0) {
@@ -375,10 +381,10 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 		}
 		double t = vms_now();
 		if (t - shown > 0.5 || i + 1 == n) {
-			double rate = (double)(i + 1) / (t - t0 + 1e-9);
+			double per_s = (double)(i + 1) / (t - t0 + 1e-9);
 			progress(s, &(struct sc_progress){ .kind = SC_PROGRESS_MULTICAST, .group = g, .groups = ngroups,
 				 .done = i + 1, .total = n, .mb_per_s = (double)bytes / (t - t0 + 1e-9) / 1e6,
-				 .eta_s = (double)(n - i - 1) / rate });
+				 .eta_s = (double)(n - i - 1) / per_s });
 			shown = t;
 		}
 	}

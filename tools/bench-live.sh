@@ -132,7 +132,7 @@ run_live() {
 	local sec=(--tls-creds "$dir/pki/src")
 	[ "$mode" = tls ] || sec=()
 	ip netns exec "$tb-src" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu0" \
-		"${nice[@]}" "$V" send --live --no-verify --json --rate 900M --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2> "$dir/$name.send.log"
+		"${nice[@]}" "$V" send --live --no-verify --json --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2> "$dir/$name.send.log"
 	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
 	kill "$wpid" 2>/dev/null || true
 	wait "$wpid" 2>/dev/null || true
