@@ -130,8 +130,9 @@ void vms_wbuf_free(vms_wbuf *b);
 
 /* ---- the wire protocol (doc/PROTOCOL.md has the tables) -------------------- */
 
-#define VMS_WIRE_VERSION 4u             /* 2: LZO contents, SLZO; 3: sealed multicast, GROUP_DONE rejected;
-					 * 4: a compressed page names its compressor (SLZO became SCOMP) */
+#define VMS_WIRE_VERSION 5u             /* 2: LZO contents, SLZO; 3: sealed multicast, GROUP_DONE rejected;
+					 * 4: a compressed page names its compressor (SLZO became SCOMP);
+					 * 5: MCAST_ACK (multicast flow control) */
 #define VMS_WIRE_FRAME_MAX (4u << 20)   /* type + payload */
 #define VMS_WIRE_NAME_MAX 64u           /* names: vms_name_valid(), 1..63 bytes */
 #define VMS_WIRE_VMS_MAX 4096u
@@ -150,7 +151,12 @@ enum vms_msg_type {
 	VMS_MSG_SCOMP,
 	/* a source guard asks a receiver what became of a VM (doc/PROTOCOL.md) */
 	VMS_MSG_OUTCOME, VMS_MSG_OUTCOME_IS,
+	/* flow control of a multicast group (doc/PROTOCOL.md, "Multicast messages") */
+	VMS_MSG_MCAST_ACK,
 };
+#define VMS_WIRE_MCAST_ACK_EVERY 128u   /* a receiver ACKs every this many contents of a group */
+#define VMS_WIRE_MCAST_WINDOW 1024u     /* contents a sender may multicast beyond the slowest ACK */
+#define VMS_WIRE_MCAST_GAVE_UP 0xffffffffu /* MCAST_ACK's count from a receiver that lost data for good */
 #define VMS_WIRE_ACK_EVERY 512u         /* a receiver ACKs every this many SREFs */
 #define VMS_WIRE_REF_WINDOW 3072u       /* SREFs a sender may have un-ACKed */
 #define VMS_WIRE_ARGS_MAX 4096u         /* arguments in a STREAM message */
@@ -214,6 +220,9 @@ int vms_msg_join_get(vms_cur *c, struct vms_msg_join *m);
 int vms_msg_join_put(vms_wbuf *b, const struct vms_msg_join *m);
 int vms_msg_group_done_get(vms_cur *c, struct vms_msg_group_done *m);
 int vms_msg_group_done_put(vms_wbuf *b, const struct vms_msg_group_done *m);
+/* MCAST_ACK: group u32, contents of it received so far u32 */
+int vms_msg_mcast_ack_get(vms_cur *c, uint32_t *group, uint32_t *received);
+int vms_msg_mcast_ack_put(vms_wbuf *b, uint32_t group, uint32_t received);
 /* MISSING (R): the content ids a receiver still lacks after END, in one or
  * more messages, the final one with last = 1. count is 1..VMS_WIRE_IDS_MAX,
  * every id >= 1. put: -EINVAL otherwise. get leaves m->ids positioned on the
@@ -472,6 +481,17 @@ void vms_conn_close(vms_conn *c);
 /* In a forked child that must not touch its parent's connection: free it
  * and close the descriptor, sending nothing. */
 void vms_conn_forget(vms_conn *c);
+
+/* A local migration socket (QEMU's stream to or from us) with `bytes` of
+ * send buffer, past net.core.wmem_max when we may (SO_SNDBUFFORCE): a
+ * stage of the pipeline that waits for the CPU does not stall the one
+ * before it at once. Best effort: the kernel's default stays otherwise. */
+void vms_sock_sndbuf(int fd, int bytes);
+
+/* The speed of the interface that holds the IPv4 address `ip` (host
+ * order), in bytes/s, from /sys/class/net/IF/speed; `fallback` when the
+ * interface does not say (loopback, some virtual ones). */
+uint64_t vms_if_rate(uint32_t ip, uint64_t fallback);
 
 /* ---- sealed multicast (seal.c) -----------------------------------------------
  * With TLS, every PGM message is AES-256-GCM under a fresh key of its group

@@ -3,6 +3,7 @@
  * feeding frames). tls.c adds the TLS transport. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -242,4 +243,39 @@ int vms_frames_recv(vms_frames *f, vms_conn *c, int timeout_ms)
 		return (int)got;
 	int r = vms_frames_feed(f, buf, (size_t)got);
 	return r < 0 ? r : 1;
+}
+
+void vms_sock_sndbuf(int fd, int bytes)
+{
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof(bytes)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+}
+
+uint64_t vms_if_rate(uint32_t ip, uint64_t fallback)
+{
+	struct ifaddrs *all = NULL;
+	char path[128], text[32];
+	uint64_t rate = fallback;
+	if (getifaddrs(&all) < 0)
+		return fallback;
+	for (struct ifaddrs *a = all; a; a = a->ifa_next) {
+		if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET ||
+		    ntohl(((const struct sockaddr_in *)a->ifa_addr)->sin_addr.s_addr) != ip)
+			continue;
+		snprintf(path, sizeof(path), "/sys/class/net/%s/speed", a->ifa_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t got = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;   /* (EINVAL: no link speed) */
+		if (fd >= 0)
+			close(fd);
+		long mbit = 0;
+		if (got > 0) {
+			text[got] = 0;
+			mbit = strtol(text, NULL, 10);
+		}
+		if (mbit > 0 && mbit <= 1000000)       /* Mbit/s; -1 or 0: unknown */
+			rate = (uint64_t)mbit * 1000000 / 8;
+		break;
+	}
+	freeifaddrs(all);
+	return rate;
 }

@@ -22,6 +22,7 @@
 #define RXW_SQNS 16384
 #define RCVBUF (32 << 20)
 #define MSG_BUF (VMS_MCAST_MSG_MAX + 32)   /* a message and its seal, a multiple of 16 */
+#define PUMP_EVERY 16              /* a sender takes NAKs at least every this many messages */
 
 struct vms_mcast {
 	pgm_sock_t *sock;
@@ -32,6 +33,7 @@ struct vms_mcast {
 	uint8_t *sealed;           /* a receiver's buffer for a sealed message */
 	uint64_t last;             /* the highest counter opened: a replay is no newer */
 	uint64_t repaired;         /* messages PGM delivered from repair data (RDATA: NAKed, resent) */
+	unsigned unpumped;         /* a sender's messages since it last took NAKs */
 };
 
 static int pgm_fail(vms_err *err, pgm_error_t **perr, const char *what)
@@ -237,8 +239,15 @@ int vms_mcast_send(vms_mcast *m, const void *msg, size_t len, int timeout_ms, vm
 	for (;;) {
 		size_t sent = 0;
 		int st = pgm_send(m->sock, m->aligned, len, &sent);
-		if (st == PGM_IO_STATUS_NORMAL)
+		if (st == PGM_IO_STATUS_NORMAL) {
+			/* a sender that never waits (a slow CPU, a high rate) must
+			 * still answer NAKs before the data leaves its window */
+			if (++m->unpumped >= PUMP_EVERY) {
+				m->unpumped = 0;
+				sender_pump(m);
+			}
 			return 0;
+		}
 		if (st != PGM_IO_STATUS_RATE_LIMITED && st != PGM_IO_STATUS_WOULD_BLOCK &&
 		    st != PGM_IO_STATUS_CONGESTION)
 			return vms_err_set(err, -EIO, "PGM send failed (status %d)", st);

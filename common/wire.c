@@ -301,6 +301,22 @@ int vms_msg_group_done_get(vms_cur *c, struct vms_msg_group_done *m)
 	return vms_cur_end(c);
 }
 
+int vms_msg_mcast_ack_put(vms_wbuf *b, uint32_t group, uint32_t received)
+{
+	size_t start;
+	int r = vms_frame_begin(b, VMS_MSG_MCAST_ACK, &start);
+	if (r == 0)
+		r = two_u32_fill(b, group, received);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_mcast_ack_get(vms_cur *c, uint32_t *group, uint32_t *received)
+{
+	if (vms_cur_be32(c, group) < 0 || vms_cur_be32(c, received) < 0)
+		return -EBADMSG;
+	return vms_cur_end(c);
+}
+
 /* MISSING: last u8, count u32 (1..VMS_WIRE_IDS_MAX), count x id u32 (>= 1) */
 int vms_msg_missing_put(vms_wbuf *b, uint8_t last, const uint32_t *ids, uint32_t count)
 {
@@ -782,6 +798,7 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	case VMS_MSG_VM: return vms_msg_vm_get(p, &v);
 	case VMS_MSG_MCAST_JOIN: return vms_msg_join_get(p, &j);
 	case VMS_MSG_GROUP_DONE: return vms_msg_group_done_get(p, &d);
+	case VMS_MSG_MCAST_ACK: return vms_msg_mcast_ack_get(p, &u, &vm);
 	case VMS_MSG_MISSING: {
 		struct vms_msg_missing m;
 		size_t left = SIZE_MAX;             /* no session here: only the message's own cap */

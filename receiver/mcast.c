@@ -41,7 +41,8 @@ int rc_mcast_drain(struct rc_mcast *m, struct rc_sm *sm, int64_t *last_msg, int 
 		if (r == 0)
 			return 0;
 		if (r == 2) {
-			rc_sm_mcast_lost(sm);
+			if ((r = rc_sm_mcast_lost(sm, err)) < 0)
+				return r;
 			continue;
 		}
 		if (r == 3) {                    /* failed authentication: another host's, or forged */

@@ -121,6 +121,7 @@ struct rc_sm {
 	/* the multicast group being received */
 	int in_group, group_heard, group_ending;  /* heard: JOINED sent */
 	uint32_t group, expect, received;
+	int group_lost;              /* PGM lost some of it for good: no more MCAST_ACKs */
 	uint32_t rejected;           /* multicast messages that failed authentication */
 	int64_t last_progress;       /* vms_now_ms() of the group's last progress */
 	uint64_t contents_tcp, contents_mcast;
@@ -136,12 +137,14 @@ void rc_sm_init(struct rc_sm *sm, const struct rc_options *o, const struct rc_si
 int rc_sm_message(struct rc_sm *sm, uint8_t type, vms_cur *p, vms_err *err);
 /* One authentic multicast message of the current group (msg[0..len), read
  * during the call only): JOINED at the first; a content is stored, a hello
- * or anything malformed ignored. 0 or negative errno (a sink failure).
+ * or anything malformed ignored; every VMS_WIRE_MCAST_ACK_EVERY messages
+ * (but hellos) an MCAST_ACK. 0 or negative errno (a sink failure).
  * Ignored outside a group. */
 int rc_sm_mcast(struct rc_sm *sm, const uint8_t *msg, size_t len, vms_err *err);
-/* The group's multicast lost data for good / dropped a message that failed
- * authentication (counted for GROUP_DONE). */
-void rc_sm_mcast_lost(struct rc_sm *sm);
+/* The group's multicast lost data for good (its count no longer says where
+ * the sender is: MCAST_ACK "do not wait for me", then none) / dropped a
+ * message that failed authentication (counted for GROUP_DONE). */
+int rc_sm_mcast_lost(struct rc_sm *sm, vms_err *err);
 void rc_sm_mcast_rejected(struct rc_sm *sm);
 /* After MCAST_END, the group is over once every message came or nothing
  * came for RC_GROUP_QUIET_MS before now_ms (vms_now_ms()): then leave it and

@@ -101,24 +101,37 @@ int rc_sm_mcast(struct rc_sm *sm, const uint8_t *msg, size_t len, vms_err *err)
 		if (r < 0)
 			return r;
 	}
+	static const uint8_t hello[4];
+	if (len == sizeof(hello) && memcmp(msg, hello, sizeof(hello)) == 0)
+		return 0;
+	/* every other message is one of the group's contents, the sender's
+	 * count of them too (a malformed one comes again by unicast) */
+	sm->received++;
+	sm->last_progress = vms_now_ms();
 	vms_cur c;
 	uint32_t id;
 	const uint8_t *page;
 	vms_cur_init(&c, msg, len);
 	if ((r = content_get(sm, &c, &id, &page, err)) == -ENOMEM)
 		return r;
-	if (r < 0)
-		return 0;                        /* a hello, or not ours to trust: ignore */
-	if (sm->contents_mcast++ == 0 && vms_fault("receiver:seeding"))
+	if (r == 0 && sm->contents_mcast++ == 0 && vms_fault("receiver:seeding"))
 		return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "receiver:seeding");
-	sm->received++;
-	sm->last_progress = vms_now_ms();
-	return store(sm, id, page, err);
+	if (r == 0 && (r = store(sm, id, page, err)) < 0)
+		return r;
+	/* flow control: the sender keeps within VMS_WIRE_MCAST_WINDOW of the
+	 * slowest member's count; the ACK goes once the page is in place */
+	if (sm->received % VMS_WIRE_MCAST_ACK_EVERY == 0 && !sm->group_lost)
+		return reply(sm, vms_msg_mcast_ack_put(&sm->out, sm->group, sm->received), err);
+	return 0;
 }
 
-void rc_sm_mcast_lost(struct rc_sm *sm)
+int rc_sm_mcast_lost(struct rc_sm *sm, vms_err *err)
 {
+	if (!sm->in_group || sm->group_lost)
+		return 0;
 	rc_log(sm->o, "group %u: multicast data lost for good; it will come by unicast", sm->group);
+	sm->group_lost = 1;
+	return reply(sm, vms_msg_mcast_ack_put(&sm->out, sm->group, VMS_WIRE_MCAST_GAVE_UP), err);
 }
 
 void rc_sm_mcast_rejected(struct rc_sm *sm)
@@ -317,6 +330,7 @@ static int on_join(struct rc_sm *sm, vms_cur *p, vms_err *err)
 	sm->group = j.group;
 	sm->expect = j.messages;
 	sm->received = 0;
+	sm->group_lost = 0;
 	sm->rejected = 0;
 	sm->group_heard = 0;                  /* JOINED goes out with the first message heard */
 	sm->last_progress = vms_now_ms();

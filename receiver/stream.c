@@ -23,6 +23,7 @@
 #define VERIFY_CHUNK 256u       /* pages read at once for --verify */
 #define RAW_FLUSH (256u << 10)  /* stream bytes gathered before a write to the target */
 #define HOLD_MAX (64u << 20)    /* stream held while a NEED waits for its page */
+#define MIG_SNDBUF (8 << 20)    /* the target's migration socket: we read on while it loads */
 
 struct stream {
 	const struct rc_stream_ctx *c;
@@ -165,6 +166,7 @@ static int start_target(struct stream *s, vms_cur *p, vms_err *err)
 		r = vms_err_set(err, -errno, "socketpair: %s", strerror(errno));
 		goto out;
 	}
+	vms_sock_sndbuf(sv[0], MIG_SNDBUF);         /* we write the target's stream there */
 	r = kvm_migrate_in_fd(s->q, sv[1], err);
 	close(sv[1]);
 	s->mig = sv[0];

@@ -34,7 +34,9 @@ static const char send_usage[] =
 	"                     limits its VMs (default: no limit)\n"
 	"  --strategy S       greedy (default), local, random, oblivious, optimal\n"
 	"  --plan FILE        use the placement of a saved `vmscatter plan --json`\n"
-	"  --rate BITS/S      multicast and unicast rate each (default 400M; K M G)\n"
+	"  --rate BITS/S      multicast and unicast rate each (K M G); default: the\n"
+	"                     speed of the interface multicast leaves from (1G when it\n"
+	"                     has none), the receivers' acknowledgements pacing it\n"
 	"  --mcast-if ADDR    the local address multicast leaves from (default: the\n"
 	"                     one the connections to the receivers use)\n"
 	"  --mcast-port PORT  first UDP port for multicast groups (default 7500)\n"
@@ -550,7 +552,7 @@ int cli_send(int argc, char **argv)
 	unsigned nt = 0, threads = cli_default_threads(), slots[VMSPLAN_MAX_TARGETS];
 	const char *plan_file = NULL;
 	struct vmsplan_options po;
-	struct sc_send_opts so = { .rate = 400000000 / 8, .mcast_port = 7500, .timeout_ms = 60000,
+	struct sc_send_opts so = { .rate = 0, .mcast_port = 7500, .timeout_ms = 60000,
 				   .compress = SC_COMPRESS_DEFAULT };
 	int json = 0, quiet = 0, ch, status = 1, have_strategy = 0;
 	uint64_t v;

@@ -37,6 +37,7 @@
 #include "session_int.h"
 
 #define READ_CHUNK (256u << 10)
+#define MIG_SNDBUF (8 << 20)         /* the source's migration socket: QEMU runs on while we wait */
 #define FLUSH_AT (256u << 10)
 #define CONNECT_MS 5000
 #define READY_MS 60000
@@ -591,6 +592,7 @@ static int migrate(struct job *j, vms_err *err)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return vms_err_set(err, -errno, "socketpair: %s", strerror(errno));
 	j->mig = sv[0];
+	vms_sock_sndbuf(sv[1], MIG_SNDBUF);         /* the source QEMU writes there */
 	r = kvm_migrate_out_fd(j->q, sv[1], lv->o->max_bandwidth, err);
 	close(sv[1]);
 	if (r < 0)

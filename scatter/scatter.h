@@ -160,7 +160,9 @@ struct sc_target {
 
 /* The control sessions and the seeds (or, offline, the whole transfer). */
 struct sc_send_opts {
-	uint64_t rate;               /* bytes/s, multicast and unicast each (> 0) */
+	uint64_t rate;               /* bytes/s, multicast and unicast each; 0: multicast at most
+	                              * at the speed of the interface it leaves from, unicast
+	                              * unpaced (TCP's own congestion control) */
 	uint32_t mcast_if;           /* 0: the address the TCP connections use */
 	uint16_t mcast_port;         /* first UDP port for the groups */
 	int timeout_ms;              /* for each receiver answer */

@@ -27,6 +27,7 @@
 #define MAP_FRAME_IDS 65536u          /* page references per MAP frame */
 #define MISSING_ROUNDS 8
 #define CONNECT_MS 5000
+#define RATE_UNKNOWN (1000000000u / 8)  /* multicast ceiling when the interface has no speed: 1 Gbit/s */
 
 struct peer {
 	const struct sc_target *t;
@@ -245,6 +246,51 @@ static int encode_content(struct sender *s, uint32_t cid, uint8_t *msg, size_t *
 	return 0;
 }
 
+/* Flow control of group g: take the MCAST_ACKs its members have sent
+ * (acked[t]: member t's count); with `wait`, until every member is within
+ * VMS_WIRE_MCAST_WINDOW of the `sent` contents, answering NAKs meanwhile.
+ * A member that lost data for good (VMS_WIRE_MCAST_GAVE_UP) is waited for
+ * no more: what it lacks comes by unicast. */
+static int take_acks(struct sender *s, vms_mcast *mc, size_t g, uint64_t members, uint32_t *acked,
+		     uint32_t sent, int wait, vms_err *err)
+{
+	double deadline = vms_now() + s->o->timeout_ms / 1000.0;
+	for (;;) {
+		uint32_t low = UINT32_MAX;
+		unsigned slow = 0;
+		for (unsigned t = 0; t < s->npeers; t++) {
+			uint8_t type;
+			vms_cur pl;
+			uint32_t grp, got;
+			int r;
+			if (!(members >> t & 1))
+				continue;
+			while ((r = peer_next(&s->peers[t], 0, &type, &pl, err)) == 1) {
+				if (type != VMS_MSG_MCAST_ACK || vms_msg_mcast_ack_get(&pl, &grp, &got) < 0 || grp != g ||
+				    (got != VMS_WIRE_MCAST_GAVE_UP && (got > sent || got < acked[t])))
+					return peer_err(&s->peers[t], err, vms_err_set(err, -EPROTO,
+							"sent a malformed or misplaced message during multicast group %zu", g), NULL);
+				acked[t] = got;
+			}
+			if (r < 0)
+				return r;
+			if (acked[t] < low) {
+				low = acked[t];
+				slow = t;
+			}
+		}
+		if (!wait || low == UINT32_MAX || sent - low < VMS_WIRE_MCAST_WINDOW)
+			return 0;
+		if (vms_now() > deadline) {
+			vms_err_set(err, -ETIMEDOUT, "took %u of the %u contents of multicast group %zu sent so far "
+				    "and no more for %d s", low, sent, g, s->o->timeout_ms / 1000);
+			return peer_err(&s->peers[slow], err, -ETIMEDOUT, NULL);
+		}
+		if (vms_mcast_service(mc, 1, err) < 0)
+			return -EIO;
+	}
+}
+
 static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t members,
 			   const uint32_t *ids, size_t n, vms_err *err)
 {
@@ -263,6 +309,11 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 			    getsockname(vms_conn_fd(s->peers[t].conn), (struct sockaddr *)&local, &len) == 0)
 				ifaddr = ntohl(local.sin_addr.s_addr);
 	}
+	/* no --rate: the link's own speed is the ceiling (the members' MCAST_ACKs
+	 * pace the group below it) */
+	uint64_t rate = s->o->rate ? s->o->rate : vms_if_rate(ifaddr, RATE_UNKNOWN);
+	if (rate > INT32_MAX)
+		rate = INT32_MAX;                /* (PGM takes an int: 17 Gbit/s) */
 	/* a fresh key for this group alone: only its members get it (MCAST_JOIN,
 	 * on their TLS connections), so no other receiver can open the group */
 	struct vms_msg_join j = { (uint32_t)g, group_addr, port, ifaddr, (uint32_t)n, { 0 } };
@@ -270,7 +321,7 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 	if (s->sealed && (r = vms_random(j.key, sizeof(j.key), err)) == 0)
 		r = vms_seal_new(j.key, s->session, &seal, err);
 	if (r == 0)
-		r = vms_mcast_sender(ifaddr, group_addr, port, s->o->rate, &mc, err);
+		r = vms_mcast_sender(ifaddr, group_addr, port, rate, &mc, err);
 	if (r == 0 && seal)
 		r = vms_mcast_seal(mc, seal, (uint32_t)g, err);
 	if (r < 0) {
@@ -316,9 +367,13 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 	double t0 = vms_now(), shown = 0;
 	if (r == 0 && vms_fault("sender:seeding"))
 		r = vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "sender:seeding");
+	uint32_t acked[64] = { 0 };          /* [target]: its MCAST_ACK count */
 	for (size_t i = 0; i < n && r == 0; i++) {
 		size_t len;
-		r = encode_content(s, ids[i], msg, &len, err);
+		if (i % (VMS_WIRE_MCAST_ACK_EVERY / 2) == 0)   /* (n < 2^32: MCAST_JOIN's count) */
+			r = take_acks(s, mc, g, members, acked, (uint32_t)i, 1, err);
+		if (r == 0)
+			r = encode_content(s, ids[i], msg, &len, err);
 		if (r == 0) {
 			compressed += len < VMS_CONTENT_MAX;
 			bytes += len;
@@ -326,10 +381,10 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 		}
 		double t = vms_now();
 		if (t - shown > 0.5 || i + 1 == n) {
-			double rate = (double)(i + 1) / (t - t0 + 1e-9);
+			double per_s = (double)(i + 1) / (t - t0 + 1e-9);
 			progress(s, &(struct sc_progress){ .kind = SC_PROGRESS_MULTICAST, .group = g, .groups = ngroups,
 				 .done = i + 1, .total = n, .mb_per_s = (double)bytes / (t - t0 + 1e-9) / 1e6,
-				 .eta_s = (double)(n - i - 1) / rate });
+				 .eta_s = (double)(n - i - 1) / per_s });
 			shown = t;
 		}
 	}
@@ -357,6 +412,10 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 			if (!(waiting >> t & 1))
 				continue;
 			r = peer_next(&s->peers[t], 0, &type, &pl, err);
+			if (r == 1 && type == VMS_MSG_MCAST_ACK) {     /* (late: the window is over) */
+				r = 0;
+				continue;
+			}
 			if (r == 1) {
 				r = type == VMS_MSG_GROUP_DONE && vms_msg_group_done_get(&pl, &d) == 0 && d.group == g
 					    ? 0 : peer_err(&s->peers[t], err, vms_err_set(err, -EPROTO,

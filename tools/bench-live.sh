@@ -13,15 +13,17 @@
 # QEMU's migrations use the placement vmscatter chose.
 #
 #   tools/bench-live.sh [--guests N] [--mem MIB] [--targets M] [--rate 1gbit] [--dirty PAGES/S]
-#                       [--cases live,raw,insecure,atomic,stock,zstd] [--rack busybox|debian[:FAMILY,...]]
-# --cases: which runs (default all; stock always runs, every ratio is against it)
+#                       [--cases live,raw,insecure,atomic,nice,lz4,stock,zstd] [--rack busybox|debian[:FAMILY,...]]
+# --cases: which runs (default: all but nice and lz4; stock always runs, every
+#   ratio is against it); nice: vmscatter's sender and receivers at nice -10
+#   (what an admin may give a migration on a busy host); lz4: --compress lz4
 # BENCH_LOGS=DIR in the environment keeps each vmscatter run's sender and
 # receiver logs and its --json report there
 # --rack: the guests (tools/guests.sh --kind): busybox (default) or Debian
 #   userland guests of these families (tools/mkdebian.sh; default base)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-guests=4 mem=256 targets=2 rate=1gbit dirty=1000 cases=live,raw,insecure,atomic,stock,zstd rack=busybox
+guests=4 mem=256 targets=2 rate=1gbit dirty=1000 cases=live,raw,insecure,atomic,stock,zstd rack=busybox nice=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--guests) guests=$2; shift 2 ;;
@@ -116,7 +118,7 @@ run_live() {
 		local sec=(--tls-creds "$dir/pki/t$t")
 		[ "$mode" = tls ] || sec=(--insecure)
 		ip netns exec "$tb-t$t" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu$t" \
-			"$V" receive --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" "${sec[@]}" \
+			"${nice[@]}" "$V" receive --once --listen 0.0.0.0:7000 --state-dir "$dir/s$t" --name "t$t" "${sec[@]}" \
 			"${shared[@]}" 2> "$dir/$name.recv$t.log" &
 		tspec+=(--target "t$t=10.77.0.$((10 + t)):7000:$slots")
 	done
@@ -130,7 +132,7 @@ run_live() {
 	local sec=(--tls-creds "$dir/pki/src")
 	[ "$mode" = tls ] || sec=()
 	ip netns exec "$tb-src" /usr/bin/time -f '%U %S' -o "$dir/$name.cpu0" \
-		"$V" send --live --no-verify --json --rate 900M --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2> "$dir/$name.send.log"
+		"${nice[@]}" "$V" send --live --no-verify --json --state-dir "$dir/source" "${sec[@]}" "$@" "${tspec[@]}" "${qmps[@]}" > "$dir/$name.json" 2> "$dir/$name.send.log"
 	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
 	kill "$wpid" 2>/dev/null || true
 	wait "$wpid" 2>/dev/null || true
@@ -145,13 +147,15 @@ $(echo "$q1 - $q0" | bc -l) $tq" > "$dir/$name.cputab"
 	end_targets
 }
 want() { case ",$cases," in *",$1,"*) return 0 ;; esac; return 1; }
-for c in live raw insecure atomic; do
+for c in live raw insecure atomic nice lz4; do
 	want $c || continue
 	case $c in
 	live) run_live live ;;
 	raw) run_live raw --no-compress ;;
 	insecure) run_live insecure --insecure ;;
 	atomic) run_live atomic --atomic ;;
+	nice) nice=(nice -n -10); run_live nice; nice=() ;;
+	lz4) run_live lz4 --compress lz4 ;;
 	esac
 done
 want live || { echo "bench-live: --cases must include live (the ratios are vmscatter's)" >&2; exit 2; }
@@ -233,9 +237,14 @@ want zstd && row "QEMU multifd + zstd" zstd
 row "vmscatter --live" live
 want raw && row "  --no-compress" raw
 want atomic && row "  --atomic" atomic
+want nice && row "  at nice -10" nice
+want lz4 && row "  --compress lz4" lz4
 ratio "ratio vmscatter/stock" live stock
 want zstd && ratio "ratio vmscatter/zstd" live zstd
 want raw && ratio "  --no-compress / stock" raw stock
+want nice && ratio "  at nice -10 / stock" nice stock
+want nice && want zstd && ratio "  at nice -10 / zstd" nice zstd
+want lz4 && ratio "  --compress lz4 / stock" lz4 stock
 # each guest's pause against QEMU's downtime for the same VM, per-VM commit and --atomic
 pauses() {   # pauses NAME: "max ratio of pause to (stock downtime + own verify)"
 	python3 - "$dir/$1.json" "$dir/stock.down" <<'PY'
@@ -247,7 +256,7 @@ print("max %.2fx, median %.2fx of stock downtime" % (max(r), sorted(r)[len(r) //
 PY
 }
 echo "pause per guest vs stock's downtime: per-VM commit $(pauses live)$(want atomic && echo "; --atomic $(pauses atomic)")"
-for c in live raw insecure atomic; do
+for c in live raw insecure atomic nice lz4; do
 	[ -f "$dir/$c.json" ] || continue
 	python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; p=t["phases"]
 print("vmscatter phases (%s): %.2f s index and plan, %.2f s seeds (%.1f MiB multicast), %.2f s migration and commit"
@@ -257,7 +266,7 @@ done
 echo
 printf '%-26s %10s %10s %12s %12s %10s\n' "CPU s per GiB moved" sender receivers "source QEMUs" "target QEMUs" total
 gib=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"]["memory_bytes"] / 2**30)' "$dir/live.json")
-for c in stock zstd live raw insecure atomic; do
+for c in stock zstd live raw insecure atomic nice lz4; do
 	[ -f "$dir/$c.cputab" ] || continue
 	read -r a b q tq < "$dir/$c.cputab"
 	printf '%-26s %10.2f %10.2f %12.2f %12.2f %10.2f\n' "$c" "$(echo "$a / $gib" | bc -l)" "$(echo "$b / $gib" | bc -l)" \

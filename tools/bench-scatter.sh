@@ -85,7 +85,7 @@ run_rack() {
 		[ "$mode" = tls ] || sec=(--insecure)
 		rx0=$(rx_sum); tx0=$(tx_src); t0=$(now)
 		ip netns exec "$tb-src" /usr/bin/time -f '%U %S' -o "$out.cpu0" \
-			"$V" send --quiet --json --rate "$((line_bits * 9 / 10))" "${sec[@]}" "$@" \
+			"$V" send --quiet --json "${sec[@]}" "$@" \
 			--plan "$dir/plan-$rack.json" "${tspec[@]}" "${imgs[@]}" > "$out" 2>/dev/null
 		t1=$(now)
 		wait

@@ -81,7 +81,7 @@ sleep 0.5
 
 say "moving the $count running guests live to the $targets targets (--verify: every page checked)"
 for i in $(seq 1 "$count"); do printf 'vm%d counts %s on the source\n' "$i" "$(counter "$dir/guests/vm$i.serial")"; done
-ip netns exec "$tb-src" "$V" send --live --verify --tls-creds "$dir/pki/src" --state-dir "$dir/source" "${tspec[@]}" --rate 900M "${qmps[@]}"
+ip netns exec "$tb-src" "$V" send --live --verify --tls-creds "$dir/pki/src" --state-dir "$dir/source" "${tspec[@]}" "${qmps[@]}"
 wait
 
 say "the guests after the move"

@@ -2,7 +2,7 @@
  * through the memory sink: a golden session gives the expected sink calls
  * and reply bytes; every prefix of it is incomplete, never an error; every
  * message truncated by a byte is an error with a message; MISSING, the
- * multicast path, OUTCOME, a digest that differs and the limits. */
+ * multicast path and its flow control, OUTCOME, a digest that differs and the limits. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -166,7 +166,7 @@ static void test_golden(void **state)
 			    "publish 0\n"
 			    "send 45\n");                  /* DONE */
 	/* the replies, written out from doc/PROTOCOL.md's tables */
-	uint8_t want[10 + 45] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0, 4, 2, 'r', '1',
+	uint8_t want[10 + 45] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0, 5, 2, 'r', '1',
 				  0, 0, 0, 41, VMS_MSG_DONE, 0, 0, 0, 1, 0, 0, 0, 0 };
 	memcpy(want + 23, sha, 32);
 	assert_int_equal(t.m.replies.len, sizeof(want));
@@ -313,6 +313,55 @@ static void test_mcast_group(void **state)
 	vms_wbuf_free(&s.b);
 }
 
+/* Flow control: an MCAST_ACK with the group's count every
+ * VMS_WIRE_MCAST_ACK_EVERY messages (a malformed one counts: it was the
+ * sender's; a hello does not); after data lost for good, one "gave up"
+ * and no more. */
+static void test_mcast_acks(void **state)
+{
+	(void)state;
+	uint8_t sha[32], msg[VMS_CONTENT_MAX], page[VMS_WIRE_PAGE];
+	struct script s = { 0 };
+	struct run t;
+	const uint32_t every = VMS_WIRE_MCAST_ACK_EVERY;
+	struct vms_msg_join j = { .group = 3, .addr = 0xef4d0001, .port = 7500, .source = 0x0a4d0001,
+				  .messages = 3 * every };
+	image_sha(sha);
+	put_hello(&s);
+	put_vms(&s, sha);
+	assert_int_equal(vms_msg_join_put(&s.b, &j), 0);
+	run_init(&t);
+	assert_int_equal(feed(&t, s.b.data, s.b.len), 0);
+	size_t base = t.m.replies.len;                          /* (WELCOME) */
+	for (uint32_t i = 0; i < 2 * every; i++) {
+		assert_int_equal(rc_sm_mcast(&t.sm, (const uint8_t *)"\0\0\0\0", 4, &t.err), 0);  /* hellos */
+		uint32_t id = 1 + i % 3;
+		page_of(id, page);
+		size_t len = vms_content_encode(NULL, id, page, msg);
+		if (i == 5)
+			len = 7;                                /* cut short: malformed */
+		assert_int_equal(rc_sm_mcast(&t.sm, msg, len, &t.err), 0);
+	}
+	assert_int_equal(rc_sm_mcast_lost(&t.sm, &t.err), 0);
+	assert_int_equal(rc_sm_mcast_lost(&t.sm, &t.err), 0);  /* said once */
+	for (uint32_t i = 0; i < every; i++) {
+		page_of(1, page);
+		assert_int_equal(rc_sm_mcast(&t.sm, msg, vms_content_encode(NULL, 1, page, msg), &t.err), 0);
+	}
+	vms_wbuf want = { 0 };
+	assert_int_equal(vms_msg_u32_put(&want, VMS_MSG_JOINED, 3), 0);
+	assert_int_equal(vms_msg_mcast_ack_put(&want, 3, every), 0);
+	assert_int_equal(vms_msg_mcast_ack_put(&want, 3, 2 * every), 0);
+	assert_int_equal(vms_msg_mcast_ack_put(&want, 3, VMS_WIRE_MCAST_GAVE_UP), 0);
+	assert_int_equal(t.m.replies.len - base, want.len);
+	assert_memory_equal(t.m.replies.data + base, want.data, want.len);
+	assert_int_equal(t.sm.received, 3 * every);
+	assert_int_equal(t.sm.contents_mcast, 3 * every - 1);
+	vms_wbuf_free(&want);
+	run_free(&t);
+	vms_wbuf_free(&s.b);
+}
+
 /* A source guard's question: OUTCOME_IS with the sink's answer, then done. */
 static void test_outcome(void **state)
 {
@@ -383,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_truncated_messages),
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_mcast_group),
+		cmocka_unit_test(test_mcast_acks),
 		cmocka_unit_test(test_outcome),
 		cmocka_unit_test(test_digest_differs),
 		cmocka_unit_test(test_limits),
