@@ -162,18 +162,8 @@ static int exited(pid_t pid, int pfd)
 		struct pollfd p = { .fd = pfd, .events = POLLIN };
 		return poll(&p, 1, 0) == 1;
 	}
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = '\0';
-	const char *rp = strrchr(buf, ')');    /* the command name may hold anything */
-	return !rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X';
+	uint64_t start;
+	return kvm_proc_start_time(pid, &start) == -ESRCH;
 }
 
 /* Wait until the process has exited: 0, or -ETIMEDOUT after timeout_ms (< 0: for ever). */

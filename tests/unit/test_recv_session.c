@@ -276,19 +276,27 @@ static void test_missing(void **state)
 
 /* A multicast group: JOINED at the first message heard, contents stored,
  * GROUP_DONE once MCAST_END came and every message was heard. */
+/* A session up to MCAST_JOIN of group `group` (`messages` of them). */
+static void start_group(struct script *s, struct run *t, uint32_t group, uint32_t messages)
+{
+	uint8_t sha[32];
+	struct vms_msg_join j = { .group = group, .addr = 0xef4d0001, .port = 7500, .source = 0x0a4d0001,
+				  .messages = messages };
+	image_sha(sha);
+	put_hello(s);
+	put_vms(s, sha);
+	assert_int_equal(vms_msg_join_put(&s->b, &j), 0);
+	run_init(t);
+	assert_int_equal(feed(t, s->b.data, s->b.len), 0);
+}
+
 static void test_mcast_group(void **state)
 {
 	(void)state;
-	uint8_t sha[32], msg[VMS_CONTENT_MAX], page[VMS_WIRE_PAGE];
+	uint8_t msg[VMS_CONTENT_MAX], page[VMS_WIRE_PAGE];
 	struct script s = { 0 };
 	struct run t;
-	struct vms_msg_join j = { .group = 7, .addr = 0xef4d0001, .port = 7500, .source = 0x0a4d0001, .messages = 2 };
-	image_sha(sha);
-	put_hello(&s);
-	put_vms(&s, sha);
-	assert_int_equal(vms_msg_join_put(&s.b, &j), 0);
-	run_init(&t);
-	assert_int_equal(feed(&t, s.b.data, s.b.len), 0);
+	start_group(&s, &t, 7, 2);
 	assert_int_equal(rc_sm_mcast(&t.sm, (const uint8_t *)"\0\0\0\0", 4, &t.err), 0);   /* a hello */
 	page_of(1, page);
 	assert_int_equal(rc_sm_mcast(&t.sm, msg, vms_content_encode(NULL, 1, page, msg), &t.err), 0);
@@ -320,18 +328,11 @@ static void test_mcast_group(void **state)
 static void test_mcast_acks(void **state)
 {
 	(void)state;
-	uint8_t sha[32], msg[VMS_CONTENT_MAX], page[VMS_WIRE_PAGE];
+	uint8_t msg[VMS_CONTENT_MAX], page[VMS_WIRE_PAGE];
 	struct script s = { 0 };
 	struct run t;
 	const uint32_t every = VMS_WIRE_MCAST_ACK_EVERY;
-	struct vms_msg_join j = { .group = 3, .addr = 0xef4d0001, .port = 7500, .source = 0x0a4d0001,
-				  .messages = 3 * every };
-	image_sha(sha);
-	put_hello(&s);
-	put_vms(&s, sha);
-	assert_int_equal(vms_msg_join_put(&s.b, &j), 0);
-	run_init(&t);
-	assert_int_equal(feed(&t, s.b.data, s.b.len), 0);
+	start_group(&s, &t, 3, 3 * every);
 	size_t base = t.m.replies.len;                          /* (WELCOME) */
 	for (uint32_t i = 0; i < 2 * every; i++) {
 		assert_int_equal(rc_sm_mcast(&t.sm, (const uint8_t *)"\0\0\0\0", 4, &t.err), 0);  /* hellos */

@@ -47,18 +47,8 @@ static int have_qemu(void)
 /* Is the process gone (or a zombie)? */
 static int gone(pid_t pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return 1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 1;
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	return !p || p[2] == 'Z' || p[2] == 'X';
+	uint64_t start;
+	return kvm_proc_start_time(pid, &start) == -ESRCH;
 }
 
 static void run_state(const char *sock, char *out, size_t len)
