@@ -260,8 +260,11 @@ enum vms_compress {                     /* the tag byte's values */
 	VMS_COMPRESS_LZO = 1,           /* LZO1X-1 */
 	VMS_COMPRESS_ZSTD = 2,          /* one zstd frame, level 1, no checksum */
 	VMS_COMPRESS_LZ4 = 3,           /* one LZ4 block */
+	VMS_COMPRESS_AUTO = 255,        /* a sender's choice, never a tag: zstd while it would
+					 * wait anyway, LZ4 while it is the bottleneck
+					 * (vms_pagez_pace) */
 };
-/* "none", "lzo", "zstd", "lz4" (and back: 0, or -EINVAL) */
+/* "none", "lzo", "zstd", "lz4", "auto" (and back: 0, or -EINVAL) */
 const char *vms_compress_name(enum vms_compress a);
 int vms_compress_parse(const char *s, enum vms_compress *out);
 typedef struct vms_pagez vms_pagez;
@@ -269,6 +272,13 @@ typedef struct vms_pagez vms_pagez;
 int vms_pagez_new(enum vms_compress algo, vms_pagez **out, vms_err *err);
 void vms_pagez_free(vms_pagez *z);     /* NULL: nothing */
 enum vms_compress vms_pagez_algo(const vms_pagez *z);
+/* AUTO: what the next pages go with. waits: the sender has been waiting
+ * for its link or its receivers since the last call (spare CPU: zstd's
+ * smaller pages), or not (the CPU is the bottleneck: LZ4, several times
+ * faster). Nothing for the other compressors. */
+void vms_pagez_pace(vms_pagez *z, int waits);
+/* The compressor the next page goes with (AUTO's current choice). */
+enum vms_compress vms_pagez_now(const vms_pagez *z);
 /* Compress a page: the length (2..VMS_WIRE_PAGE-1, tag included) of what
  * *out then points at (inside z, until its next use), or 0 when
  * compressing does not save. After 64 pages in a row that did not shrink,
@@ -410,6 +420,9 @@ int vms_mcast_recv(vms_mcast *m, void *buf, size_t cap, size_t *len, int *wait_m
 /* A receiver's messages that PGM delivered from repair data (RDATA: lost,
  * NAKed, sent again), as the packets' own PGM headers say. */
 uint64_t vms_mcast_repaired(const vms_mcast *m);
+/* A sender's sends so far that had to wait for PGM (its rate limit, a full
+ * socket): the link, not the sender, sets the pace then. */
+uint64_t vms_mcast_waits(const vms_mcast *m);
 /* Seal (sender) or open (receiver) every message of this socket with
  * `seal` (not owned; see "sealed multicast" below), bound to group number
  * `group`: AES-256-GCM, VMS_SEAL_OVERHEAD more bytes on the wire. 0 or
@@ -487,6 +500,11 @@ void vms_conn_forget(vms_conn *c);
  * stage of the pipeline that waits for the CPU does not stall the one
  * before it at once. Best effort: the kernel's default stays otherwise. */
 void vms_sock_sndbuf(int fd, int bytes);
+
+/* Bytes written to connection c that the kernel has not sent yet
+ * (SIOCOUTQNSD; 0 when it cannot say): a backlog means the link or the
+ * receiver, not the writer, is the bottleneck. */
+int vms_conn_unsent(const vms_conn *c);
 
 /* The speed of the interface that holds the IPv4 address `ip` (host
  * order), in bytes/s, from /sys/class/net/IF/speed; `fallback` when the

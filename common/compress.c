@@ -2,7 +2,8 @@
  * the wire: its id, then the page as it is or compressed, a tag byte naming
  * the compressor first (see common.h and doc/PROTOCOL.md, "Contents";
  * wire.c reads it back). The receiver takes whatever tag each page carries;
- * the sender chooses (vms_pagez_new). */
+ * the sender chooses (vms_pagez_new; AUTO: one of zstd and LZ4 at a time,
+ * as vms_pagez_pace says). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,7 +31,8 @@ _Static_assert(OUT_MAX >= ZSTD_COMPRESSBOUND(VMS_WIRE_PAGE), "zstd's bound");
 #define SKIP_EVERY 16u
 
 struct vms_pagez {
-	enum vms_compress algo;
+	enum vms_compress algo;       /* as made: one of the three, or AUTO */
+	enum vms_compress now;        /* the one in use: algo, or AUTO's choice */
 	lzo_align_t work[(LZO1X_1_MEM_COMPRESS + sizeof(lzo_align_t) - 1) / sizeof(lzo_align_t)];
 	ZSTD_CCtx *zc;
 	uint8_t out[1 + OUT_MAX];     /* the tag, then the compressed page */
@@ -44,11 +46,17 @@ static const char *const names[] = {
 
 const char *vms_compress_name(enum vms_compress a)
 {
+	if (a == VMS_COMPRESS_AUTO)
+		return "auto";
 	return (unsigned)a < sizeof(names) / sizeof(names[0]) ? names[a] : "?";
 }
 
 int vms_compress_parse(const char *s, enum vms_compress *out)
 {
+	if (strcmp(s, "auto") == 0) {
+		*out = VMS_COMPRESS_AUTO;
+		return 0;
+	}
 	for (unsigned a = 0; a < sizeof(names) / sizeof(names[0]); a++)
 		if (strcmp(s, names[a]) == 0) {
 			*out = (enum vms_compress)a;
@@ -62,7 +70,8 @@ int vms_pagez_new(enum vms_compress algo, vms_pagez **out, vms_err *err)
 	vms_pagez *z = NULL;
 	int r = 0;
 	*out = NULL;
-	if (algo != VMS_COMPRESS_LZO && algo != VMS_COMPRESS_ZSTD && algo != VMS_COMPRESS_LZ4) {
+	if (algo != VMS_COMPRESS_LZO && algo != VMS_COMPRESS_ZSTD && algo != VMS_COMPRESS_LZ4 &&
+	    algo != VMS_COMPRESS_AUTO) {
 		r = vms_err_set(err, -EINVAL, "no such page compressor (%d)", (int)algo);
 		goto out;
 	}
@@ -75,7 +84,8 @@ int vms_pagez_new(enum vms_compress algo, vms_pagez **out, vms_err *err)
 		goto out;
 	}
 	z->algo = algo;
-	if (algo == VMS_COMPRESS_ZSTD &&
+	z->now = algo == VMS_COMPRESS_AUTO ? VMS_COMPRESS_LZ4 : algo;
+	if ((algo == VMS_COMPRESS_ZSTD || algo == VMS_COMPRESS_AUTO) &&
 	    (!(z->zc = ZSTD_createCCtx()) ||
 	     ZSTD_isError(ZSTD_CCtx_setParameter(z->zc, ZSTD_c_compressionLevel, ZSTD_LEVEL)) ||
 	     ZSTD_isError(ZSTD_CCtx_setParameter(z->zc, ZSTD_c_contentSizeFlag, 0)) ||
@@ -104,11 +114,22 @@ enum vms_compress vms_pagez_algo(const vms_pagez *z)
 	return z->algo;
 }
 
+void vms_pagez_pace(vms_pagez *z, int waits)
+{
+	if (z && z->algo == VMS_COMPRESS_AUTO)
+		z->now = waits ? VMS_COMPRESS_ZSTD : VMS_COMPRESS_LZ4;
+}
+
+enum vms_compress vms_pagez_now(const vms_pagez *z)
+{
+	return z->now;
+}
+
 /* The compressor's bytes into z->out + 1: their count, 0 when it failed. */
 static size_t squeeze(vms_pagez *z, const void *page)
 {
 	uint8_t *o = z->out + 1;
-	switch (z->algo) {
+	switch (z->now) {
 	case VMS_COMPRESS_LZO: {
 		lzo_uint len = 0;
 		return lzo1x_1_compress(page, VMS_WIRE_PAGE, o, &len, z->work) == LZO_E_OK ? len : 0;
@@ -136,7 +157,7 @@ size_t vms_page_compress(vms_pagez *z, const void *page, const uint8_t **out)
 		return 0;
 	}
 	z->misses = 0;
-	z->out[0] = (uint8_t)z->algo;
+	z->out[0] = (uint8_t)z->now;
 	*out = z->out;
 	return 1 + len;
 }

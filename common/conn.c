@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -278,4 +280,10 @@ uint64_t vms_if_rate(uint32_t ip, uint64_t fallback)
 	}
 	freeifaddrs(all);
 	return rate;
+}
+
+int vms_conn_unsent(const vms_conn *c)
+{
+	int n = 0;
+	return c && ioctl(vms_conn_fd(c), SIOCOUTQNSD, &n) == 0 && n > 0 ? n : 0;
 }

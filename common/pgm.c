@@ -34,6 +34,7 @@ struct vms_mcast {
 	uint64_t last;             /* the highest counter opened: a replay is no newer */
 	uint64_t repaired;         /* messages PGM delivered from repair data (RDATA: NAKed, resent) */
 	unsigned unpumped;         /* a sender's messages since it last took NAKs */
+	uint64_t waits;            /* a sender's sends that had to wait (the rate, the socket) */
 };
 
 static int pgm_fail(vms_err *err, pgm_error_t **perr, const char *what)
@@ -253,6 +254,7 @@ int vms_mcast_send(vms_mcast *m, const void *msg, size_t len, int timeout_ms, vm
 			return vms_err_set(err, -EIO, "PGM send failed (status %d)", st);
 		if (vms_now_ms() > deadline)
 			return vms_err_set(err, -ETIMEDOUT, "PGM send: no progress for %d ms", timeout_ms);
+		m->waits++;
 		int wait = sender_pump(m);
 		if (st == PGM_IO_STATUS_RATE_LIMITED) {
 			int rl = get_timeval_ms(m->sock, PGM_RATE_REMAIN);
@@ -322,6 +324,11 @@ int vms_mcast_recv(vms_mcast *m, void *buf, size_t cap, size_t *len, int *wait_m
 	default:
 		return vms_err_set(err, -EIO, "PGM receive failed (status %d)", st);
 	}
+}
+
+uint64_t vms_mcast_waits(const vms_mcast *m)
+{
+	return m ? m->waits : 0;
 }
 
 uint64_t vms_mcast_repaired(const vms_mcast *m)

@@ -43,8 +43,10 @@ static const char send_usage[] =
 	"  --timeout SEC      for every answer from a receiver and, live, for a source\n"
 	"                     QEMU whose stream goes silent (default 60)\n"
 	"  --compress ALGO    compress every page it shrinks, multicast, unicast and,\n"
-	"                     live, the streams: zstd (default, level 1), lz4, lzo\n"
-	"                     (LZO1X-1) or none\n"
+	"                     live, the streams: auto (default: zstd while the link or\n"
+	"                     the receivers keep the sender waiting, LZ4 while the\n"
+	"                     sender's CPU is the bottleneck), zstd (level 1), lz4,\n"
+	"                     lzo (LZO1X-1) or none\n"
 	"  --no-compress      the same as --compress none\n"
 	"  --json             print the summary as JSON\n"
 	"  --tls-creds DIR    mutual TLS 1.3 with the receivers (required): DIR has\n"
@@ -611,7 +613,7 @@ int cli_send(int argc, char **argv)
 		case 'Z': so.compress = lo.compress = VMS_COMPRESS_NONE; break;
 		case 'z':
 			if (vms_compress_parse(optarg, &so.compress) < 0)
-				return cli_usage_error("send", "--compress must be zstd, lz4, lzo or none");
+				return cli_usage_error("send", "--compress must be auto, zstd, lz4, lzo or none");
 			lo.compress = so.compress;
 			break;
 		case 'L': live = 1; break;

@@ -39,6 +39,7 @@
 #define READ_CHUNK (256u << 10)
 #define MIG_SNDBUF (8 << 20)         /* the source's migration socket: QEMU runs on while we wait */
 #define FLUSH_AT (256u << 10)
+#define PACE_BACKLOG (256 << 10)     /* unsent bytes after a flush: the link is the bottleneck */
 #define CONNECT_MS 5000
 #define READY_MS 60000
 #define LOADED_MS 120000
@@ -136,6 +137,10 @@ static int flush(struct job *j, vms_err *err)
 	if (j->out.len == 0)
 		return 0;
 	int r = vms_conn_write_all(j->conn, j->out.data, j->out.len);
+	/* --compress auto: what the kernel still holds says whether the link
+	 * (or the receiver) keeps us waiting, so zstd's smaller pages cost
+	 * nothing, or we are the bottleneck and LZ4's speed counts */
+	vms_pagez_pace(j->z, vms_conn_unsent(j->conn) >= PACE_BACKLOG);
 	j->st->wire_bytes += j->out.len;
 	vms_wbuf_reset(&j->out);
 	j->open = SIZE_MAX;

@@ -45,8 +45,11 @@
 #define SC_NAME_MAX 64u
 /* where `send --live` keeps its source journal unless --state-dir says */
 #define SC_SEND_STATE_DIR "/var/lib/vmscatter/source"
-/* the page compressor unless --compress says (tools/vms-bench-compress) */
-#define SC_COMPRESS_DEFAULT VMS_COMPRESS_ZSTD
+/* the page compressor unless --compress says: zstd while the sender waits
+ * for its link or receivers anyway, LZ4 while it is the bottleneck
+ * (tools/bench-live.sh: on a CPU-bound rack LZ4 alone moved it in 0.75x
+ * zstd's time; tools/vms-bench-compress for the ratios) */
+#define SC_COMPRESS_DEFAULT VMS_COMPRESS_AUTO
 
 typedef struct sc_index sc_index;
 

@@ -27,6 +27,7 @@
 #define MAP_FRAME_IDS 65536u          /* page references per MAP frame */
 #define MISSING_ROUNDS 8
 #define CONNECT_MS 5000
+#define PACE_BACKLOG (256 << 10)       /* unsent bytes after a write: the link is the bottleneck */
 #define RATE_UNKNOWN (1000000000u / 8)  /* multicast ceiling when the interface has no speed: 1 Gbit/s */
 
 struct peer {
@@ -90,9 +91,10 @@ static int peer_flush(struct sender *s, struct peer *p, int unicast, vms_err *er
 		vms_err_set(err, w, "connection lost: %s", strerror(-w));
 		return peer_err(p, err, w, NULL);
 	}
-	if (unicast)
+	if (unicast) {
+		vms_pagez_pace(s->z, vms_conn_unsent(p->conn) >= PACE_BACKLOG);   /* --compress auto */
 		p->st->unicast_bytes += p->out.len;
-	else
+	} else
 		p->st->control_bytes += p->out.len;
 	vms_wbuf_reset(&p->out);
 	return 0;
@@ -252,7 +254,7 @@ static int encode_content(struct sender *s, uint32_t cid, uint8_t *msg, size_t *
  * A member that lost data for good (VMS_WIRE_MCAST_GAVE_UP) is waited for
  * no more: what it lacks comes by unicast. */
 static int take_acks(struct sender *s, vms_mcast *mc, size_t g, uint64_t members, uint32_t *acked,
-		     uint32_t sent, int wait, vms_err *err)
+		     uint32_t sent, int wait, int *waited, vms_err *err)
 {
 	double deadline = vms_now() + s->o->timeout_ms / 1000.0;
 	for (;;) {
@@ -281,6 +283,7 @@ static int take_acks(struct sender *s, vms_mcast *mc, size_t g, uint64_t members
 		}
 		if (!wait || low == UINT32_MAX || sent - low < VMS_WIRE_MCAST_WINDOW)
 			return 0;
+		*waited = 1;
 		if (vms_now() > deadline) {
 			vms_err_set(err, -ETIMEDOUT, "took %u of the %u contents of multicast group %zu sent so far "
 				    "and no more for %d s", low, sent, g, s->o->timeout_ms / 1000);
@@ -368,10 +371,17 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 	if (r == 0 && vms_fault("sender:seeding"))
 		r = vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "sender:seeding");
 	uint32_t acked[64] = { 0 };          /* [target]: its MCAST_ACK count */
+	uint64_t waits = vms_mcast_waits(mc);
 	for (size_t i = 0; i < n && r == 0; i++) {
 		size_t len;
-		if (i % (VMS_WIRE_MCAST_ACK_EVERY / 2) == 0)   /* (n < 2^32: MCAST_JOIN's count) */
-			r = take_acks(s, mc, g, members, acked, (uint32_t)i, 1, err);
+		if (i % (VMS_WIRE_MCAST_ACK_EVERY / 2) == 0) {   /* (n < 2^32: MCAST_JOIN's count) */
+			int waited = 0;
+			r = take_acks(s, mc, g, members, acked, (uint32_t)i, 1, &waited, err);
+			/* --compress auto: zstd while the receivers or the rate keep
+			 * us waiting anyway, LZ4 while we are the bottleneck */
+			vms_pagez_pace(s->z, waited || vms_mcast_waits(mc) != waits);
+			waits = vms_mcast_waits(mc);
+		}
 		if (r == 0)
 			r = encode_content(s, ids[i], msg, &len, err);
 		if (r == 0) {

@@ -353,6 +353,44 @@ static void test_one_pagex_any_tag(void **state)
 	vms_pagex_free(x);
 }
 
+/* AUTO: LZ4 until told the sender waits, then zstd, then LZ4 again; every
+ * page it writes is tagged with the compressor that wrote it and decodes
+ * back; "auto" is a name, never a tag. */
+static void test_auto(void **state)
+{
+	(void)state;
+	enum vms_compress got = VMS_COMPRESS_NONE;
+	assert_int_equal(vms_compress_parse("auto", &got), 0);
+	assert_int_equal(got, VMS_COMPRESS_AUTO);
+	assert_string_equal(vms_compress_name(VMS_COMPRESS_AUTO), "auto");
+	vms_pagez *z;
+	vms_pagex *x;
+	uint8_t page[VMS_WIRE_PAGE], back[VMS_WIRE_PAGE];
+	const uint8_t *out;
+	assert_int_equal(vms_pagez_new(VMS_COMPRESS_AUTO, &z, NULL), 0);
+	assert_int_equal(vms_pagex_new(&x, NULL), 0);
+	assert_int_equal(vms_pagez_algo(z), VMS_COMPRESS_AUTO);
+	static const int waits[] = { -1, 1, 1, 0, 1, 0 };   /* -1: not told yet */
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+		if (waits[i] >= 0)
+			vms_pagez_pace(z, waits[i]);
+		enum vms_compress want = waits[i] == 1 ? VMS_COMPRESS_ZSTD : VMS_COMPRESS_LZ4;
+		assert_int_equal(vms_pagez_now(z), want);
+		make_page(TEXT, page);
+		size_t len = vms_page_compress(z, page, &out);
+		assert_true(len >= 2 && len < VMS_WIRE_PAGE);
+		assert_int_equal(out[0], want);
+		assert_int_equal(vms_page_decompress(x, out, len, back), 0);
+		assert_memory_equal(back, page, VMS_WIRE_PAGE);
+	}
+	vms_pagez_free(z);
+	assert_int_equal(vms_pagez_new(VMS_COMPRESS_ZSTD, &z, NULL), 0);
+	vms_pagez_pace(z, 0);                                /* only AUTO listens */
+	assert_int_equal(vms_pagez_now(z), VMS_COMPRESS_ZSTD);
+	vms_pagez_free(z);
+	vms_pagex_free(x);
+}
+
 /* ---- malformed input -------------------------------------------------------- */
 
 /* A tag no compressor has (0, 4, 255 and every other), and each tag over
@@ -694,6 +732,7 @@ int main(void)
 		cmocka_unit_test(test_golden_pages),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_one_pagex_any_tag),
+		cmocka_unit_test(test_auto),
 		cmocka_unit_test(test_bad_tags),
 		cmocka_unit_test(test_truncation_and_trailing),
 		cmocka_unit_test(test_lengths),
