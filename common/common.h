@@ -411,6 +411,10 @@ int vms_mcast_receiver(uint32_t ifaddr, uint32_t group, uint16_t port, vms_mcast
 int vms_mcast_send(vms_mcast *m, const void *msg, size_t len, int timeout_ms, vms_err *err);
 /* Keep a sender alive for `ms`: answer NAKs and send heartbeats. */
 int vms_mcast_service(vms_mcast *m, int ms, vms_err *err);
+/* A receiver can ask for repairs only once it has heard one of the sender's
+ * SPMs (they carry the sender's address): a sender services its socket this
+ * long after every receiver has heard the group and before its data. */
+#define VMS_MCAST_SETTLE_MS 80
 /* Receive without blocking: returns 1 with a message in buf (*len bytes),
  * 0 when nothing is ready (*wait_ms says how long poll may sleep, -1 for
  * "until a descriptor is ready"), 2 when data were lost for good (the

@@ -23,6 +23,14 @@
 #define RCVBUF (32 << 20)
 #define MSG_BUF (VMS_MCAST_MSG_MAX + 32)   /* a message and its seal, a multiple of 16 */
 #define PUMP_EVERY 16              /* a sender takes NAKs at least every this many messages */
+/* SPMs carry the sender's unicast address (NLA): a receiver that has not
+ * heard one cannot NAK and gives every loss up at once (OpenPGM receiver.c,
+ * "Dropped N messages due to invalid NLA"). The SPMs pgm_connect() sends
+ * come before any receiver joins, so ambient SPMs must come often and a new
+ * receiver asks for one (SPMR) soon; the sender also waits
+ * VMS_MCAST_SETTLE_MS (several ambient intervals) before its data. */
+#define AMBIENT_SPM_US 20000
+#define SPMR_EXPIRY_US 10000       /* must stay below AMBIENT_SPM_US */
 
 struct vms_mcast {
 	pgm_sock_t *sock;
@@ -89,14 +97,14 @@ static int open_socket(uint32_t ifaddr, uint32_t group, uint16_t port, int sende
 		ok = ok && set_int(m->sock, IPPROTO_PGM, PGM_SEND_ONLY, 1) == 0 &&
 		     set_int(m->sock, IPPROTO_PGM, PGM_TXW_SQNS, TXW_SQNS) == 0 &&
 		     set_int(m->sock, IPPROTO_PGM, PGM_TXW_MAX_RTE, (int)(rate > INT32_MAX ? INT32_MAX : rate)) == 0 &&
-		     set_int(m->sock, IPPROTO_PGM, PGM_AMBIENT_SPM, 1000000) == 0 &&
+		     set_int(m->sock, IPPROTO_PGM, PGM_AMBIENT_SPM, AMBIENT_SPM_US) == 0 &&
 		     pgm_setsockopt(m->sock, IPPROTO_PGM, PGM_HEARTBEAT_SPM, heartbeat, sizeof(heartbeat));
 	} else {
 		ok = ok && set_int(m->sock, IPPROTO_PGM, PGM_RECV_ONLY, 1) == 0 &&
 		     set_int(m->sock, IPPROTO_PGM, PGM_PASSIVE, 0) == 0 &&
 		     set_int(m->sock, IPPROTO_PGM, PGM_RXW_SQNS, RXW_SQNS) == 0 &&
 		     set_int(m->sock, IPPROTO_PGM, PGM_PEER_EXPIRY, 300000000) == 0 &&
-		     set_int(m->sock, IPPROTO_PGM, PGM_SPMR_EXPIRY, 250000) == 0 &&
+		     set_int(m->sock, IPPROTO_PGM, PGM_SPMR_EXPIRY, SPMR_EXPIRY_US) == 0 &&
 		     set_int(m->sock, IPPROTO_PGM, PGM_NAK_BO_IVL, 50000) == 0 &&
 		     set_int(m->sock, IPPROTO_PGM, PGM_NAK_RPT_IVL, 200000) == 0 &&
 		     set_int(m->sock, IPPROTO_PGM, PGM_NAK_RDATA_IVL, 400000) == 0 &&

@@ -367,6 +367,10 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 			r = peer_err(&s->peers[__builtin_ctzll(joining)], err, -ETIMEDOUT, NULL);
 		}
 	}
+	/* every member hears SPMs (the sender's address) before any data: PGM
+	 * gives a loss up at once while the receiver cannot NAK */
+	if (r == 0)
+		r = vms_mcast_service(mc, VMS_MCAST_SETTLE_MS, err);
 	double t0 = vms_now(), shown = 0;
 	if (r == 0 && vms_fault("sender:seeding"))
 		r = vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "sender:seeding");

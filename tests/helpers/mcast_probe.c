@@ -96,8 +96,10 @@ int main(int argc, char **argv)
 		long left = deadline - now_ms();
 		poll(fds, (nfds_t)n, wait < 0 || wait > left ? (int)(left > 0 ? left : 0) : wait);
 	}
+	uint64_t repaired = vms_mcast_repaired(m);
 	vms_mcast_close(m);
-	printf("received %u of %u (bad %u, resets %u)\n", got, count, bad, resets);
+	printf("received %u of %u (bad %u, resets %u, repairs %llu)\n", got, count, bad, resets,
+	       (unsigned long long)repaired);
 	return got == count && bad == 0 ? 0 : 1;
 fail:
 	fprintf(stderr, "mcast_probe: %s\n", err.msg);
