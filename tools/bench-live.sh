@@ -63,12 +63,16 @@ trap cleanup EXIT
 rx_sum() { "$T" counters "$tb" | awk '$1 != "src" {s += $2} END {printf "%.0f\n", s}'; }
 tx_src() { "$T" counters "$tb" | awk '$1 == "src" {printf "%.0f\n", $3}'; }
 now() { date +%s.%N; }
-# cpu_of FILE...: CPU seconds (user + system) so far of the processes whose
-# pid files are given (0 for those gone)
+# cpu_of FILE...: CPU seconds (user + system) so far of the QEMU processes
+# whose pid files are given (0 for those gone, and for a pid that another
+# program took since)
 cpu_of() {
-	local f tck
+	local f p tck
 	tck=$(getconf CLK_TCK)
-	for f in "$@"; do [ -f "$f" ] && cat "/proc/$(cat "$f" 2>/dev/null)/stat" 2>/dev/null || true; done |
+	for f in "$@"; do
+		p=$(cat "$f" 2>/dev/null) || continue
+		case $(cat "/proc/$p/comm" 2>/dev/null) in qemu*) cat "/proc/$p/stat" 2>/dev/null || true ;; esac
+	done |
 		awk -v tck="$tck" '{ sub(/^.*\) /, ""); s += $12 + $13 } END { printf "%.2f\n", s / tck }'
 }
 # watch_sources OUT: until killed, keep in OUT.N the CPU seconds of source
