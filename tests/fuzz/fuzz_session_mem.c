@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			r = rc_sm_mcast(&sm, bytes, n, &err);
 			break;
 		case F_LOST:
-			rc_sm_mcast_lost(&sm);
+			r = rc_sm_mcast_lost(&sm, &err);
 			break;
 		case F_REJECTED:
 			rc_sm_mcast_rejected(&sm);
