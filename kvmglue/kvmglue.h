@@ -105,7 +105,9 @@ int kvm_parse_proc_stat(const char *text, size_t len, long pid, char *state, uin
 
 /* The start time of the live process `pid` (field 22 of /proc/PID/stat),
  * with its pid the identity of a process across pid reuse: 0 with *start,
- * or -ESRCH when there is no such process or it has ended (a zombie). */
+ * -ESRCH when there is no such process or it has ended (a zombie), or
+ * another negative errno when /proc could not say (EMFILE, ENOMEM ...:
+ * nothing is known then, so nobody may take it for gone). */
 int kvm_proc_start_time(long pid, uint64_t *start);
 
 /* Find each guest-RAM block's host address among the mappings: the one

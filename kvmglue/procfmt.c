@@ -270,11 +270,14 @@ int kvm_proc_start_time(long pid, uint64_t *start)
 		return -ESRCH;
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -ESRCH;
+	if (fd < 0)                   /* only "no such file" says it is gone (not EMFILE, ENOMEM) */
+		return errno == ENOENT || errno == ESRCH ? -ESRCH : -errno;
 	ssize_t got = read(fd, buf, sizeof(buf));  /* (one read: the kernel makes it whole) */
+	int e = got < 0 ? errno : 0;
 	close(fd);
-	if (got <= 0 || (size_t)got == sizeof(buf))
+	if (got < 0)                  /* ESRCH: it ended between open and read */
+		return e == ESRCH ? -ESRCH : -e;
+	if (got == 0 || (size_t)got == sizeof(buf))
 		return -ESRCH;
 	if (buf[got - 1] == '\n')
 		got--;

@@ -46,7 +46,8 @@ int rc_mcast_drain(struct rc_mcast *m, struct rc_sm *sm, int64_t *last_msg, int 
 			continue;
 		}
 		if (r == 3) {                    /* failed authentication: another host's, or forged */
-			rc_sm_mcast_rejected(sm);
+			if ((r = rc_sm_mcast_rejected(sm, err)) < 0)
+				return r;
 			continue;
 		}
 		*last_msg = vms_now_ms();        /* authentic: the sender speaks by multicast */

@@ -141,11 +141,12 @@ int rc_sm_message(struct rc_sm *sm, uint8_t type, vms_cur *p, vms_err *err);
  * (but hellos) an MCAST_ACK. 0 or negative errno (a sink failure).
  * Ignored outside a group. */
 int rc_sm_mcast(struct rc_sm *sm, const uint8_t *msg, size_t len, vms_err *err);
-/* The group's multicast lost data for good (its count no longer says where
- * the sender is: MCAST_ACK "do not wait for me", then none) / dropped a
- * message that failed authentication (counted for GROUP_DONE). */
+/* The group's multicast lost data for good / dropped a message that
+ * failed authentication (counted for GROUP_DONE; a forgery may have taken
+ * a real message's place). Either way the count no longer says where the
+ * sender is: MCAST_ACK "do not wait for me" once, then no more. */
 int rc_sm_mcast_lost(struct rc_sm *sm, vms_err *err);
-void rc_sm_mcast_rejected(struct rc_sm *sm);
+int rc_sm_mcast_rejected(struct rc_sm *sm, vms_err *err);
 /* After MCAST_END, the group is over once every message came or nothing
  * came for RC_GROUP_QUIET_MS before now_ms (vms_now_ms()): then leave it and
  * send GROUP_DONE, returning 1. 0 while it goes on; negative errno. */

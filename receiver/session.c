@@ -134,10 +134,16 @@ int rc_sm_mcast_lost(struct rc_sm *sm, vms_err *err)
 	return reply(sm, vms_msg_mcast_ack_put(&sm->out, sm->group, VMS_WIRE_MCAST_GAVE_UP), err);
 }
 
-void rc_sm_mcast_rejected(struct rc_sm *sm)
+int rc_sm_mcast_rejected(struct rc_sm *sm, vms_err *err)
 {
 	if (sm->rejected++ == 0)
 		rc_log(sm->o, "group %u: dropped a multicast message that failed authentication", sm->group);
+	/* a forged message may have taken a real one's place (PGM's sequence
+	 * number): the count may lag for good, so the sender must not wait */
+	if (!sm->in_group || sm->group_lost)
+		return 0;
+	sm->group_lost = 1;
+	return reply(sm, vms_msg_mcast_ack_put(&sm->out, sm->group, VMS_WIRE_MCAST_GAVE_UP), err);
 }
 
 int rc_sm_group_check(struct rc_sm *sm, int64_t now_ms, vms_err *err)

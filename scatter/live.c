@@ -82,6 +82,8 @@ struct job {
 	uint64_t acked;                   /* SREFs the receiver has applied (ACK) */
 	double t_done;                    /* the source's migration completed (guest paused) */
 	int verify;                       /* compare the target with the source before COMMIT */
+	int unreadable;                   /* --verify could not read the source's memory */
+	uint64_t src_start;               /* the source QEMU's start time (its identity with its pid) */
 	uint8_t *seen[KVM_MS_BLOCKS_MAX]; /* pages already streamed, per block */
 	uint64_t seen_pages[KVM_MS_BLOCKS_MAX]; /* pages each seen[] covers */
 	struct sc_live_stats *st;
@@ -399,7 +401,7 @@ static int compare(struct job *j, uint64_t *bad, size_t cap, uint64_t *nbad, vms
 					(unsigned long long)pages);
 			break;
 		}
-		if ((r = kvm_mem_read(mem, m.first, m.count, buf, err)) < 0)
+		if ((r = kvm_mem_read(mem, m.first, m.count, buf, err)) < 0 && (j->unreadable = 1))
 			break;
 		for (uint32_t i = 0; i < m.count; i++) {
 			vms_page_digest(buf + (size_t)i * KVM_PAGE_SIZE, d);
@@ -429,6 +431,7 @@ static int verify(struct job *j, vms_err *err)
 	if (r == 0 && nbad && j->lv->o->repair && nbad <= REPAIR_MAX) {
 		for (uint64_t i = 0; i < nbad && r == 0; i++) {
 			r = kvm_mem_read(j->lv->mems[j->v], bad[i], 1, page, err);
+			j->unreadable |= r < 0;
 			if (r == 0 && (r = vms_msg_u64page_put(&j->out, VMS_MSG_FIX, bad[i], page)) < 0)
 				vms_err_set(err, r, "out of memory");
 		}
@@ -453,7 +456,8 @@ static int source_gone(const struct job *j)
 {
 	uint64_t start;
 	pid_t pid = kvm_mem_pid(j->lv->mems[j->v]);
-	return pid > 0 && kvm_proc_start_time(pid, &start) == -ESRCH;
+	int r = pid > 0 && j->src_start ? kvm_proc_start_time(pid, &start) : -EINVAL;
+	return r == -ESRCH || (r == 0 && start != j->src_start);   /* (ended, or its pid reused) */
 }
 
 /* Whether this VM is verified (opts.verify): by default when its source
@@ -592,6 +596,8 @@ static int migrate(struct job *j, vms_err *err)
 	    (r = wants_verify(j, err)) < 0)
 		return r;
 	j->verify = r;
+	if (kvm_proc_start_time(kvm_mem_pid(lv->mems[j->v]), &j->src_start) < 0)
+		j->src_start = 0;            /* (source_gone then never says gone) */
 	if (lv->o->guard_exe && (r = start_guard(j, err)) < 0)
 		return r;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -621,7 +627,7 @@ static int migrate(struct job *j, vms_err *err)
 		/* a source that died after it completed its migration leaves the
 		 * target as the guest's only copy: committed unverified rather
 		 * than lost (doc/PROTOCOL.md, "Commit and rollback") */
-		if (!source_gone(j))
+		if (!j->unreadable || !source_gone(j))   /* a page that differs is no death */
 			return r;
 		j->st->unverified = 1;
 	}
@@ -694,7 +700,9 @@ static void *job_main(void *arg)
 	} else {                          /* its own, now: the guest waits for nobody */
 		d = r == 0 && !aborted(lv) ? COMMIT : ROLLBACK;
 	}
-	int committing = d == COMMIT && r == 0;
+	/* a source that died after it completed its migration leaves the
+	 * target as the only copy: it commits whatever the rack decided */
+	int committing = (d == COMMIT || j->st->unverified) && r == 0;
 	if (committing) {
 		r = commit(j, &j->err);
 		if (r == 0 && vms_fault("sender:commit-between"))   /* (a drop: nothing left to drop) */

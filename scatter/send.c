@@ -268,11 +268,16 @@ static int take_acks(struct sender *s, vms_mcast *mc, size_t g, uint64_t members
 			if (!(members >> t & 1))
 				continue;
 			while ((r = peer_next(&s->peers[t], 0, &type, &pl, err)) == 1) {
-				if (type != VMS_MSG_MCAST_ACK || vms_msg_mcast_ack_get(&pl, &grp, &got) < 0 || grp != g ||
-				    (got != VMS_WIRE_MCAST_GAVE_UP && (got > sent || got < acked[t])))
+				if (type != VMS_MSG_MCAST_ACK || vms_msg_mcast_ack_get(&pl, &grp, &got) < 0 || grp != g)
 					return peer_err(&s->peers[t], err, vms_err_set(err, -EPROTO,
 							"sent a malformed or misplaced message during multicast group %zu", g), NULL);
-				acked[t] = got;
+				/* a count past what we sent (another sender's messages on an
+				 * unsealed group) or going back only loses that member its
+				 * pacing: never more than `sent`, never less than before */
+				if (got != VMS_WIRE_MCAST_GAVE_UP && got > sent)
+					got = sent;
+				if (got > acked[t])
+					acked[t] = got;
 			}
 			if (r < 0)
 				return r;

@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			r = rc_sm_mcast_lost(&sm, &err);
 			break;
 		case F_REJECTED:
-			rc_sm_mcast_rejected(&sm);
+			r = rc_sm_mcast_rejected(&sm, &err);
 			break;
 		case F_QUIET:
 			r = rc_sm_group_check(&sm, vms_now_ms() + RC_GROUP_QUIET_MS + 1, &err);
