@@ -130,6 +130,8 @@ int rc_sm_mcast_lost(struct rc_sm *sm, vms_err *err)
 	if (!sm->in_group || sm->group_lost)
 		return 0;
 	rc_log(sm->o, "group %u: multicast data lost for good; it will come by unicast", sm->group);
+	if (!sm->group_heard)            /* only hellos were lost: the count holds (and JOINED comes first) */
+		return 0;
 	sm->group_lost = 1;
 	return reply(sm, vms_msg_mcast_ack_put(&sm->out, sm->group, VMS_WIRE_MCAST_GAVE_UP), err);
 }
@@ -139,8 +141,10 @@ int rc_sm_mcast_rejected(struct rc_sm *sm, vms_err *err)
 	if (sm->rejected++ == 0)
 		rc_log(sm->o, "group %u: dropped a multicast message that failed authentication", sm->group);
 	/* a forged message may have taken a real one's place (PGM's sequence
-	 * number): the count may lag for good, so the sender must not wait */
-	if (!sm->in_group || sm->group_lost)
+	 * number): the count may lag for good, so the sender must not wait.
+	 * (Not before the group was heard: only hellos go then, uncounted,
+	 * and nothing may come before JOINED.) */
+	if (!sm->in_group || sm->group_lost || !sm->group_heard)
 		return 0;
 	sm->group_lost = 1;
 	return reply(sm, vms_msg_mcast_ack_put(&sm->out, sm->group, VMS_WIRE_MCAST_GAVE_UP), err);
