@@ -4,7 +4,8 @@
 # host link shaped to --rate, in one run: bytes the targets receive (read
 # from the interfaces' counters), bytes the source sends, wall time, the
 # lower bound (each distinct non-zero content once per target that needs
-# it), and throughput against the line rate; vmscatter with and without LZO,
+# it), and throughput against the line rate; vmscatter with its default
+# page compression (--compress auto) and without (--no-compress),
 # and the cost of security: mutual TLS + sealed multicast against --insecure
 # (wall time and CPU seconds of the sender and receivers per GiB of images).
 # Two racks: real guests' memory (dumped from running guests) and a synthetic
@@ -141,7 +142,7 @@ print(f"  {'TCP, each image whole':22} {brx / M:15.1f} {btx / M:14.1f} {bt:8.2f}
 ph = send["total"]["phases"]
 print(f"  vmscatter phases: {ph['prepare']:.1f} s connect+maps, {ph['multicast']:.1f} s multicast, "
       f"{ph['unicast_and_verify']:.1f} s unicast+verify (both sides fsync the images)")
-print(f"  LZO: targets receive {vrx / rrx:.3f}x, time {vt / rt:.3f}x of --no-compress "
+print(f"  compression: targets receive {vrx / rrx:.3f}x, time {vt / rt:.3f}x of --no-compress "
       f"({send['total']['contents_compressed']} contents compressed)")
 print(f"  vmscatter / TCP: targets receive {vrx / brx:.3f}x, source sends {vtx / btx:.3f}x, "
       f"time {vt / bt:.3f}x; targets receive {vrx / lower:.3f}x the lower bound; "
