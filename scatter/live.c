@@ -39,7 +39,6 @@
 #define READ_CHUNK (256u << 10)
 #define MIG_SNDBUF (8 << 20)         /* the source's migration socket: QEMU runs on while we wait */
 #define FLUSH_AT (256u << 10)
-#define PACE_BACKLOG (256 << 10)     /* unsent bytes after a flush: the link is the bottleneck */
 #define CONNECT_MS 5000
 #define READY_MS 60000
 #define LOADED_MS 120000
@@ -142,7 +141,7 @@ static int flush(struct job *j, vms_err *err)
 	/* --compress auto: what the kernel still holds says whether the link
 	 * (or the receiver) keeps us waiting, so zstd's smaller pages cost
 	 * nothing, or we are the bottleneck and LZ4's speed counts */
-	vms_pagez_pace(j->z, vms_conn_unsent(j->conn) >= PACE_BACKLOG);
+	vms_pagez_pace(j->z, vms_conn_unsent(j->conn) >= SC_PACE_BACKLOG);
 	j->st->wire_bytes += j->out.len;
 	vms_wbuf_reset(&j->out);
 	j->open = SIZE_MAX;
@@ -401,8 +400,10 @@ static int compare(struct job *j, uint64_t *bad, size_t cap, uint64_t *nbad, vms
 					(unsigned long long)pages);
 			break;
 		}
-		if ((r = kvm_mem_read(mem, m.first, m.count, buf, err)) < 0 && (j->unreadable = 1))
+		if ((r = kvm_mem_read(mem, m.first, m.count, buf, err)) < 0) {
+			j->unreadable = 1;
 			break;
+		}
 		for (uint32_t i = 0; i < m.count; i++) {
 			vms_page_digest(buf + (size_t)i * KVM_PAGE_SIZE, d);
 			if (memcmp(d, m.dig + (size_t)i * VMS_WIRE_DIGEST, VMS_WIRE_DIGEST) == 0)

@@ -27,7 +27,6 @@
 #define MAP_FRAME_IDS 65536u          /* page references per MAP frame */
 #define MISSING_ROUNDS 8
 #define CONNECT_MS 5000
-#define PACE_BACKLOG (256 << 10)       /* unsent bytes after a write: the link is the bottleneck */
 #define RATE_UNKNOWN (1000000000u / 8)  /* multicast ceiling when the interface has no speed: 1 Gbit/s */
 
 struct peer {
@@ -92,7 +91,7 @@ static int peer_flush(struct sender *s, struct peer *p, int unicast, vms_err *er
 		return peer_err(p, err, w, NULL);
 	}
 	if (unicast) {
-		vms_pagez_pace(s->z, vms_conn_unsent(p->conn) >= PACE_BACKLOG);   /* --compress auto */
+		vms_pagez_pace(s->z, vms_conn_unsent(p->conn) >= SC_PACE_BACKLOG);   /* --compress auto */
 		p->st->unicast_bytes += p->out.len;
 	} else
 		p->st->control_bytes += p->out.len;

@@ -19,6 +19,10 @@ struct sc_send_ctl {
 	vms_conn **keep_conns;       /* out, per target: the open connections (caller closes) */
 };
 
+/* --compress auto: bytes of a connection still unsent after a write that
+ * say the link (or the receiver), not the sender, is the bottleneck */
+#define SC_PACE_BACKLOG (256 << 10)
+
 /* send.c: the control sessions (doc/PROTOCOL.md), phases 1-4. mems[v] is VM
  * v's source (as indexed); target_of[v] its target; groups as
  * sc_session_opts. per_target has ntargets entries. On failure every

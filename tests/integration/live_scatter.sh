@@ -249,11 +249,7 @@ EOF
 ok $? "every VM verified; references into the spoilt seeds were asked for again, on t1 only; seeds went compressed"
 # OpenPGM's own word on t2's loss while seeding (its log of each group):
 # messages delivered from repair data (RDATA) and losses declared for good
-repairs=$(sed -n 's/.*group [0-9]*: \([0-9]*\) PGM repairs (RDATA) received.*/\1/p' \
-	"$tmp/recv2.log" | awk '{ n += $1 } END { print n + 0 }')
-resets=$(grep -c 'multicast data lost for good' "$tmp/recv2.log")
-diag "t2's PGM: $repairs messages repaired (RDATA), $resets losses declared for good"
-[ "$repairs" -gt 0 ] && [ "$resets" = 0 ]
+pgm_repaired "$tmp/recv2.log"
 ok $? "t2's PGM repaired the 5% loss: $repairs repairs (RDATA) delivered, $resets losses it gave up on"
 moved
 ok $? "every guest counts on its target; sources gone"

@@ -127,11 +127,7 @@ ok $? "with loss: every image bit-exact"
 # (PGM_IO_STATUS_RESET; those contents then come by unicast). PGM must repair
 # 5% loss itself: a receiver that never heard an SPM (the sender's address)
 # cannot NAK and gives every loss up (repairs 0, "lost for good")
-repairs=$(sed -n 's/.*group [0-9]*: \([0-9]*\) PGM repairs (RDATA) received.*/\1/p' \
-	"$tmp/recv2.log" | awk '{ n += $1 } END { print n + 0 }')
-resets=$(grep -c 'multicast data lost for good' "$tmp/recv2.log")
-diag "t2's PGM: $repairs messages repaired (RDATA), $resets losses declared for good"
-[ "$repairs" -gt 0 ] && [ "$resets" = 0 ]
+pgm_repaired "$tmp/recv2.log"
 ok $? "t2's PGM repaired the 5% loss: $repairs repairs (RDATA) delivered, $resets losses it gave up on"
 # --- 3. a receiver killed mid-session -------------------------------------------------
 "$T" down $tb; "$T" up $tb --targets 3 > /dev/null

@@ -49,6 +49,17 @@ need() {
 	echo "Bail out! $* failed"
 	exit 1
 }
+# pgm_repaired LOG: a receiver's log says PGM repaired its loss itself: at
+# least one message delivered from repair data (RDATA, the PGM header of
+# each packet) and no loss declared for good (PGM_IO_STATUS_RESET). Sets
+# $repairs and $resets for the check's words.
+pgm_repaired() {
+	repairs=$(sed -n 's/.*group [0-9]*: \([0-9]*\) PGM repairs (RDATA) received.*/\1/p' \
+		"$1" | awk '{ n += $1 } END { print n + 0 }')
+	resets=$(grep -c 'multicast data lost for good' "$1")
+	diag "$(basename "$1" .log)'s PGM: $repairs messages repaired (RDATA), $resets losses declared for good"
+	[ "$repairs" -gt 0 ] && [ "$resets" = 0 ]
+}
 at_exit() { _tap_cleanups=("$1" "${_tap_cleanups[@]}"); }
 _tap_exit() {
 	local rc=$?
