@@ -1,6 +1,6 @@
 #!/bin/bash
 # faults-matrix.sh - the whole fault matrix of tests/integration/faults.sh
-# (every process killed at every phase, the link cuts: 28 cells, about 13
+# (every process killed at every phase, the link cuts: 29 cells, about 13
 # minutes on 2 cores); `make check` runs a representative part of it.
 #   tools/faults-matrix.sh [BUILD_DIR]     (root; BUILD_DIR defaults to .)
 # FAULTS_ONLY=REGEX (matched against PHASE/WHO) picks cells.

@@ -24,7 +24,7 @@
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 command -v nft >/dev/null || skip_all "nft not installed"
 
-plan 56
+plan 58
 tb=vf$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-faults.XXXXXX)
@@ -40,7 +40,7 @@ at_exit "for p in \$(cat '$tmp'/*.pid 2>/dev/null); do kill -CONT \$p; kill -9 \
 GK=$("$top_srcdir/tools/mkguest.sh")
 matrix=()
 # make check: one cell per process and per phase, and both link cuts (about
-# 6 minutes); FAULTS_ONLY=. (tools/faults-matrix.sh) runs all 28
+# 6 minutes); FAULTS_ONLY=. (tools/faults-matrix.sh) runs all 29
 cells=${FAULTS_ONLY:-'^(seeding/sender|seeding/source QEMU|streaming/receiver|streaming/target QEMU|streaming/link.*|verifying/stream|postmigrate/source QEMU|committing/.*|between/sender)$'}
 
 # status SOCKET: the QEMU's run state ("running", "paused", ...), "" if it does not answer
@@ -326,6 +326,9 @@ cell verifying sender sender sender:verifying=stop kill_sender source source
 cell verifying receiver sender sender:verifying=stop kill_recv source t2
 cell verifying stream sender sender:verifying=stop kill_stream source t2
 cell verifying "source QEMU" sender sender:verifying=stop kill_src_qemu t1 t2
+# the same under --atomic: vm1's source is gone, so vm1 commits whatever the
+# rack decides (its target holds the only copy)
+cell verifying "source QEMU, --atomic" sender sender:verifying=stop kill_src_qemu t1 t2 --atomic
 cell verifying "target QEMU" sender sender:verifying=stop kill_tgt_qemu source t2
 
 # --- committing: vm1's stream process on t1 resumed the target, before RUNNING ----------
