@@ -146,6 +146,7 @@ __attribute__((noreturn)) static void stream_child(struct serve *s, int fd, pid_
 	struct sigaction sa = { .sa_handler = stream_term };   /* (no SA_RESTART: I/O returns) */
 	sigaction(SIGTERM, &sa, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	prctl(PR_SET_NAME, "vms-stream");
 	if (getppid() != parent)             /* the receiver died before the line above */
 		raise(SIGTERM);
 	char sender[200];                    /* the control connection's certificate subject */

@@ -688,6 +688,9 @@ static void *job_main(void *arg)
 	struct job *j = arg;
 	struct sc_live *lv = j->lv;
 	double t0 = vms_now();
+	char comm[16];                    /* what top and perf show: vms-VMNAME */
+	snprintf(comm, sizeof(comm), "vms-%s", sc_index_vm_name(lv->ix, j->v));
+	pthread_setname_np(pthread_self(), comm);
 	int r = migrate(j, &j->err);
 	set_state(j, r < 0 ? JOB_FAILED : JOB_LOADED);
 	enum decision d;

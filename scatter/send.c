@@ -494,12 +494,44 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
 	return r;
 }
 
+/* Live: of the contents only this target needs, those on two of its pages
+ * or more (in one VM or in several): seeded once, every such page becomes
+ * a reference instead of going whole in each stream. Moves them to the
+ * front of p->unicast; *n: how many. */
+static int repeated_contents(struct sender *s, struct peer *p, size_t *n, vms_err *err)
+{
+	uint8_t *seen = calloc((size_t)sc_index_contents(s->ix) + 1, 1);
+	*n = 0;
+	if (!seen)
+		return vms_err_set(err, -ENOMEM, "out of memory");
+	for (unsigned k = 0; k < p->nvms; k++) {
+		uint64_t pages = sc_index_vm_pages(s->ix, p->vms[k]);
+		for (uint64_t pg = 0; pg < pages; pg++) {
+			uint32_t c = sc_index_page(s->ix, p->vms[k], pg);
+			if (c != SC_ZERO_CONTENT && seen[c] < 2)
+				seen[c]++;
+		}
+	}
+	for (size_t i = 0; i < p->nunicast; i++)
+		if (seen[p->unicast[i]] == 2) {
+			uint32_t c = p->unicast[i];
+			p->unicast[i] = p->unicast[*n];
+			p->unicast[(*n)++] = c;
+		}
+	free(seen);
+	return 0;
+}
+
 /* The unicast contents of one receiver, then END. Live seeds are the
- * multicast contents only: what one target alone needs goes in the
- * migration stream, current, instead of twice. */
+ * multicast contents and the repeated ones (repeated_contents): what one
+ * page of one target alone holds goes in the migration stream, current,
+ * instead of twice. */
 static int unicast_peer(struct sender *s, struct peer *p, vms_err *err)
 {
-	int r = s->c->live ? 0 : send_contents(s, p, p->unicast, p->nunicast, 0, err);
+	size_t n = p->nunicast;
+	int r = s->c->live ? repeated_contents(s, p, &n, err) : 0;
+	if (r == 0 && n > 0)
+		r = send_contents(s, p, p->unicast, n, 0, err);
 	if (r == 0)
 		r = vms_msg_empty_put(&p->out, VMS_MSG_END);
 	return r < 0 ? r : peer_flush(s, p, 0, err);
