@@ -1,4 +1,4 @@
-/* test_wire.c - the wire protocol (version 5): a golden byte vector for
+/* test_wire.c - the wire protocol (version 6): a golden byte vector for
  * every message type, round trips, truncation of every message at every
  * prefix, trailing bytes, frame reassembly from any split of the stream,
  * and lengths at and outside the caps. */
@@ -38,11 +38,11 @@ static const uint8_t hdr_pc[] = { HDR_PC };
 
 /* HELLO, session 0x0102030405060708, target "t1", sealed */
 static const uint8_t g_hello[] = {
-	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x05,
+	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x06,
 	0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x02, 't', '1', 0x01,
 };
-/* WELCOME, version 5, receiver "r1" */
-static const uint8_t g_welcome[] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0x00, 0x05, 0x02, 'r', '1' };
+/* WELCOME, version 6, receiver "r1" */
+static const uint8_t g_welcome[] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0x00, 0x06, 0x02, 'r', '1' };
 /* VM 3 "web.1", 65,536 pages, SHA-256 5a.. */
 static const uint8_t g_vm[] = {
 	0, 0, 0, 51, VMS_MSG_VM, 0, 0, 0, 3, 5, 'w', 'e', 'b', '.', '1',
@@ -122,6 +122,7 @@ static const uint8_t g_outcome_is[] = { 0, 0, 0, 2, VMS_MSG_OUTCOME_IS, 1 };
 static const uint8_t g_scomp[] = { 0, 0, 0, 63, VMS_MSG_SCOMP, 0, 15, HDR_PC, 0x01, LZO_V };
 /* MCAST_ACK: group 2, 1,280 contents received */
 static const uint8_t g_mcast_ack[] = { 0, 0, 0, 9, VMS_MSG_MCAST_ACK, 0, 0, 0, 2, 0, 0, 0x05, 0x00 };
+static const uint8_t g_seeding[] = { 0, 0, 0, 1, VMS_MSG_SEEDING };
 
 static uint8_t page_of(uint8_t v, uint8_t *page)
 {
@@ -141,7 +142,7 @@ static int put_hello(vms_wbuf *b)
 }
 static int put_welcome(vms_wbuf *b)
 {
-	struct vms_msg_welcome w = { 5, "r1" };
+	struct vms_msg_welcome w = { 6, "r1" };
 	return vms_msg_welcome_put(b, &w);
 }
 static int put_vm(vms_wbuf *b)
@@ -237,6 +238,7 @@ static int put_ack(vms_wbuf *b) { return vms_msg_u64_put(b, VMS_MSG_ACK, 512); }
 static int put_outcome(vms_wbuf *b) { return vms_msg_outcome_put(b, 0x0102030405060708ull, 3); }
 static int put_outcome_is(vms_wbuf *b) { return vms_msg_outcome_is_put(b, VMS_OUTCOME_COMMITTED); }
 static int put_mcast_ack(vms_wbuf *b) { return vms_msg_mcast_ack_put(b, 2, 1280); }
+static int put_seeding(vms_wbuf *b) { return vms_msg_empty_put(b, VMS_MSG_SEEDING); }
 static int put_scomp(vms_wbuf *b)
 {
 	struct vms_msg_scomp m = { hdr_pc, sizeof(hdr_pc), lzo_v, sizeof(lzo_v) };
@@ -256,7 +258,7 @@ static void get_welcome(vms_cur *p)
 {
 	struct vms_msg_welcome w;
 	assert_int_equal(vms_msg_welcome_get(p, &w), 0);
-	assert_int_equal(w.version, 5);
+	assert_int_equal(w.version, 6);
 	assert_string_equal(w.name, "r1");
 }
 static void get_vm(vms_cur *p)
@@ -494,6 +496,7 @@ static const struct golden goldens[] = {
 	G(outcome, VMS_MSG_OUTCOME, get_outcome, 0),
 	G(outcome_is, VMS_MSG_OUTCOME_IS, get_outcome_is, 0),
 	G(mcast_ack, VMS_MSG_MCAST_ACK, get_mcast_ack, 0),
+	G(seeding, VMS_MSG_SEEDING, get_empty, 0),
 };
 #define NGOLDEN (sizeof(goldens) / sizeof(goldens[0]))
 
@@ -502,7 +505,7 @@ static const struct golden goldens[] = {
 static void test_golden_cover_every_type(void **state)
 {
 	(void)state;
-	assert_int_equal(NGOLDEN, VMS_MSG_MCAST_ACK);
+	assert_int_equal(NGOLDEN, VMS_MSG_SEEDING);
 	for (unsigned t = 0; t < 256; t++) {
 		vms_cur p;
 		if (t >= 1 && t <= NGOLDEN) {
@@ -585,7 +588,7 @@ static void test_golden_truncation_and_trailing(void **state)
 
 /* HELLO without a seal: flags 0. */
 static const uint8_t hello_golden[] = {
-	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x05,
+	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x06,
 	0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x02, 't', '1', 0x00,
 };
 
@@ -849,18 +852,18 @@ static void test_bad_fields(void **state)
 	v3[5] = 3;
 	vms_cur_init(&c, v3, sizeof(v3));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
-	v3[5] = 4;
+	v3[5] = 5;
 	vms_cur_init(&c, v3, sizeof(v3));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
-	static const uint8_t v6[] = { 'V', 'M', 'S', 'C', 0, 6 };
-	vms_cur_init(&c, v6, sizeof(v6));
+	static const uint8_t v7[] = { 'V', 'M', 'S', 'C', 0, 7 };
+	vms_cur_init(&c, v7, sizeof(v7));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
-	vms_cur_init(&c, v6, 5);                        /* no whole version: garbage */
+	vms_cur_init(&c, v7, 5);                        /* no whole version: garbage */
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
-	static const uint8_t bad_name[] = { 'V', 'M', 'S', 'C', 0, 5, 0, 0, 0, 0, 0, 0, 0, 1, 1, '/', 0 };
+	static const uint8_t bad_name[] = { 'V', 'M', 'S', 'C', 0, 6, 0, 0, 0, 0, 0, 0, 0, 1, 1, '/', 0 };
 	vms_cur_init(&c, bad_name, sizeof(bad_name));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
-	static const uint8_t empty_name[] = { 'V', 'M', 'S', 'C', 0, 5, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 };
+	static const uint8_t empty_name[] = { 'V', 'M', 'S', 'C', 0, 6, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 };
 	vms_cur_init(&c, empty_name, sizeof(empty_name));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
 	/* flags other than bit 0 */
