@@ -564,6 +564,7 @@ int pl_partition(const vmsplan_problem *p, const struct pl_index *ix, const unsi
 	glp_init_iocp(&io);
 	io.msg_lev = GLP_MSG_OFF;
 	io.presolve = GLP_ON;
+	io.tol_obj = 1e-12;          /* costs are whole numbers up to ~1e12: prune nothing better */
 	double left = deadline - pl_now();
 	io.tm_lim = left > 0.001 ? (int)(left * 1000) : 1;
 	int rc = keep ? glp_intopt(ip, &io) : 0;
@@ -609,6 +610,7 @@ out:
 /* ---- the optimal strategy ------------------------------------------------------------ */
 
 #define COMPACT_MAX_COLUMNS 200000u
+#define COMPACT_MAX_TARGETS 4u
 
 int pl_exact(const vmsplan_problem *p, const struct pl_index *ix, uint64_t seed, double time_limit,
 	     unsigned *target_of, int *optimal, double *gap, uint64_t *lower, vmsplan_error *err)
@@ -643,7 +645,9 @@ int pl_exact(const vmsplan_problem *p, const struct pl_index *ix, uint64_t seed,
 		for (size_t c = 0; c < p->nclasses; c++)
 			if (p->cls_off[c + 1] - p->cls_off[c] >= 2)
 				links += p->ntargets;
-		if (!have || (size_t)p->nvms * p->ntargets + links <= COMPACT_MAX_COLUMNS) {
+		/* its relaxation is weak: worth it only on few targets */
+		if (!have || (p->ntargets <= COMPACT_MAX_TARGETS &&
+			      (size_t)p->nvms * p->ntargets + links <= COMPACT_MAX_COLUMNS)) {
 			double g, left = deadline - pl_now();
 			r = pl_optimal(p, have ? start : NULL, left > 0.01 ? left : 0.01, target_of, &proven, &g,
 				       &plb, err);

@@ -133,9 +133,10 @@ enum vmsplan_strategy {
 	 * placement and ending in a descent; the cheapest placement wins.
 	 * Never worse than greedy + descent. The runs' lengths are numbers of
 	 * steps set by the problem's size and their random choices come from
-	 * the seed: same problem and seed, same placement, on any machine (the
-	 * time limit is only a safety cap). Under a second up to 64 VMs x 16
-	 * targets, a few seconds for 1,024 x 64 (see tools/vms-bench-plan). */
+	 * the seed: same problem and seed, same placement, however fast or
+	 * busy the machine (the time limit is only a safety cap). Under a
+	 * second up to 64 VMs x 16 targets, a few seconds for 1,024 x 64 (see
+	 * tools/vms-bench-plan). */
 	VMSPLAN_ANNEAL,
 };
 #define VMSPLAN_STRATEGIES 6

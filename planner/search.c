@@ -14,13 +14,15 @@
  * of b at random: a free slot means moving v, an occupied one swapping v
  * with that slot's VM. Capacities (slots, memory) and pins always hold. A
  * worse step is taken with probability exp(-delta / temperature), the
- * temperature falling geometrically from one that accepts about a third
- * of the worse steps sampled at the start to a thousandth of it.
+ * temperature falling geometrically from one that accepts a given share
+ * of the worse steps sampled at the start (30%, 10%, 10%, 3% in the four
+ * runs) to a thousandth of it.
  *
  * Every budget is a number of steps derived from the problem's size, and
  * every random choice comes from splitmix64 seeded from the caller's seed:
- * the same problem and seed give the same placement on any machine. The
- * time limit is only a safety cap (hitting it ends the runs early).
+ * the same problem and seed give the same placement however fast or busy
+ * the machine is. The time limit is only a safety cap (hitting it ends the
+ * runs early).
  */
 #include <errno.h>
 #include <math.h>
@@ -29,10 +31,11 @@
 
 #include "plan_int.h"
 
-#define RUNS 4u                  /* annealing runs, from different seeds */
-#define STEPS_PER_VM 3000u       /* steps per run per movable VM ... */
+#define RUNS 4u                  /* annealing runs, from different seeds ... */
+static const double accept_share[RUNS] = { 0.3, 0.1, 0.1, 0.03 };   /* ... and temperatures */
+#define STEPS_PER_VM 4000u       /* steps per run per movable VM ... */
 #define STEPS_MIN 20000u         /* ... at least ... */
-#define STEPS_MAX 3000000u       /* ... at most */
+#define STEPS_MAX 1000000u       /* ... at most */
 #define GUIDED_PER_16 13u        /* steps towards a co-holder's target, of 16 */
 #define CLOCK_EVERY 4096u        /* steps between looks at the clock */
 
@@ -287,14 +290,14 @@ static unsigned pick_target(const struct srch *s, unsigned v, uint64_t *rng)
 
 /* One annealing run from the loaded state; leaves the best placement seen
  * in best[] (and its cost in *best_cost) when it beats *best_cost. */
-static void anneal(struct srch *s, uint64_t seed, uint64_t steps, double deadline, unsigned *best,
-		   int64_t *best_cost)
+static void anneal(struct srch *s, uint64_t seed, uint64_t steps, double accept, double deadline,
+		   unsigned *best, int64_t *best_cost)
 {
 	const vmsplan_problem *p = s->p;
 	uint64_t rng = seed;
 	if (s->nmovable == 0 || s->T < 2)
 		return;
-	/* starting temperature: a third of the worse sampled steps accepted */
+	/* starting temperature: the run's share of worse sampled steps accepted */
 	double sum = 0;
 	unsigned npos = 0;
 	for (unsigned i = 0; i < 256; i++) {
@@ -307,7 +310,7 @@ static void anneal(struct srch *s, uint64_t seed, uint64_t steps, double deadlin
 	}
 	if (npos == 0)
 		return;
-	double t0 = sum / npos / -log(1.0 / 3.0), t1 = t0 / 1000.0;
+	double t0 = sum / npos / -log(accept), t1 = t0 / 1000.0;
 	double temp = t0, cool = pow(t1 / t0, 1.0 / (double)steps);
 	int64_t run_best = s->cost;
 	unsigned *run_place = malloc(s->V * sizeof(*run_place));
@@ -385,7 +388,7 @@ int pl_anneal(const vmsplan_problem *p, const struct pl_index *ix, uint64_t seed
 	uint64_t mix = seed;
 	for (unsigned run = 0; run < RUNS; run++) {
 		srch_load(&s, start);
-		anneal(&s, pl_rand(&mix), steps, deadline, target_of, &best_cost);
+		anneal(&s, pl_rand(&mix), steps, accept_share[run], deadline, target_of, &best_cost);
 	}
 out:
 	srch_free(&s);
