@@ -15,7 +15,7 @@
  * with that slot's VM. Capacities (slots, memory) and pins always hold. A
  * worse step is taken with probability exp(-delta / temperature), the
  * temperature falling geometrically from one that accepts a given share
- * of the worse steps sampled at the start (30%, 10%, 10%, 3% in the four
+ * of the worse steps sampled at the start (3%, 1%, 0.3%, 0.1% in the four
  * runs) to a thousandth of it.
  *
  * Every budget is a number of steps derived from the problem's size, and
@@ -32,7 +32,7 @@
 #include "plan_int.h"
 
 #define RUNS 4u                  /* annealing runs, from different seeds ... */
-static const double accept_share[RUNS] = { 0.3, 0.1, 0.1, 0.03 };   /* ... and temperatures */
+static const double accept_share[RUNS] = { 0.03, 0.01, 0.003, 0.001 };   /* ... and temperatures */
 #define STEPS_PER_VM 4000u       /* steps per run per movable VM ... */
 #define STEPS_MIN 20000u         /* ... at least ... */
 #define STEPS_MAX 1000000u       /* ... at most */
