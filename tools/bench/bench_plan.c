@@ -291,7 +291,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		vmsplan_problem_free(p);
 	}
-	printf("vs best: above the best placement known (* = optimal stopped at the time limit; gap = "
-	       "its distance to its proven lower bound)\n");
+	printf("vs best: above the best placement known; optimal* = not proven optimal, gap = its "
+	       "distance to its proven lower bound\n");
 	return 0;
 }
