@@ -26,7 +26,9 @@
  * CONVENTIONS
  * Functions return 0 (or a non-negative value where stated) or a negative
  * errno, and describe failures in the optional `vmsplan_error`. Objects are
- * not thread-safe; distinct objects may be used from distinct threads. A
+ * not thread-safe; distinct objects may be used from distinct threads
+ * (vmsplan_solve may start threads of its own, which only read the problem
+ * and are joined before it returns). A
  * plan refers to nothing in its problem: it may outlive it.
  */
 #ifndef VMSPLAN_PLAN_H
@@ -130,8 +132,10 @@ enum vmsplan_strategy {
 	/* The default. Greedy and a descent over moves and swaps, then
 	 * several runs of simulated annealing over moves and swaps (steps
 	 * mostly towards targets where a VM's co-holders are), each from that
-	 * placement and ending in a descent; the cheapest placement wins.
-	 * Never worse than greedy + descent. The runs' lengths are numbers of
+	 * placement and ending in a descent; the cheapest placement wins. The
+	 * runs go to threads of their own where the system gives them (the
+	 * result does not depend on it). Never worse than greedy + descent.
+	 * The runs' lengths are numbers of
 	 * steps set by the problem's size and their random choices come from
 	 * the seed: same problem and seed, same placement, however fast or
 	 * busy the machine (the time limit is only a safety cap). Under a

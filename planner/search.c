@@ -19,13 +19,15 @@
  * runs) to a thousandth of it.
  *
  * Every budget is a number of steps derived from the problem's size, and
- * every random choice comes from splitmix64 seeded from the caller's seed:
+ * every random choice comes from splitmix64 seeded from the caller's seed
+ * (the runs, independent of each other, go to threads when they can):
  * the same problem and seed give the same placement however fast or busy
  * the machine is. The time limit is only a safety cap (hitting it ends the
  * runs early).
  */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +66,7 @@ static void srch_free(struct srch *s)
 	free(s->vm_at);
 	free(s->pos);
 	free(s->movable);
+	memset(s, 0, sizeof(*s));
 }
 
 static int srch_alloc(struct srch *s, const vmsplan_problem *p, const struct pl_index *ix)
@@ -361,13 +364,41 @@ static void anneal(struct srch *s, uint64_t seed, uint64_t steps, double accept,
 	free(run_place);
 }
 
+/* One run, on its own state (a thread's, or the caller's). */
+struct run {
+	const vmsplan_problem *p;
+	const struct pl_index *ix;
+	const unsigned *start;
+	uint64_t seed, steps;
+	double accept, deadline;
+	unsigned *best;              /* the run's placement, when cost < INT64_MAX */
+	int64_t cost;
+	pthread_t thread;
+	int threaded;
+};
+
+static void *run_main(void *arg)
+{
+	struct run *rn = arg;
+	struct srch s;
+	rn->cost = INT64_MAX;
+	if (srch_alloc(&s, rn->p, rn->ix) == 0) {
+		srch_load(&s, rn->start);
+		anneal(&s, rn->seed, rn->steps, rn->accept, rn->deadline, rn->best, &rn->cost);
+	}
+	srch_free(&s);
+	return NULL;
+}
+
 int pl_anneal(const vmsplan_problem *p, const struct pl_index *ix, uint64_t seed, double time_limit,
 	      unsigned *target_of, vmsplan_error *err)
 {
 	struct srch s;
+	struct run runs[RUNS];
 	unsigned *start = malloc(p->nvms * sizeof(*start));
+	unsigned *places = malloc((size_t)RUNS * p->nvms * sizeof(*places));
 	int r = srch_alloc(&s, p, ix);
-	if (r < 0 || !start) {
+	if (r < 0 || !start || !places) {
 		r = pl_set_err(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -385,13 +416,31 @@ int pl_anneal(const vmsplan_problem *p, const struct pl_index *ix, uint64_t seed
 	int64_t best_cost = s.cost;
 	uint64_t steps = (uint64_t)STEPS_PER_VM * s.nmovable;
 	steps = steps < STEPS_MIN ? STEPS_MIN : steps > STEPS_MAX ? STEPS_MAX : steps;
+	srch_free(&s);
+	/* the runs are independent: each in a thread where one can be had,
+	 * else here; the cheapest wins, ties to the earliest, so the result
+	 * is the same either way */
 	uint64_t mix = seed;
-	for (unsigned run = 0; run < RUNS; run++) {
-		srch_load(&s, start);
-		anneal(&s, pl_rand(&mix), steps, accept_share[run], deadline, target_of, &best_cost);
+	for (unsigned k = 0; k < RUNS; k++) {
+		runs[k] = (struct run){ .p = p, .ix = ix, .start = start, .seed = pl_rand(&mix), .steps = steps,
+					.accept = accept_share[k], .deadline = deadline,
+					.best = places + (size_t)k * p->nvms };
+		runs[k].threaded = k > 0 && pthread_create(&runs[k].thread, NULL, run_main, &runs[k]) == 0;
 	}
+	for (unsigned k = 0; k < RUNS; k++)
+		if (!runs[k].threaded)
+			run_main(&runs[k]);
+	for (unsigned k = 0; k < RUNS; k++)
+		if (runs[k].threaded)
+			pthread_join(runs[k].thread, NULL);
+	for (unsigned k = 0; k < RUNS; k++)
+		if (runs[k].cost < best_cost) {
+			best_cost = runs[k].cost;
+			memcpy(target_of, runs[k].best, p->nvms * sizeof(*target_of));
+		}
 out:
 	srch_free(&s);
 	free(start);
+	free(places);
 	return r;
 }
