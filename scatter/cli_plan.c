@@ -264,8 +264,8 @@ static void print_plan_text(const vmsplan_problem *p, const vmsplan_plan *plan,
 		if (optimal)
 			printf(", proven optimal");
 		else
-			printf(", not proven: gap %.2f%% to the lower bound, %.1f MiB of network traffic",
-			       gap * 100, mib(vmsplan_plan_lower_bound(plan)));
+			printf(", not proven optimal: no placement needs less than %.1f MiB of network "
+			       "traffic (gap %.2f%%)", mib(vmsplan_plan_lower_bound(plan)), gap * 100);
 	}
 	printf("\n\n%-20s %s\n", "target", "VMs");
 	for (unsigned tg = 0; tg < vmsplan_targets(p); tg++) {
