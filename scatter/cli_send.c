@@ -32,7 +32,7 @@ static const char send_usage[] =
 	"\n"
 	"  --target NAME=HOST:PORT[:SLOTS]  a receiver (`vmscatter receive`); SLOTS\n"
 	"                     limits its VMs (default: no limit)\n"
-	"  --strategy S       greedy (default), local, random, oblivious, optimal\n"
+	"  --strategy S       anneal (default), greedy, local, random, oblivious, optimal\n"
 	"  --plan FILE        use the placement of a saved `vmscatter plan --json`\n"
 	"  --rate BITS/S      multicast and unicast rate each (K M G); default: the\n"
 	"                     speed of the interface multicast leaves from (1G when it\n"
