@@ -313,6 +313,9 @@ int kvm_target_start(char *const *argv, const char *dir, int timeout_ms, pid_t *
 			dup2(lf, 1);
 			dup2(lf, 2);
 		}
+		/* nothing else of its starter's: a library's socket without
+		 * close-on-exec (OpenPGM's) would live as long as the guest */
+		close_range(3, ~0u, 0);
 		if (chdir(dir) < 0) {
 			dprintf(2, "cannot enter %s: %s\n", dir, strerror(errno));
 			_exit(127);

@@ -32,6 +32,7 @@ static int seed_maps(struct rc_images *im, struct rc_image *v, vms_err *err)
 	if (m == MAP_FAILED)
 		return vms_err_set(err, -errno, "mmap: %s", strerror(errno));
 	v->written = m;
+	v->spoil = -1;
 	return 0;
 }
 
@@ -72,7 +73,9 @@ int rc_image_write(struct rc_images *im, uint32_t vm, uint64_t page, const uint8
 	struct rc_image *v = &im->v[vm];
 	off_t at = (off_t)page * VMS_WIRE_PAGE;
 	uint8_t spoilt[VMS_WIRE_PAGE];
-	if (v->written && page % 8 == 0 && vms_fault("receiver:seed-spoilt")) {
+	if (v->written && page % 8 == 0 && v->spoil < 0)
+		v->spoil = vms_fault("receiver:seed-spoilt");   /* (asked, and said, once per seed) */
+	if (v->written && page % 8 == 0 && v->spoil > 0) {
 		memset(spoilt, 0x5a, sizeof(spoilt));       /* a seed page gone bad (a test) */
 		data = spoilt;
 	}

@@ -181,6 +181,7 @@ struct rc_stream_ctx {
 	 * a seed page not written yet waits until it is, or until this says
 	 * the seeding is over (shared; NULL: it is) */
 	const uint32_t *seeding_over;
+	pid_t session_pid;           /* the session's process: once it is gone, no seed comes */
 	/* Called once, when the STREAM message names this session and one of
 	 * its VMs, before anything is made for it: from then on the connection
 	 * is a stream of the session (NULL: nobody to tell). 0, or -errno:
@@ -287,6 +288,7 @@ struct rc_image {
 	uint8_t *written;            /* a seed: a bit per page once written, shared with the
 	                              * stream children (MAP_SHARED), or NULL */
 	size_t written_len;
+	int spoil;                   /* fault point receiver:seed-spoilt: -1 not asked yet, 0, 1 */
 	char tmp[RC_PART_NAME_MAX];  /* in the out dir; set only once we made it */
 	char final[VMS_WIRE_NAME_MAX + 8];
 };

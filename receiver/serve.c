@@ -21,8 +21,9 @@
 
 #define HANDSHAKE_MS 10000                  /* a TLS handshake (on a stream connection: and its STREAM), at most */
 #define PENDING_KILL_MS (HANDSHAKE_MS + 2000)  /* a stream child not accepted by then is killed */
-#define STREAMS_MAX 1024                    /* live stream children per session */
-#define PENDING_MAX 8                       /* children not yet accepted, from addresses other than the sender's */
+#define STREAMS_MAX 1024                    /* live stream children per session (the log says so) */
+#define PENDING_MAX 8                       /* children not yet accepted, from addresses other than the
+                                             * sender's (the log says so) */
 #define STREAM_REFUSED 2                    /* a stream child's exit: not accepted, nothing started */
 #define MCAST_POLL_MS 200                   /* poll at most this long while a group is joined */
 #define LISTEN_BACKLOG 128                  /* connections the kernel holds until accepted (a flood of
@@ -183,6 +184,7 @@ __attribute__((noreturn)) static void stream_child(struct serve *s, int fd, pid_
 		.state_fd = s->host.state_fd, .qemu_bin = o->qemu_bin, .session = s->sm.id, .quiet = o->quiet,
 		.shared_paths = o->shared_paths, .nshared = o->nshared, .run_as = o->run_as,
 		.idle_ms = o->idle_ms, .seeds = seeds, .nseeds = im->n, .seeding_over = im->seeding_over,
+		.session_pid = parent,
 		.first_ms = (int)(HANDSHAKE_MS - (vms_now_ms() - t0)),
 		.accepted = stream_accepted, .accepted_arg = &rep,
 	};
@@ -207,16 +209,18 @@ static int accept_stream(struct serve *s, vms_err *err)
 			? 0 : vms_err_set(err, -errno, "accept: %s", strerror(errno));
 	int sender = peer.sin_family == AF_INET && ntohl(peer.sin_addr.s_addr) == s->sender_ip;
 	reap_kids(s, 0);
-	const char *full = s->nkids == STREAMS_MAX ? "stream connections are open already"
-		: !sender && count_kids(s, 0, 0) >= PENDING_MAX ? "connections from other addresses than the sender's wait for their handshake"
+	/* (while it seeds, a fork costs the multicast reception: only the
+	 * sender's address may make one) */
+	const char *full = s->nkids == STREAMS_MAX ? "1024 stream connections are open already"
+		: !sender && s->sm.st == RC_ST_DATA ? "only the sender's address may connect while the seeds come"
+		: !sender && count_kids(s, 0, 0) >= PENDING_MAX ? "8 connections from other addresses than the sender's wait for their handshake"
 		: NULL;
 	if (full) {                          /* drop it, not the session */
 		char ip[INET_ADDRSTRLEN] = "?";
 		inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof(ip));
 		close(fd);
 		if (s->dropped++ == 0)
-			rc_log(s->o, "dropped a stream connection from %s: %u %s", ip,
-			       s->nkids == STREAMS_MAX ? STREAMS_MAX : PENDING_MAX, full);
+			rc_log(s->o, "dropped a stream connection from %s: %s", ip, full);
 		return 0;
 	}
 	pid_t parent = getpid(), pid = fork();
@@ -338,6 +342,7 @@ int rc_session(const struct rc_options *o, vms_conn *conn, int lfd, uint32_t loc
 	rc_sm_init(&s->sm, o, &rc_host_ops, &s->host);
 	if (r == 0)
 		r = run_session(s, err);
+	rc_images_seeded(&s->host.img);      /* no stream waits for a seed any more */
 	if (r < 0) {
 		rc_log(o, "session failed: %s", err->msg);
 		rc_sm_fail(&s->sm, err);

@@ -45,6 +45,7 @@ struct stream {
 	kvm_mem *tmem;               /* the target's guest RAM, from the first VERIFY on */
 	int committed;
 	uint64_t refs, bytes, fixed;
+	int mid;                     /* the fault point stream:mid was passed */
 	vms_pagex *px;               /* decompresses SCOMP pages */
 };
 
@@ -182,16 +183,22 @@ out:
 static int to_target(struct stream *s, const void *p, size_t n, vms_err *err)
 {
 	int r = vms_write_all(s->mig, p, n);
-	if (s->bytes < (1u << 20) && s->bytes + n >= (1u << 20) && vms_fault("stream:mid"))
-		return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "stream:mid");
+	/* stream:mid: 1 MiB in, and the seeding over (the streaming phase) */
+	if (!s->mid && s->bytes + n >= (1u << 20) &&
+	    (!s->c->seeding_over || __atomic_load_n(s->c->seeding_over, __ATOMIC_ACQUIRE))) {
+		s->mid = 1;
+		if (vms_fault("stream:mid"))
+			return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "stream:mid");
+	}
 	s->bytes += n;
 	return r < 0 ? vms_err_set(err, r, "the target QEMU stopped reading its stream (see %s/qemu.log)",
 				   s->dir) : 0;
 }
 
 /* Streams begin while the session seeds: wait until the session has
- * written this seed page, or seeds no more, or idle_ms passed (then the
- * page is read as it is: its SHA-256 decides, a NEED fetches the rest). */
+ * written this seed page, or seeds no more (done, or failed), or its
+ * process is gone, or idle_ms passed; then the page is read as it is: its
+ * SHA-256 decides, a NEED fetches what is not there. */
 static void wait_seeded(const struct rc_stream_ctx *c, const struct rc_seed *sd, uint64_t page)
 {
 	if (!sd->written || !c->seeding_over)
@@ -199,7 +206,8 @@ static void wait_seeded(const struct rc_stream_ctx *c, const struct rc_seed *sd,
 	int64_t end = vms_now_ms() + c->idle_ms;
 	useconds_t nap = 100;
 	while (!(__atomic_load_n(&sd->written[page / 8], __ATOMIC_ACQUIRE) >> (page % 8) & 1) &&
-	       !__atomic_load_n(c->seeding_over, __ATOMIC_ACQUIRE) && vms_now_ms() < end) {
+	       !__atomic_load_n(c->seeding_over, __ATOMIC_ACQUIRE) && getppid() == c->session_pid &&
+	       vms_now_ms() < end) {
 		usleep(nap);
 		if (nap < 10000)
 			nap *= 2;

@@ -20,11 +20,11 @@ static const char send_usage[] =
 	"Usage: vmscatter send --target NAME=HOST:PORT[:SLOTS] ... [--plan FILE | --strategy S]\n"
 	"                      [--rate BITS/S] [--mcast-if ADDR] [--mcast-port PORT]\n"
 	"                      [--timeout SEC] [--compress ALGO] [--json] [--threads N] [--quiet]\n"
-	"                      [--live [--verify|--no-verify] [--parallel N] [--keep-source] [--atomic]\n"
-	"                       [--state-dir DIR]]\n"
+	"                      [--live [--verify|--no-verify] [--parallel N] [--keep-source]\n"
+	"                       [--atomic | --overlap] [--state-dir DIR]]\n"
 	"                      (--tls-creds DIR [--tls-hostname NAME] | --insecure) SRC...\n"
 	"\n"
-	"Index the memory images SRC, place them on the targets (greedy by default,\n"
+	"Index the memory images SRC, place them on the targets (strategy anneal by default,\n"
 	"or the `vmscatter plan --json` output in FILE), and send them: contents\n"
 	"two or more targets need go once by PGM multicast to exactly those\n"
 	"targets, the rest by unicast. Exits 0 only when every receiver has written\n"
@@ -79,6 +79,9 @@ static const char send_usage[] =
 	"  --no-repair        when verifying: any difference rolls back\n"
 	"  --parallel N       at most N VMs stream at once (default: all)\n"
 	"  --keep-source      leave the sources paused instead of quitting them\n"
+	"  --overlap          start the migrations while the seeds still go out (a\n"
+	"                     target waits for a seed on its way): faster where the\n"
+	"                     hosts have CPU to spare, slower where they have none\n"
 	"  --state-dir DIR    the source journal: one record per migrating VM, until\n"
 	"                     it is settled (default " SC_SEND_STATE_DIR ", made if\n"
 	"                     missing); `vmscatter recover` settles what a dead\n"
@@ -432,8 +435,9 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 	       seconds - seed->seconds);
 }
 
-/* Migrate and commit with Ctrl-C (and SIGTERM) rolling back, then print
- * the report of whatever moved. */
+/* Seed, migrate and commit with Ctrl-C (and SIGTERM) rolling back (the
+ * streams begin while the seeds go out), then print the report of
+ * whatever moved. */
 static int live_migrate(sc_session *sess, const struct cli_rack *rack, const struct sc_target *tg, unsigned nt,
 			const unsigned *target_of, double prep, int json, vms_err *err)
 {
@@ -441,7 +445,9 @@ static int live_migrate(sc_session *sess, const struct cli_rack *rack, const str
 	live_stop = 0;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	int r = sc_session_migrate(sess, err);
+	int r = sc_session_seed(sess, err);
+	if (r == 0)
+		r = sc_session_migrate(sess, err);
 	if (r == 0)
 		r = sc_session_commit(sess, err);
 	sigaction(SIGINT, &old_int, NULL);
@@ -539,7 +545,7 @@ int cli_send(int argc, char **argv)
 		{ "live", no_argument, NULL, 'L' }, { "verify", no_argument, NULL, 'V' },
 		{ "no-verify", no_argument, NULL, 'v' },
 		{ "parallel", required_argument, NULL, 'N' }, { "keep-source", no_argument, NULL, 'K' },
-		{ "atomic", no_argument, NULL, 'a' },
+		{ "atomic", no_argument, NULL, 'a' }, { "overlap", no_argument, NULL, 'O' },
 		{ "max-bandwidth", required_argument, NULL, 'B' }, { "no-repair", no_argument, NULL, 'R' },
 		{ "no-compress", no_argument, NULL, 'Z' }, { "compress", required_argument, NULL, 'z' },
 		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
@@ -629,6 +635,7 @@ int cli_send(int argc, char **argv)
 		case 'K': lo.keep_source = 1; break;
 		case 'S': lo.journal_dir = optarg; break;
 		case 'a': lo.atomic = 1; break;
+		case 'O': lo.overlap = 1; break;
 		case 'N':
 			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v < 1 || v > 4096)
 				return cli_usage_error("send", "--parallel must be 1..4096");
@@ -656,8 +663,10 @@ int cli_send(int argc, char **argv)
 		return cli_usage_error("send", "no memory source given");
 	if (plan_file && have_strategy)
 		return cli_usage_error("send", "give --plan or --strategy, not both");
-	if (!live && (verify_set || lo.parallel || lo.keep_source || lo.atomic || lo.journal_dir))
-		return cli_usage_error("send", "--verify, --no-verify, --parallel, --keep-source, --atomic and --state-dir need --live");
+	if (!live && (verify_set || lo.parallel || lo.keep_source || lo.atomic || lo.overlap || lo.journal_dir))
+		return cli_usage_error("send", "--verify, --no-verify, --parallel, --keep-source, --atomic, --overlap and --state-dir need --live");
+	if (lo.atomic && lo.overlap)
+		return cli_usage_error("send", "--overlap and --atomic contradict each other (every guest would wait, paused, for the seeding)");
 	if (live && !lo.journal_dir)
 		lo.journal_dir = SC_SEND_STATE_DIR;
 	if (!lo.repair && lo.verify == SC_VERIFY_NEVER)
@@ -749,12 +758,10 @@ int cli_send(int argc, char **argv)
 					 .ntargets = nt, .target_of = target_of, .groups = groups, .ngroups = ng,
 					 .send = so, .live = lo };
 	r = sc_session_open(&sopts, &cbs, NULL, &sess, &err);
-	if (r == 0)
-		r = sc_session_seed(sess, &err);
 	if (r == 0 && live) {
 		r = live_migrate(sess, &rack, tg, nt, target_of, prep, json, &err);
 		status = r == 0 && fflush(stdout) == 0 ? 0 : 1;
-	} else if (r == 0) {
+	} else if (r == 0 && (r = sc_session_seed(sess, &err)) == 0) {
 		print_summary(&rack, tg, nt, target_of, sess, json);
 		status = fflush(stdout) == 0 ? 0 : 1;
 	}

@@ -101,6 +101,7 @@ struct sc_live {
 	const unsigned *target_of;
 	vms_conn *const *ctrl;            /* the control connections: watched (atomic) */
 	const uint8_t *stale;
+	const uint8_t *sent;
 	uint8_t *const *absent;
 	const struct sc_live_opts *o;
 	const struct sc_session_cbs *cbs;
@@ -115,6 +116,7 @@ struct sc_live {
 	enum decision decision;
 	int abort;                        /* stop streaming now */
 	int seeding;                      /* sc_send() still reads the sources (sc_live_seeded) */
+	int64_t t_start;                  /* the streams began (vms_now_ms): --time-limit counts from it */
 	int journal_fd;                   /* o->journal_dir, open (-1: no journal) */
 };
 
@@ -129,8 +131,12 @@ static void set_state(struct job *j, enum job_state s)
 	pthread_mutex_unlock(&j->lv->lock);
 }
 
+/* The rack rolls back (the main thread's decision), or Ctrl-C came: that
+ * one is seen here too while the main thread still seeds. */
 static int aborted(struct sc_live *lv)
 {
+	if (lv->o->stop && *lv->o->stop)
+		return 1;
 	pthread_mutex_lock(&lv->lock);
 	int a = lv->abort;
 	pthread_mutex_unlock(&lv->lock);
@@ -248,8 +254,13 @@ static int seed_of(void *ctx, const uint8_t *page, uint32_t *seed_vm, uint64_t *
 {
 	struct job *j = ctx;
 	uint32_t c = sc_index_find(j->lv->ix, page);
-	/* (stale: written by the seeding, which may still run) */
-	if (!c || __atomic_load_n(&j->lv->stale[c], __ATOMIC_RELAXED) || !j->lv->loc[j->t][c].vm)
+	/* (sent, stale, absent: written by the seeding, which may still run:
+	 * a content whose seed has not gone out yet goes whole rather than
+	 * make its target wait long; one that changed, or that the target
+	 * reported missing, too) */
+	if (!c || !j->lv->loc[j->t][c].vm || !__atomic_load_n(&j->lv->sent[c], __ATOMIC_ACQUIRE) ||
+	    __atomic_load_n(&j->lv->stale[c], __ATOMIC_RELAXED) ||
+	    __atomic_load_n(&j->lv->absent[j->t][c], __ATOMIC_RELAXED))
 		return 0;
 	*seed_vm = j->lv->loc[j->t][c].vm - 1;
 	*seed_page = j->lv->loc[j->t][c].page;
@@ -326,6 +337,8 @@ static int pump(struct job *j, vms_err *err)
 		int window_full = j->nref - j->acked >= VMS_WIRE_REF_WINDOW;
 		if (window_full && (r = flush(j, err)) < 0)
 			break;
+		if (window_full)                  /* (the receiver keeps us, not the source) */
+			last = vms_now_ms();
 		struct pollfd pfd[2] = { { .fd = window_full ? -1 : j->mig, .events = POLLIN },
 					 { .fd = vms_conn_fd(j->conn), .events = POLLIN } };
 		int pending = vms_conn_pending(j->conn);   /* TLS may hold bytes poll cannot see */
@@ -857,7 +870,8 @@ static int first_rolled_back(const struct sc_live *lv, vms_err *err)
 
 int sc_live_new(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 		const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
-		uint64_t session, vms_conn *const *ctrl, const uint8_t *stale, uint8_t *const *absent,
+		uint64_t session, vms_conn *const *ctrl, const uint8_t *stale, const uint8_t *sent,
+		uint8_t *const *absent,
 		const struct sc_live_opts *o, const struct sc_session_cbs *cbs, void *cb_arg,
 		struct sc_live_stats *per_vm, sc_live **out, vms_err *err)
 {
@@ -878,7 +892,7 @@ int sc_live_new(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp
 		goto out;
 	}
 	*lv = (struct sc_live){ .ix = ix, .mems = mems, .qmp = qmp, .targets = targets, .ntargets = ntargets,
-				.target_of = target_of, .ctrl = ctrl, .stale = stale, .absent = absent, .o = o,
+				.target_of = target_of, .ctrl = ctrl, .stale = stale, .sent = sent, .absent = absent, .o = o,
 				.cbs = cbs, .cb_arg = cb_arg, .session = session, .jobs = jobs, .nvms = nvms,
 				.journal_fd = -1 };
 	pthread_mutex_init(&lv->lock, NULL);
@@ -927,6 +941,7 @@ int sc_live_start(sc_live *lv, vms_err *err)
 	pthread_mutex_lock(&lv->lock);
 	lv->seeding = 1;
 	pthread_mutex_unlock(&lv->lock);
+	lv->t_start = vms_now_ms();
 	return start_jobs(lv, err);
 }
 
@@ -943,7 +958,9 @@ int sc_live_run(sc_live *lv, vms_err *err)
 	const struct sc_live_opts *o = lv->o;
 	unsigned nvms = lv->nvms;
 	int r = 0;
-	int64_t deadline = o->timeout_ms > 0 ? vms_now_ms() + o->timeout_ms : INT64_MAX;
+	if (!lv->t_start)
+		lv->t_start = vms_now_ms();
+	int64_t deadline = o->timeout_ms > 0 ? lv->t_start + o->timeout_ms : INT64_MAX;
 	for (;;) {
 		unsigned loaded = 0, failed = 0, finished = 0;
 		pthread_mutex_lock(&lv->lock);

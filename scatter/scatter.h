@@ -206,6 +206,7 @@ struct sc_live_opts {
 	int repair;                  /* with verify: re-send pages that differ, compare again */
 	int keep_source;             /* leave committed sources paused instead of quitting them */
 	int atomic;                  /* all or nothing: commit only when every VM has loaded */
+	int overlap;                 /* the streams begin while the seeds go out (not with atomic) */
 	enum vms_compress compress;  /* pages of the streams it shrinks go compressed (SCOMP) */
 	int timeout_ms;              /* whole live phase; <= 0: none */
 	int stall_ms;                /* a source stream silent this long fails; <= 0: never */

@@ -391,6 +391,8 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 			vms_pagez_pace(s->z, waited || vms_mcast_waits(mc) != waits);
 			waits = vms_mcast_waits(mc);
 		}
+		if (r == 0 && s->c->stop && *s->c->stop)
+			r = vms_err_set(err, -EINTR, "interrupted");
 		if (r == 0)
 			r = encode_content(s, ids[i], msg, &len, err);
 		if (r == 0) {
@@ -398,6 +400,8 @@ static int multicast_group(struct sender *s, size_t g, size_t ngroups, uint64_t 
 			bytes += len;
 			r = vms_mcast_send(mc, msg, len, s->o->timeout_ms, err);
 		}
+		if (r == 0 && s->c->sent)            /* the streams may refer to it now */
+			__atomic_store_n(&s->c->sent[ids[i]], 1, __ATOMIC_RELEASE);
 		double t = vms_now();
 		if (t - shown > 0.5 || i + 1 == n) {
 			double per_s = (double)(i + 1) / (t - t0 + 1e-9);
@@ -464,6 +468,7 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
 {
 	uint8_t msg[VMS_CONTENT_MAX];
 	int r = 0;
+	size_t flushed = 0;                   /* ids[..flushed) have gone out */
 	double t0 = vms_now(), shown = 0;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		size_t len;
@@ -476,6 +481,11 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
 		}
 		if (r == 0 && (p->out.len >= (256u << 10) || i + 1 == n))
 			r = peer_flush(s, p, 1, err);
+		if (r == 0 && s->c->sent && !resent && p->out.len == 0)   /* (flushed: all sent so far) */
+			for (size_t k = flushed; k <= i; k++)
+				__atomic_store_n(&s->c->sent[ids[k]], 1, __ATOMIC_RELEASE);
+		if (p->out.len == 0)
+			flushed = i + 1;
 		double t = vms_now();
 		if (t - shown > 0.5 || i + 1 == n) {
 			double rate = (double)(i + 1) * KVM_PAGE_SIZE / (t - t0 + 1e-9);
@@ -633,8 +643,8 @@ static int finish_peer(struct sender *s, struct peer *p, vms_err *err)
 					r = peer_err(p, err, -EPROTO, NULL);
 					break;
 				}
-				if (s->c->live)      /* live: not re-sent, just not referred to */
-					s->c->absent[p - s->peers][ids[nids]] = 1;
+				if (s->c->live)      /* live: not re-sent, just not referred to (the streams read it) */
+					__atomic_store_n(&s->c->absent[p - s->peers][ids[nids]], 1, __ATOMIC_RELAXED);
 				nids++;
 			}
 			last = m.last && !s->c->live;     /* live: DONE follows at once */

@@ -17,9 +17,11 @@
  *                       and its connections are closed. Live, the control
  *                       connections stay open, owned by the session, and the
  *                       stale and absent sets are filled.
- *                       Live, the VMs' streams (live.c) begin as soon as
- *                       every receiver has opened its seeds (SEEDING), while
- *                       the seeds still go out.
+ *                       Live, the VMs' streams (live.c) begin after the
+ *                       seeding, or with opts.live.overlap as soon as every
+ *                       receiver has opened its seeds (SEEDING), while the
+ *                       seeds still go out (never with atomic: every guest
+ *                       would wait paused for the seeding).
  *   sc_session_migrate  live: watches the VMs' threads (live.c: each with its
  *                       stream connection and its source guard, `vmscatter
  *                       guard`, owned by the VM's job until it is settled);
@@ -81,6 +83,7 @@ struct sc_session {
 	struct sc_send_stats total;
 	struct sc_live_stats *ls;         /* per VM */
 	uint8_t *stale;                   /* live: [content id] */
+	uint8_t *sent;                    /* live: [content id] */
 	uint8_t *absent[SESSION_TARGETS_MAX];  /* live: [target][content id] */
 	vms_conn *ctrl[SESSION_TARGETS_MAX];   /* live: the control connections, from seed on */
 	sc_live *lv;                      /* live: from migrate to commit */
@@ -159,7 +162,7 @@ int sc_session_open(const struct sc_session_opts *o, const struct sc_session_cbs
 		r = -ENOMEM;
 	if (s->live && r == 0) {
 		size_t ncont = (size_t)sc_index_contents(o->ix) + 1;
-		if (!(s->stale = calloc(ncont, 1)))
+		if (!(s->stale = calloc(ncont, 1)) || !(s->sent = calloc(ncont, 1)))
 			r = -ENOMEM;
 		for (unsigned t = 0; t < o->ntargets && r == 0; t++)
 			if (!(s->absent[t] = calloc(ncont, 1)))
@@ -182,11 +185,11 @@ static int start_streams(void *arg, vms_err *err)
 {
 	sc_session *s = arg;
 	int r = sc_live_new(s->o.ix, s->o.mems, s->o.qmp, s->o.targets, s->o.ntargets, s->o.target_of, s->id,
-			    s->ctrl, s->stale, s->absent, &s->o.live, s->cbs, s->cb_arg, s->ls, &s->lv, err);
+			    s->ctrl, s->stale, s->sent, s->absent, &s->o.live, s->cbs, s->cb_arg, s->ls, &s->lv, err);
 	if (r == 0)
 		r = sc_live_start(s->lv, err);
-	if (r == 0)
-		session_log(s, "the migration streams begin while the seeds go out");
+	if (r == 0)         /* (t_end: the seeding is over already, with --atomic) */
+		session_log(s, s->t_end ? "the migration streams begin" : "the migration streams begin while the seeds go out");
 	return r;
 }
 
@@ -194,15 +197,21 @@ int sc_session_seed(sc_session *s, vms_err *err)
 {
 	if (s->step != STEP_OPEN)
 		return vms_err_set(err, -EINVAL, "a session is seeded once, right after it opened");
-	struct sc_send_ctl c = { .cbs = s->cbs, .cb_arg = s->cb_arg, .live = s->live, .stale = s->stale,
+	struct sc_send_ctl c = { .cbs = s->cbs, .cb_arg = s->cb_arg, .live = s->live, .stale = s->stale, .sent = s->sent,
 				 .absent = s->absent, .session = &s->id, .keep_conns = s->live ? s->ctrl : NULL,
-				 .streams = s->live ? start_streams : NULL, .streams_arg = s };
+				 /* --overlap (never with atomic: every guest would stay
+				  * paused until the seeding is over) */
+				 .streams = s->live && s->o.live.overlap && !s->o.live.atomic ? start_streams : NULL,
+				 .streams_arg = s,
+				 .stop = s->live ? s->o.live.stop : NULL };
 	s->t0 = vms_now();
 	if (s->live)
 		session_log(s, "seeding the targets while the guests run");
 	int r = sc_send(s->o.ix, s->o.mems, s->o.targets, s->o.ntargets, s->o.target_of, s->o.groups,
 			s->o.ngroups, &s->o.send, &c, s->st, &s->total, err);
 	s->t_end = vms_now();
+	if (r == 0 && s->live && !s->lv)
+		r = start_streams(s, err);
 	if (s->lv)
 		sc_live_seeded(s->lv);
 	if (r < 0) {
@@ -265,6 +274,7 @@ void sc_session_close(sc_session *s)
 		free(s->absent[t]);
 	}
 	free(s->stale);
+	free(s->sent);
 	free(s->st);
 	free(s->ls);
 	free(s);

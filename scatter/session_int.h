@@ -13,6 +13,9 @@ struct sc_send_ctl {
 	/* live sources: the images are seeds, not checked whole */
 	int live;
 	uint8_t *stale;              /* [content id]: set when a seed read differed from the index */
+	uint8_t *sent;               /* live, [content id]: set once its seed has gone out (the
+	                              * streams refer only to those: a receiver waits for one
+	                              * on its way, never for one not sent yet) */
 	uint8_t *const *absent;      /* [target][content id]: set for what a target lacks (live
 	                              * seeds are the multicast contents only) */
 	uint64_t *session;           /* out: the session number */
@@ -23,6 +26,7 @@ struct sc_send_ctl {
 	 * A negative errno fails the seeding. */
 	int (*streams)(void *arg, vms_err *err);
 	void *streams_arg;
+	volatile int *stop;          /* live: set (Ctrl-C) to stop seeding; NULL: never */
 };
 
 /* --compress auto: bytes of a connection still unsent after a write that
@@ -48,7 +52,8 @@ typedef struct sc_live sc_live;
  * the kept control connections (watched, never written or closed here). */
 int sc_live_new(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp,
 		const struct sc_target *targets, unsigned ntargets, const unsigned *target_of,
-		uint64_t session, vms_conn *const *ctrl, const uint8_t *stale, uint8_t *const *absent,
+		uint64_t session, vms_conn *const *ctrl, const uint8_t *stale, const uint8_t *sent,
+		uint8_t *const *absent,
 		const struct sc_live_opts *o, const struct sc_session_cbs *cbs, void *cb_arg,
 		struct sc_live_stats *per_vm, sc_live **out, vms_err *err);
 

@@ -13,10 +13,11 @@
 # QEMU's migrations use the placement vmscatter chose.
 #
 #   tools/bench-live.sh [--guests N] [--mem MIB] [--targets M] [--rate 1gbit] [--dirty PAGES/S]
-#                       [--cases live,raw,insecure,atomic,nice,lz4,stock,zstd] [--rack busybox|debian[:FAMILY,...]]
-# --cases: which runs (default: all but nice and lz4; stock always runs, every
-#   ratio is against it); nice: vmscatter's sender and receivers at nice -10
-#   (what an admin may give a migration on a busy host); lz4: --compress lz4
+#                       [--cases live,raw,insecure,atomic,nice,lz4,overlap,stock,zstd] [--rack busybox|debian[:FAMILY,...]]
+# --cases: which runs (default: all but nice, lz4 and overlap; stock always runs,
+#   every ratio is against it); nice: vmscatter's sender and receivers at nice -10
+#   (what an admin may give a migration on a busy host); lz4: --compress lz4;
+#   overlap: --overlap (the streams begin while the seeds go out)
 # BENCH_LOGS=DIR in the environment keeps each vmscatter run's sender and
 # receiver logs and its --json report there
 # BENCH_PERF=DIR: each vmscatter run under a system-wide `perf record` (cpu-clock,
@@ -169,7 +170,7 @@ $(echo "$q1 - $q0" | bc -l) $tq" > "$dir/$name.cputab"
 	end_targets
 }
 want() { case ",$cases," in *",$1,"*) return 0 ;; esac; return 1; }
-for c in live raw insecure atomic nice lz4; do
+for c in live raw insecure atomic nice lz4 overlap; do
 	want $c || continue
 	case $c in
 	live) run_live live ;;
@@ -178,6 +179,7 @@ for c in live raw insecure atomic nice lz4; do
 	atomic) run_live atomic --atomic ;;
 	nice) nice=(nice -n -10); run_live nice; nice=() ;;
 	lz4) run_live lz4 --compress lz4 ;;
+	overlap) run_live overlap --overlap ;;
 	esac
 done
 want live || { echo "bench-live: --cases must include live (the ratios are vmscatter's)" >&2; exit 2; }
@@ -261,8 +263,9 @@ want raw && row "  --no-compress" raw
 want atomic && row "  --atomic" atomic
 want nice && row "  at nice -10" nice
 want lz4 && row "  --compress lz4" lz4
+want overlap && row "  --overlap" overlap
 # the same as bars: bytes the targets received and wall time, each case
-python3 - "$dir" stock zstd live raw insecure atomic nice lz4 <<'PY'
+python3 - "$dir" stock zstd live raw insecure atomic nice lz4 overlap <<'PY'
 import os, sys
 d, rows = sys.argv[1], []
 for name in sys.argv[2:]:
@@ -282,6 +285,7 @@ want raw && ratio "  --no-compress / stock" raw stock
 want nice && ratio "  at nice -10 / stock" nice stock
 want nice && want zstd && ratio "  at nice -10 / zstd" nice zstd
 want lz4 && ratio "  --compress lz4 / stock" lz4 stock
+want overlap && ratio "  --overlap / stock" overlap stock
 # each guest's pause against QEMU's downtime for the same VM, per-VM commit and --atomic
 pauses() {   # pauses NAME: "max ratio of pause to (stock downtime + own verify)"
 	python3 - "$dir/$1.json" "$dir/stock.down" <<'PY'
@@ -293,7 +297,7 @@ print("max %.2fx, median %.2fx of stock downtime" % (max(r), sorted(r)[len(r) //
 PY
 }
 echo "pause per guest vs stock's downtime: per-VM commit $(pauses live)$(want atomic && echo "; --atomic $(pauses atomic)")"
-for c in live raw insecure atomic nice lz4; do
+for c in live raw insecure atomic nice lz4 overlap; do
 	[ -f "$dir/$c.json" ] || continue
 	python3 -c 'import json,sys; t=json.load(open(sys.argv[1]))["total"]; p=t["phases"]
 print("vmscatter phases (%s): %.2f s index and plan, %.2f s seeds (%.1f MiB multicast), %.2f s migration and commit"
@@ -303,7 +307,7 @@ done
 echo
 printf '%-26s %10s %10s %12s %12s %10s\n' "CPU s per GiB moved" sender receivers "source QEMUs" "target QEMUs" total
 gib=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"]["memory_bytes"] / 2**30)' "$dir/live.json")
-for c in stock zstd live raw insecure atomic nice lz4; do
+for c in stock zstd live raw insecure atomic nice lz4 overlap; do
 	[ -f "$dir/$c.cputab" ] || continue
 	read -r a b q tq < "$dir/$c.cputab"
 	printf '%-26s %10.2f %10.2f %12.2f %12.2f %10.2f\n' "$c" "$(echo "$a / $gib" | bc -l)" "$(echo "$b / $gib" | bc -l)" \

@@ -179,11 +179,13 @@ static struct result run_child(vmsplan_problem *p, enum vmsplan_strategy s, uint
 	return res;
 }
 
-static void usage(void)
+static void usage(int code)
 {
-	fprintf(stderr, "usage: vms-bench-plan [--sizes VxT,...] [--slack N] [--time-limit SEC] "
-		"[--random N] [--seeds N] [--strategies LIST]\n");
-	exit(2);
+	fprintf(code ? stderr : stdout, "usage: vms-bench-plan [--sizes VxT,...] [--slack N] [--time-limit SEC] "
+		"[--random N] [--seeds N] [--strategies LIST]\n"
+		"  each strategy's cost on structured racks of each size against the best known\n"
+		"  (default sizes 16x4,16x8,32x8,64x16,1024x64; time limit 30 s; 100 random samples)\n");
+	exit(code);
 }
 
 int main(int argc, char **argv)
@@ -197,7 +199,7 @@ int main(int argc, char **argv)
 		{ "sizes", required_argument, NULL, 'z' }, { "slack", required_argument, NULL, 'k' },
 		{ "time-limit", required_argument, NULL, 'l' }, { "random", required_argument, NULL, 'r' },
 		{ "seeds", required_argument, NULL, 's' }, { "strategies", required_argument, NULL, 'S' },
-		{ NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
@@ -208,7 +210,7 @@ int main(int argc, char **argv)
 				if (nsizes == MAX_SIZES || sscanf(tok, "%ux%u", &vms[nsizes], &tgs[nsizes]) != 2 ||
 				    vms[nsizes] == 0 || vms[nsizes] > VMSPLAN_MAX_VMS || tgs[nsizes] == 0 ||
 				    tgs[nsizes] > VMSPLAN_MAX_TARGETS)
-					usage();
+					usage(2);
 				nsizes++;
 			}
 			free(copy);
@@ -219,11 +221,12 @@ int main(int argc, char **argv)
 		case 'r': nrand = atoi(optarg); break;
 		case 's': nseeds = atoi(optarg); break;
 		case 'S': names = optarg; break;
-		default: usage();
+		case 'h': usage(0); break;
+		default: usage(2);
 		}
 	}
 	if (!(limit > 0) || nrand < 1 || nseeds < 0)
-		usage();
+		usage(2);
 	/* the strategies this library knows, in the order given */
 	enum vmsplan_strategy strat[MAX_STRATEGIES];
 	int ns = 0;
