@@ -358,6 +358,10 @@ int kvm_lv_name_valid(const char *name);
 /* The pid in RUN_DIR/NAME.pid, only if that process's command line names
  * the domain (-name guest=NAME): 0, or -ENOENT (no file), -EBADMSG, -ESRCH. */
 int kvm_lv_pidfile(const char *run_dir, const char *name, pid_t *pid, vms_err *err);
+/* 1 if `pid` is this host's libvirt daemon (/run/libvirtd.pid or
+ * /run/virtqemud.pid), else 0: on the source, libvirtd itself connects to
+ * a unix:// migrate URI and hands the connection to QEMU. */
+int kvm_lv_daemon_pid(pid_t pid);
 /* The running domain `name`: its QEMU pid (kvm_lv_pidfile) and its guest
  * RAM (*mem, as kvm_mem_open_pid, with the blocks QEMU reports through
  * libvirt's monitor passthrough). -ENOENT: no such domain; -ESRCH: not

@@ -136,6 +136,26 @@ int kvm_lv_pidfile(const char *run_dir, const char *name, pid_t *pid, vms_err *e
 	return 0;
 }
 
+int kvm_lv_daemon_pid(pid_t pid)
+{
+	static const char *const files[] = { "/run/libvirtd.pid", "/run/virtqemud.pid" };
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char buf[PIDFILE_MAX + 1];
+		uint64_t v;
+		int fd = open(files[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		ssize_t n = fd >= 0 ? read(fd, buf, PIDFILE_MAX) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		size_t len = strspn(buf, "0123456789");
+		if (len && vms_parse_u64(buf, len, 10, &v) == 0 && v == (uint64_t)pid)
+			return 1;
+	}
+	return 0;
+}
+
 /* A monitor command through libvirt; *out malloc()ed. */
 static int monitor(kvm_lv_dom *d, const char *cmd, int hmp, char **out, vms_err *err)
 {
