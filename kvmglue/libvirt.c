@@ -289,7 +289,8 @@ int kvm_lv_job_completed(kvm_lv_dom *d, struct kvm_lv_job *j, vms_err *err)
 	unsigned long long v;
 	memset(j, 0, sizeof(*j));
 	j->downtime_ms = j->elapsed_ms = -1;
-	if (virDomainGetJobStats(d->dom, &type, &params, &n, VIR_DOMAIN_JOB_STATS_COMPLETED) < 0)
+	if (virDomainGetJobStats(d->dom, &type, &params, &n,
+				 VIR_DOMAIN_JOB_STATS_COMPLETED | VIR_DOMAIN_JOB_STATS_KEEP_COMPLETED) < 0)
 		return vms_err_set(err, -EIO, "domain %s: libvirt's job statistics: %s", d->name, lv_msg());
 	if (virTypedParamsGetULLong(params, n, VIR_DOMAIN_JOB_DOWNTIME, &v) == 1)
 		j->downtime_ms = (int64_t)v;

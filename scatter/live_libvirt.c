@@ -421,8 +421,14 @@ int sc_lj_roll_back(struct job *j)
 		report_job(j, "completed");      /* libvirt went on without us: it moved */
 		return -EEXIST;
 	}
-	if (l->started)
+	if (l->started) {                        /* libvirt's word next to ours */
 		report_job(j, "failed");
+		if (j->err.msg[0] && !strstr(j->err.msg, l->err.msg)) {
+			char msg[sizeof(j->err.msg)];
+			snprintf(msg, sizeof(msg), "%s; libvirt: %s", j->err.msg, l->err.msg);
+			vms_err_set(&j->err, j->err.code, "%s", msg);
+		}
+	}
 	if (kvm_lv_state(l->dom, state, sizeof(state), NULL) < 0)
 		return -EIO;
 	if (strcmp(state, "paused") == 0)

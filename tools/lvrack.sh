@@ -8,7 +8,9 @@
 #
 #   tools/lvrack.sh up NAME DIR        after `testbed.sh up NAME`; state in DIR
 #   tools/lvrack.sh run NAME DIR HOST CMD...   CMD inside HOST (src, t1, t2 ...):
-#                                      its network, mounts and host name
+#                                      its network, mounts and host name (exec:
+#                                      CMD keeps this script's pid)
+#   tools/lvrack.sh pids NAME DIR      every libvirtd and domain QEMU of the rack
 #   tools/lvrack.sh down NAME DIR      destroy every domain, end every libvirtd
 #                                      (before `testbed.sh down NAME`)
 #
@@ -50,7 +52,7 @@ in_host() {   # in_host HOST CMD...
 	shift
 	local pid
 	pid=$(cat "$dir/$h/libvirtd.pid" 2>/dev/null) || die "host $h has no libvirtd"
-	nsenter -t "$pid" -m -n -u "$@"
+	exec nsenter -t "$pid" -m -n -u "$@"
 }
 
 case "$cmd" in
@@ -90,17 +92,27 @@ up)
 	for h in $(hosts); do
 		ok=0
 		for _ in $(seq 1 300); do
-			if in_host "$h" virsh -q -c qemu:///system version > /dev/null 2>&1; then ok=1; break; fi
+			if (in_host "$h" virsh -q -c qemu:///system version) > /dev/null 2>&1; then ok=1; break; fi
 			sleep 0.1
 		done
 		[ $ok = 1 ] || die "the libvirtd of $h did not come up ($(cat "$dir/$h/launcher.log"))"
 		# the first use probes QEMU's capabilities (seconds): done now
-		in_host "$h" virsh -q -c qemu:///system domcapabilities > /dev/null 2>&1 || true
+		(in_host "$h" virsh -q -c qemu:///system domcapabilities) > /dev/null 2>&1 || true
 	done
 	;;
 run)
 	[ $# -ge 2 ] || die "usage: lvrack.sh run NAME DIR HOST CMD..."
 	in_host "$@"
+	;;
+pids)
+	for d in "$dir"/*/; do
+		h=$(basename "$d")
+		pid=$(cat "$d/libvirtd.pid" 2>/dev/null) || continue
+		kill -0 "$pid" 2>/dev/null || continue
+		echo "$pid"
+		(in_host "$h" sh -c 'for f in /run/libvirt/qemu/*.pid; do [ -f "$f" ] && cat "$f" && echo; done') |
+			grep -E '^[0-9]+$' | grep -vx "$pid" || true
+	done
 	;;
 down)
 	[ -d "$dir" ] || exit 0
@@ -108,11 +120,9 @@ down)
 		h=$(basename "$d")
 		pid=$(cat "$d/libvirtd.pid" 2>/dev/null) || continue
 		kill -0 "$pid" 2>/dev/null || continue
-		for dom in $(in_host "$h" virsh -q -c qemu:///system list --name 2>/dev/null); do
-			in_host "$h" virsh -q -c qemu:///system destroy "$dom" > /dev/null 2>&1 || true
+		for dom in $( (in_host "$h" virsh -q -c qemu:///system list --name) 2>/dev/null); do
+			(in_host "$h" virsh -q -c qemu:///system destroy "$dom") > /dev/null 2>&1 || true
 		done
-		# the domains' QEMUs (children of libvirtd, in its namespaces) first
-		for q in $(pgrep -P "$pid" 2>/dev/null); do kill -9 "$q" 2>/dev/null || true; done
 		kill "$pid" 2>/dev/null || true
 		for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -9 "$pid" 2>/dev/null || true
