@@ -21,7 +21,8 @@ static const char send_usage[] =
 	"                      [--rate BITS/S] [--mcast-if ADDR] [--mcast-port PORT]\n"
 	"                      [--timeout SEC] [--compress ALGO] [--json] [--threads N] [--quiet]\n"
 	"                      [--live [--verify|--no-verify] [--parallel N] [--keep-source] [--atomic]\n"
-	"                       [--state-dir DIR]]\n"
+	"                       [--state-dir DIR]\n"
+	"                       [--libvirt URI [--persistent] [--undefinesource] [--bandwidth MIB/S]]]\n"
 	"                      (--tls-creds DIR [--tls-hostname NAME] | --insecure) SRC...\n"
 	"\n"
 	"Index the memory images SRC, place them on the targets (greedy by default,\n"
@@ -85,7 +86,18 @@ static const char send_usage[] =
 	"                     sender and its guards left (send refuses a source\n"
 	"                     with such a record until then)\n"
 	"  --max-bandwidth B/S QEMU's own migration limit (default 10G; K M G)\n"
-	"Ctrl-C rolls back every VM that has not resumed on its target yet.\n";
+	"Ctrl-C rolls back every VM that has not resumed on its target yet.\n"
+	"\n"
+	"libvirt racks (--live; every SRC a running domain of URI; every --target\n"
+	"NAME=HOST:PORT[:SLOTS],libvirt=DESTURI, DESTURI its libvirt as the source's\n"
+	"libvirtd reaches it; README \"libvirt racks\"):\n"
+	"  --libvirt URI      the source's libvirt (e.g. qemu:///system): libvirt migrates\n"
+	"                     each domain peer to peer through a UNIX socket whose\n"
+	"                     stream goes through vmscatter; libvirt's job commits or\n"
+	"                     rolls back (no --keep-source, no source guards)\n"
+	"  --persistent       define each domain on its target (virsh's word)\n"
+	"  --undefinesource   undefine each domain on its source\n"
+	"  --bandwidth MIB/S  libvirt's migration bandwidth limit\n";
 
 static const char receive_usage[] =
 	"Usage: vmscatter receive --listen ADDR:PORT (--out DIR | --state-dir DIR)\n"

@@ -424,7 +424,7 @@ int sc_lj_roll_back(struct job *j)
 	if (l->started) {                        /* libvirt's word next to ours */
 		report_job(j, "failed");
 		if (j->err.msg[0] && !strstr(j->err.msg, l->err.msg)) {
-			char msg[sizeof(j->err.msg)];
+			char msg[sizeof(j->err.msg) + sizeof(l->err.msg) + 16];
 			snprintf(msg, sizeof(msg), "%s; libvirt: %s", j->err.msg, l->err.msg);
 			vms_err_set(&j->err, j->err.code, "%s", msg);
 		}
