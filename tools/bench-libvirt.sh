@@ -36,7 +36,7 @@ tb=bl$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-bench-libvirt.XXXXXX)
 cleanup() {
-	for f in "$tmp"/recv?.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+	for f in "$tmp"/recv?.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null || true; done
 	"$L" down $tb "$tmp/lv" || true
 	"$T" down $tb || true
 	rm -rf "$tmp"
