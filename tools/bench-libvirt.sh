@@ -6,7 +6,7 @@
 #             migrate URI straight to the target)
 #   compress  the same with the strongest compression libvirt 9.0 offers QEMU
 #             7.2 here: --compressed --comp-methods mt,xbzrle --comp-mt-level 9
-#             (zstd over --parallel needs libvirt >= 9.4)
+#             (libvirt 9.0 takes only mt and xbzrle as --comp-methods)
 #   vmscatter `vmscatter send --live --libvirt` (TLS, sealed multicast, the
 #             default compressor, --no-verify like the others)
 # Printed per way: bytes the targets received and the source sent (interface
