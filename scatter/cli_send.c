@@ -376,6 +376,8 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 			json_object_set_new(json_array_get(vms, v), "unverified", json_boolean(s->unverified));
 			json_object_set_new(json_array_get(vms, v), "multicast_pages", json_integer((json_int_t)s->seed_pages));
 			json_object_set_new(json_array_get(vms, v), "compressed_pages", json_integer((json_int_t)s->compressed_pages));
+			if (s->libvirt[0])           /* libvirt racks: what libvirt reported */
+				json_object_set_new(json_array_get(vms, v), "libvirt", json_string(s->libvirt));
 		}
 		json_object_set_new(root, "vms", vms);
 		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
