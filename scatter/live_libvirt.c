@@ -219,7 +219,7 @@ static int pump(struct job *j, vms_err *err)
 {
 	kvm_ms *ms = NULL;
 	uint8_t *buf = malloc(READ_CHUNK);
-	int r = kvm_ms_new(&ms, err), loaded = 0, eof = 0;
+	int r = kvm_ms_new(&ms, err), loaded = 0;
 	int64_t last = vms_now_ms();
 	if (r == 0 && !buf)
 		r = vms_err_set(err, -ENOMEM, "out of memory");
@@ -228,15 +228,15 @@ static int pump(struct job *j, vms_err *err)
 			r = vms_err_set(err, -ECANCELED, "stopped");
 			break;
 		}
-		if (j->lv->o->stall_ms > 0 && vms_now_ms() - last > (eof ? LOADED_MS : j->lv->o->stall_ms)) {
-			r = vms_err_set(err, -ETIMEDOUT, eof ? "the target did not load the stream" :
-					"the source QEMU sent nothing for %d s", j->lv->o->stall_ms / 1000);
+		if (j->lv->o->stall_ms > 0 && vms_now_ms() - last > j->lv->o->stall_ms) {
+			r = vms_err_set(err, -ETIMEDOUT, "neither the source QEMU nor the receiver said anything for %d s",
+					j->lv->o->stall_ms / 1000);
 			break;
 		}
 		int window_full = j->nref - j->acked >= VMS_WIRE_REF_WINDOW;
 		if (window_full && (r = sc_lj_flush(j, err)) < 0)
 			break;
-		struct pollfd pfd[2] = { { .fd = window_full || eof ? -1 : j->mig, .events = POLLIN },
+		struct pollfd pfd[2] = { { .fd = window_full ? -1 : j->mig, .events = POLLIN },
 					 { .fd = vms_conn_fd(j->conn), .events = POLLIN } };
 		int pending = vms_conn_pending(j->conn);
 		if (poll(pfd, 2, pending ? 0 : 200) <= 0 && !pending)
