@@ -1,20 +1,21 @@
 #!/bin/bash
 # libvirt.sh - `vmscatter send --live --libvirt` on a libvirt rack: a source
 # and two targets, each a network + mount + UTS namespace with a libvirtd of
-# its own (tools/lvrack.sh on tools/testbed.sh), 3 TCG domains defined from
+# its own (tools/lvrack.sh on tools/testbed.sh), 4 TCG domains defined from
 # XML on the source. Checked: a domain that does not exist and a target
-# libvirt that cannot be reached are clear errors; a receiver killed
-# mid-stream leaves its domain running and counting on its source, with
-# libvirt reporting the failed job and no domain on the target; then the 3
-# domains scatter live to both targets, every page verified, each guest
-# counting on from where it stopped, the sources shut off, the targets
-# running; nothing is left running.
+# libvirt that cannot be reached are clear errors; with dom3 going to t1 and
+# dom4 to t2, t1's receiver killed mid-stream leaves dom3 running and
+# counting on its source, with libvirt reporting the failed job and no dom3
+# on t1, while dom4 moves to t2 all the same; then dom1..dom3 scatter live to
+# both targets, every page verified, each guest counting on from where it
+# stopped, the sources shut off, the targets running; nothing is left
+# running.
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 command -v libvirtd >/dev/null || skip_all "libvirtd not installed (tools/install-deps.sh)"
 
-plan 12
+plan 13
 tb=lv$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-libvirt.XXXXXX)
@@ -78,18 +79,18 @@ send_lv() {
 mkdir -p "$tmp/lv"
 "$T" up $tb --targets 2 > /dev/null && "$T" pki $tb "$tmp/pki" > /dev/null && "$L" up $tb "$tmp/lv"
 need $? "testbed with 2 targets, TLS credentials, a libvirtd in each host's namespaces"
-for d in dom1 dom2 dom3; do
+for d in dom1 dom2 dom3 dom4; do
 	domain_xml $d > "$tmp/$d.xml"
 	virsh_on src define "$tmp/$d.xml" > /dev/null && virsh_on src start $d > /dev/null || need 1 "define and start $d"
 done
 for _ in $(seq 1 300); do
 	n=0
-	for d in dom1 dom2 dom3; do [ -n "$(counter "$(serial src $d)" last)" ] && n=$((n + 1)); done
-	[ $n = 3 ] && break
+	for d in dom1 dom2 dom3 dom4; do [ -n "$(counter "$(serial src $d)" last)" ] && n=$((n + 1)); done
+	[ $n = 4 ] && break
 	sleep 0.2
 done
-counting src dom1 dom2 dom3
-need $? "3 TCG domains counting on the source"
+counting src dom1 dom2 dom3 dom4
+need $? "4 TCG domains counting on the source"
 
 # --- clear errors -------------------------------------------------------------------
 expect_fail 1 "libvirt qemu:///system has no domain 'nosuch'" \
@@ -102,32 +103,36 @@ expect_fail 2 "--libvirt needs --live" \
 	host src "$V" send --libvirt qemu:///system --insecure --target "$(lv_target 1)" dom1
 ok $? "--libvirt without --live is a usage error"
 
-# --- a receiver killed mid-stream: the domain stays on its source ------------------
+# --- a receiver killed mid-stream: its domain stays on its source, the other moves
 start_receivers
-send_lv --bandwidth 4 --target "$(lv_target 1)" dom2 > "$tmp/kill.out" 2> "$tmp/kill.err" &
+echo '{"assignment": {"dom3": "t1", "dom4": "t2"}}' > "$tmp/plan.json"
+send_lv --bandwidth 8 --plan "$tmp/plan.json" --target "$(lv_target 1)" --target "$(lv_target 2)" dom3 dom4 \
+	> "$tmp/kill.out" 2> "$tmp/kill.err" &
 spid=$!
 until grep -q "connected to the target QEMU" "$tmp/recv1.log" 2>/dev/null || ! kill -0 $spid 2>/dev/null; do sleep 0.05; done
 sleep 1
 kill -9 "$(cat "$tmp/recv1.pid")"      # (its stream process gets SIGTERM: PR_SET_PDEATHSIG)
 wait $spid
 rc=$?
-[ $rc -ne 0 ] && grep -q "rolled back" "$tmp/kill.err" && grep -qi "libvirt" "$tmp/kill.err"
-ok $? "receiver killed mid-stream: send fails and says libvirt rolled dom2 back (exit $rc): $(tail -n 1 "$tmp/kill.err" | head -c 300)"
-[ "$(virsh_on src domstate dom2)" = running ] && counting src dom2
-ok $? "dom2 still runs and counts on its source"
+[ $rc -ne 0 ] && grep -q "1 of 2 VMs moved" "$tmp/kill.err" && grep -q "dom3: .*libvirt: " "$tmp/kill.err"
+ok $? "t1's receiver killed mid-stream: send fails, dom3 rolled back with libvirt's word, dom4 moved (exit $rc): $(tail -n 1 "$tmp/kill.err" | head -c 300)"
+[ "$(virsh_on src domstate dom3)" = running ] && counting src dom3
+ok $? "dom3 still runs and counts on its source"
 # (libvirt 9.0 keeps no completed-job statistics for a failed migration:
 # `virsh domjobinfo --completed` says None; its error and its log say it)
 grep -q "error : .*job 'migration out' failed" "$tmp/lv/src/log/libvirtd.log" &&
 	grep -q "libvirt: operation failed: job 'migration out' failed" "$tmp/kill.err"
-ok $? "the source's libvirt reports dom2's migration job failed (its API error and its log)"
-! virsh_on t1 list --all --name | grep -qx dom2
-ok $? "no dom2 on t1"
-kill -9 "$(cat "$tmp/recv2.pid")" 2>/dev/null
-wait 2>/dev/null
+ok $? "the source's libvirt reports dom3's migration job failed (its API error and its log)"
+! virsh_on t1 list --all --name | grep -qx dom3
+ok $? "no dom3 on t1"
+[ "$(virsh_on src domstate dom4)" = "shut off" ] && [ "$(virsh_on t2 domstate dom4)" = running ] && counting t2 dom4
+ok $? "dom4 moved to t2 all the same: shut off on the source, running and counting on t2"
+virsh_on t2 destroy dom4 > /dev/null
 
 # --- success: 3 domains scattered to 2 targets, verified ---------------------------
+kill -9 "$(cat "$tmp/recv2.pid")" 2>/dev/null   # (--once: t2's ended with its session, t1's was killed)
+wait 2>/dev/null
 start_receivers
-declare -A last
 send_lv --verify --target "$(lv_target 1)" --target "$(lv_target 2)" dom1 dom2 dom3 \
 	> "$tmp/ok.out" 2> "$tmp/ok.err"
 rc=$?
