@@ -8,14 +8,14 @@
 # counting on its source, with libvirt reporting the failed job and no dom3
 # on t1, while dom4 moves to t2 all the same; then dom1..dom3 scatter live to
 # both targets, every page verified, each guest counting on from where it
-# stopped, the sources shut off, the targets running; nothing is left
-# running.
+# stopped, the sources shut off, the targets running (--atomic and the same
+# kill first: both domains stay on the source); nothing is left running.
 . "$(dirname "$0")/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (namespaces)"
 command -v qemu-system-x86_64 >/dev/null || skip_all "qemu-system-x86_64 not installed"
 command -v libvirtd >/dev/null || skip_all "libvirtd not installed (tools/install-deps.sh)"
 
-plan 13
+plan 15
 tb=lv$$
 tb=${tb:0:8}
 tmp=$(mktemp -d /tmp/vms-libvirt.XXXXXX)
@@ -129,8 +129,28 @@ ok $? "no dom3 on t1"
 ok $? "dom4 moved to t2 all the same: shut off on the source, running and counting on t2"
 virsh_on t2 destroy dom4 > /dev/null
 
-# --- success: 3 domains scattered to 2 targets, verified ---------------------------
+# --- --atomic: the same kill rolls every domain back ---------------------------------
 kill -9 "$(cat "$tmp/recv2.pid")" 2>/dev/null   # (--once: t2's ended with its session, t1's was killed)
+wait 2>/dev/null
+start_receivers
+echo '{"assignment": {"dom1": "t1", "dom2": "t2"}}' > "$tmp/plan.json"
+send_lv --atomic --bandwidth 8 --plan "$tmp/plan.json" --target "$(lv_target 1)" --target "$(lv_target 2)" \
+	dom1 dom2 > "$tmp/atomic.out" 2> "$tmp/atomic.err" &
+spid=$!
+until grep -q "connected to the target QEMU" "$tmp/recv1.log" 2>/dev/null || ! kill -0 $spid 2>/dev/null; do sleep 0.05; done
+sleep 1
+kill -9 "$(cat "$tmp/recv1.pid")"
+wait $spid
+rc=$?
+[ $rc -ne 0 ] && grep -q "rolled back, every guest runs on its source" "$tmp/atomic.err"
+ok $? "--atomic, t1's receiver killed mid-stream: send fails and rolls both domains back (exit $rc): $(tail -n 1 "$tmp/atomic.err" | head -c 300)"
+[ "$(virsh_on src domstate dom1)" = running ] && [ "$(virsh_on src domstate dom2)" = running ] &&
+	counting src dom1 dom2 && ! virsh_on t1 list --all --name | grep -qx dom1 &&
+	! virsh_on t2 list --all --name | grep -qx dom2
+ok $? "dom1 and dom2 run and count on the source, neither is on a target"
+
+# --- success: 3 domains scattered to 2 targets, verified ---------------------------
+kill -9 "$(cat "$tmp/recv2.pid")" 2>/dev/null
 wait 2>/dev/null
 start_receivers
 send_lv --verify --target "$(lv_target 1)" --target "$(lv_target 2)" dom1 dom2 dom3 \
