@@ -130,10 +130,11 @@ void vms_wbuf_free(vms_wbuf *b);
 
 /* ---- the wire protocol (doc/PROTOCOL.md has the tables) -------------------- */
 
-#define VMS_WIRE_VERSION 6u             /* 2: LZO contents, SLZO; 3: sealed multicast, GROUP_DONE rejected;
+#define VMS_WIRE_VERSION 7u             /* 2: LZO contents, SLZO; 3: sealed multicast, GROUP_DONE rejected;
 					 * 4: a compressed page names its compressor (SLZO became SCOMP);
 					 * 5: MCAST_ACK (multicast flow control);
-					 * 6: libvirt streams (LVSTREAM, RPATH) */
+					 * 6: SEEDING (live streams overlap the seeding);
+					 * 7: libvirt streams (LVSTREAM, RPATH) */
 #define VMS_WIRE_FRAME_MAX (4u << 20)   /* type + payload */
 #define VMS_WIRE_NAME_MAX 64u           /* names: vms_name_valid(), 1..63 bytes */
 #define VMS_WIRE_VMS_MAX 4096u
@@ -154,6 +155,8 @@ enum vms_msg_type {
 	VMS_MSG_OUTCOME, VMS_MSG_OUTCOME_IS,
 	/* flow control of a multicast group (doc/PROTOCOL.md, "Multicast messages") */
 	VMS_MSG_MCAST_ACK,
+	/* a live session's streams may begin while it seeds (doc/PROTOCOL.md) */
+	VMS_MSG_SEEDING,
 	/* libvirt streams (doc/PROTOCOL.md, "libvirt streams") */
 	VMS_MSG_LVSTREAM, VMS_MSG_RPATH,
 };

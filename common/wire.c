@@ -896,6 +896,7 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	case VMS_MSG_ERROR: return vms_msg_error_get(p, text);
 	case VMS_MSG_LIVE: case VMS_MSG_READY: case VMS_MSG_SEND: case VMS_MSG_LOADED:
 	case VMS_MSG_VERIFY: case VMS_MSG_COMMIT: case VMS_MSG_RUNNING: case VMS_MSG_LIVE_END:
+	case VMS_MSG_SEEDING:
 		return vms_msg_empty_get(p);
 	case VMS_MSG_STREAM: {
 		struct vms_msg_stream m;

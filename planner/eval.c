@@ -142,6 +142,7 @@ uint64_t vmsplan_plan_switches(const vmsplan_plan *plan) { return plan->switches
 uint64_t vmsplan_plan_naive_switches(const vmsplan_plan *plan) { return plan->naive_switches; }
 int vmsplan_plan_order_exact(const vmsplan_plan *plan) { return plan->order_exact; }
 double vmsplan_plan_seconds(const vmsplan_plan *plan) { return plan->seconds; }
+uint64_t vmsplan_plan_lower_bound(const vmsplan_plan *plan) { return plan->lower_bytes; }
 
 int vmsplan_plan_optimal(const vmsplan_plan *plan, double *gap)
 {

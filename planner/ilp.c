@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <glpk.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +26,7 @@ struct ilp {
 	const vmsplan_problem *p;
 	const unsigned *start;       /* heuristic placement, or NULL */
 	int start_given;
-	double gap;
+	double gap, bound;           /* bound: -1 until GLPK has one */
 	size_t ycol0;                /* first y column */
 	size_t *ycls;                /* class of each y block (T columns each) */
 	size_t nyc;
@@ -61,19 +62,24 @@ static void callback(glp_tree *tree, void *info)
 		}
 		break;
 	case GLP_ISELECT:
-	case GLP_IBINGO:
+	case GLP_IBINGO: {
+		int node = glp_ios_best_node(tree);
 		m->gap = glp_ios_mip_gap(tree);
+		if (node)
+			m->bound = glp_ios_node_bound(tree, node);
 		break;
+	}
 	default:
 		break;
 	}
 }
 
 int pl_optimal(const vmsplan_problem *p, const unsigned *start, double time_limit,
-	       unsigned *target_of, int *optimal, double *gap, vmsplan_error *err)
+	       unsigned *target_of, int *optimal, double *gap, uint64_t *lower, vmsplan_error *err)
 {
 	const unsigned T = p->ntargets;
-	struct ilp m = { .p = p, .start = start, .gap = 1.0 };
+	struct ilp m = { .p = p, .start = start, .gap = 1.0, .bound = -1 };
+	*lower = 0;
 	glp_prob *lp = NULL;
 	int *ia = NULL, *ja = NULL, r = 0;
 	double *ar = NULL, constant = 0;
@@ -212,6 +218,10 @@ int pl_optimal(const vmsplan_problem *p, const unsigned *start, double time_limi
 	}
 	*optimal = status == GLP_OPT;
 	*gap = status == GLP_OPT ? 0.0 : m.gap;
+	if (status == GLP_OPT)
+		*lower = pl_content_cost(p, target_of);
+	else if (m.bound > 0)
+		*lower = (uint64_t)ceil(m.bound - 1e-6 * (1.0 + m.bound));
 out:
 	if (lp)
 		glp_delete_prob(lp);

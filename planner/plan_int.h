@@ -46,6 +46,7 @@ struct vmsplan_plan {
 	int order_exact;
 	int optimal;
 	double gap, seconds;
+	uint64_t lower_bytes;       /* optimal: proven lower bound on network bytes, 0 = none */
 };
 
 /* A small deterministic RNG (splitmix64); the state lives with the caller. */
@@ -83,9 +84,24 @@ int pl_oblivious(const vmsplan_problem *p, unsigned *target_of, vmsplan_error *e
 int pl_local_search(const vmsplan_problem *p, const struct pl_index *ix, unsigned *target_of,
 		    double time_limit, vmsplan_error *err);
 
-/* ilp.c */
+/* search.c */
+int pl_anneal(const vmsplan_problem *p, const struct pl_index *ix, uint64_t seed, double time_limit,
+	      unsigned *target_of, vmsplan_error *err);
+
+/* ilp.c: the compact integer program; *lower (contents) 0 when unknown */
 int pl_optimal(const vmsplan_problem *p, const unsigned *start, double time_limit,
-	       unsigned *target_of, int *optimal, double *gap, vmsplan_error *err);
+	       unsigned *target_of, int *optimal, double *gap, uint64_t *lower, vmsplan_error *err);
+
+/* partition.c */
+#define PL_NOT_APPLICABLE 2
+uint64_t pl_class_bound(const vmsplan_problem *p);
+int pl_partition(const vmsplan_problem *p, const struct pl_index *ix, const unsigned *start,
+		 uint64_t start_cost, double deadline, unsigned *target_of, uint64_t *lower,
+		 vmsplan_error *err);
+/* The optimal strategy: anneal's placement, then the set-partitioning
+ * program, else the compact one (small problems), else the class bound. */
+int pl_exact(const vmsplan_problem *p, const struct pl_index *ix, uint64_t seed, double time_limit,
+	     unsigned *target_of, int *optimal, double *gap, uint64_t *lower, vmsplan_error *err);
 
 /* Monotonic seconds. */
 double pl_now(void);

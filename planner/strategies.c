@@ -9,7 +9,7 @@
 static const char *const strategy_names[VMSPLAN_STRATEGIES] = {
 	[VMSPLAN_GREEDY] = "greedy", [VMSPLAN_RANDOM] = "random",
 	[VMSPLAN_OBLIVIOUS] = "oblivious", [VMSPLAN_LOCAL] = "local",
-	[VMSPLAN_OPTIMAL] = "optimal",
+	[VMSPLAN_OPTIMAL] = "optimal", [VMSPLAN_ANNEAL] = "anneal",
 };
 
 const char *vmsplan_strategy_name(enum vmsplan_strategy s)
@@ -29,7 +29,7 @@ int vmsplan_strategy_parse(const char *name, enum vmsplan_strategy *out)
 
 void vmsplan_options_init(struct vmsplan_options *o)
 {
-	o->strategy = VMSPLAN_GREEDY;
+	o->strategy = VMSPLAN_ANNEAL;
 	o->seed = 1;
 	o->time_limit = 10.0;
 }
@@ -376,6 +376,7 @@ int vmsplan_solve(const vmsplan_problem *p, const struct vmsplan_options *o, vms
 	unsigned *target_of = NULL, *start = NULL;
 	int optimal = 0, r;
 	double gap = -1, t0 = pl_now();
+	uint64_t lower = 0;
 	if ((unsigned)o->strategy >= VMSPLAN_STRATEGIES)
 		return pl_set_err(err, -EINVAL, "unknown strategy %d", (int)o->strategy);
 	if (!(o->time_limit > 0))
@@ -408,12 +409,10 @@ int vmsplan_solve(const vmsplan_problem *p, const struct vmsplan_options *o, vms
 			r = pl_local_search(p, &ix, target_of, o->time_limit, err);
 		break;
 	case VMSPLAN_OPTIMAL:
-		/* a good first incumbent; the heuristics may find none when
-		 * memory capacities are tight, the ILP decides then */
-		r = pl_greedy(p, &ix, start, NULL);
-		if (r == 0)
-			r = pl_local_search(p, &ix, start, o->time_limit / 4, NULL);
-		r = pl_optimal(p, r == 0 ? start : NULL, o->time_limit, target_of, &optimal, &gap, err);
+		r = pl_exact(p, &ix, o->seed, o->time_limit, target_of, &optimal, &gap, &lower, err);
+		break;
+	case VMSPLAN_ANNEAL:
+		r = pl_anneal(p, &ix, o->seed, o->time_limit, target_of, err);
 		break;
 	}
 	if (r < 0)
@@ -425,6 +424,8 @@ int vmsplan_solve(const vmsplan_problem *p, const struct vmsplan_options *o, vms
 	if (r == 0) {
 		(*out)->optimal = optimal;
 		(*out)->gap = gap;
+		if (o->strategy == VMSPLAN_OPTIMAL)
+			(*out)->lower_bytes = lower * VMSPLAN_PAGE_SIZE + (*out)->traffic.reference_bytes;
 		(*out)->seconds = pl_now() - t0;
 	}
 out:

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +16,24 @@
 #include "receiver_int.h"
 
 #define READ_CHUNK (1u << 20)    /* bytes read at once for the SHA-256 */
+
+/* A seed's page bits and the session's "seeding over" word: memory the
+ * stream children (forked later) share with this process. */
+static int seed_maps(struct rc_images *im, struct rc_image *v, vms_err *err)
+{
+	if (!im->seeding_over) {
+		void *m = mmap(NULL, sizeof(uint32_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return vms_err_set(err, -errno, "mmap: %s", strerror(errno));
+		im->seeding_over = m;
+	}
+	v->written_len = (size_t)(v->pages / 8 + 1);
+	void *m = mmap(NULL, v->written_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return vms_err_set(err, -errno, "mmap: %s", strerror(errno));
+	v->written = m;
+	return 0;
+}
 
 int rc_image_open(struct rc_images *im, const char *name, uint64_t pages, int seed, vms_err *err)
 {
@@ -39,6 +58,8 @@ int rc_image_open(struct rc_images *im, const char *name, uint64_t pages, int se
 	int r = rc_part_create(im->dirfd, o->out_dir, name, v->tmp, &v->fd, err);
 	if (r < 0)
 		return r;
+	if (seed && (r = seed_maps(im, v, err)) < 0)
+		return r;
 	if (ftruncate(v->fd, (off_t)(pages * VMS_WIRE_PAGE)) < 0)
 		return vms_err_set(err, -errno, "%s/%s: %s", o->out_dir, v->tmp, strerror(errno));
 	return 0;
@@ -50,9 +71,22 @@ int rc_image_write(struct rc_images *im, uint32_t vm, uint64_t page, const uint8
 		return vms_err_set(err, -EFAULT, "a page outside the images");
 	struct rc_image *v = &im->v[vm];
 	off_t at = (off_t)page * VMS_WIRE_PAGE;
+	uint8_t spoilt[VMS_WIRE_PAGE];
+	if (v->written && page % 8 == 0 && vms_fault("receiver:seed-spoilt")) {
+		memset(spoilt, 0x5a, sizeof(spoilt));       /* a seed page gone bad (a test) */
+		data = spoilt;
+	}
 	if (pwrite(v->fd, data, VMS_WIRE_PAGE, at) != (ssize_t)VMS_WIRE_PAGE)
 		return vms_err_set(err, errno ? -errno : -EIO, "%s: write: %s", v->tmp, strerror(errno ? errno : EIO));
+	if (v->written)                      /* after the bytes: a stream may read them now */
+		__atomic_fetch_or(&v->written[page / 8], (uint8_t)(1u << (page % 8)), __ATOMIC_RELEASE);
 	return 0;
+}
+
+void rc_images_seeded(struct rc_images *im)
+{
+	if (im->seeding_over)
+		__atomic_store_n(im->seeding_over, 1, __ATOMIC_RELEASE);
 }
 
 /* SHA-256 of the image's `size` bytes. Holes (pages nobody wrote: zero
@@ -139,9 +173,14 @@ void rc_images_free(struct rc_images *im)
 	for (unsigned v = 0; v < im->n; v++) {
 		if (im->v[v].fd >= 0)
 			close(im->v[v].fd);
+		if (im->v[v].written)
+			munmap(im->v[v].written, im->v[v].written_len);
 		if (im->v[v].tmp[0])             /* never leave a partial image (only ours) */
 			unlinkat(im->dirfd, im->v[v].tmp, 0);
 	}
+	if (im->seeding_over)
+		munmap(im->seeding_over, sizeof(uint32_t));
+	im->seeding_over = NULL;
 	free(im->v);
 	im->v = NULL;
 	im->n = 0;

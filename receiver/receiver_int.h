@@ -160,6 +160,7 @@ struct rc_seed {
 	char name[VMS_WIRE_NAME_MAX];
 	int fd;                      /* the seed image, as the session wrote it */
 	uint64_t pages;
+	const uint8_t *written;      /* a bit per page the session has written so far (shared) */
 };
 
 struct rc_stream_ctx {
@@ -176,6 +177,10 @@ struct rc_stream_ctx {
 	int first_ms;                /* the STREAM message must come within this (<= 0: idle_ms) */
 	const struct rc_seed *seeds; /* the session's VMs, by session index */
 	unsigned nseeds;
+	/* streams begin while the session still seeds (SEEDING): a reference to
+	 * a seed page not written yet waits until it is, or until this says
+	 * the seeding is over (shared; NULL: it is) */
+	const uint32_t *seeding_over;
 	/* Called once, when the STREAM message names this session and one of
 	 * its VMs, before anything is made for it: from then on the connection
 	 * is a stream of the session (NULL: nobody to tell). 0, or -errno:
@@ -279,6 +284,9 @@ struct rc_image {
 	char name[VMS_WIRE_NAME_MAX];
 	uint64_t pages;
 	int fd;                      /* the temporary (a live session's seed), or -1 */
+	uint8_t *written;            /* a seed: a bit per page once written, shared with the
+	                              * stream children (MAP_SHARED), or NULL */
+	size_t written_len;
 	char tmp[RC_PART_NAME_MAX];  /* in the out dir; set only once we made it */
 	char final[VMS_WIRE_NAME_MAX + 8];
 };
@@ -287,11 +295,15 @@ struct rc_images {
 	int dirfd;                   /* o->out_dir (not owned) */
 	struct rc_image *v;
 	unsigned n;
+	uint32_t *seeding_over;      /* seeds: 1 once the session seeds no more (shared as
+	                              * `written`), or NULL */
 };
 /* Image n (the next): -EEXIST when OUT/NAME.img is there (unless seed or
  * o->force), else made, `pages` zero pages long (sparse). */
 int rc_image_open(struct rc_images *im, const char *name, uint64_t pages, int seed, vms_err *err);
 int rc_image_write(struct rc_images *im, uint32_t vm, uint64_t page, const uint8_t *data, vms_err *err);
+/* Seeds: nothing more will be written (the stream children stop waiting). */
+void rc_images_seeded(struct rc_images *im);
 /* SHA-256 of image vm compared with sha256 (-EIO: differs), then fsync. */
 int rc_image_verify(struct rc_images *im, uint32_t vm, const uint8_t sha256[32], vms_err *err);
 /* Rename to OUT/NAME.img (never over one that is there, unless o->force). */

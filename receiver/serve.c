@@ -146,6 +146,7 @@ __attribute__((noreturn)) static void stream_child(struct serve *s, int fd, pid_
 	struct sigaction sa = { .sa_handler = stream_term };   /* (no SA_RESTART: I/O returns) */
 	sigaction(SIGTERM, &sa, NULL);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	prctl(PR_SET_NAME, "vms-stream");
 	if (getppid() != parent)             /* the receiver died before the line above */
 		raise(SIGTERM);
 	char sender[200];                    /* the control connection's certificate subject */
@@ -175,12 +176,13 @@ __attribute__((noreturn)) static void stream_child(struct serve *s, int fd, pid_
 		memcpy(seeds[v].name, im->v[v].name, sizeof(seeds[v].name));
 		seeds[v].fd = im->v[v].fd;
 		seeds[v].pages = im->v[v].pages;
+		seeds[v].written = im->v[v].written;
 	}
 	struct rc_stream_ctx c = {
 		.log = o->log, .log_ctx = o->log_ctx, .state_dir = o->state_dir ? o->state_dir : o->out_dir,
 		.state_fd = s->host.state_fd, .qemu_bin = o->qemu_bin, .session = s->sm.id, .quiet = o->quiet,
 		.shared_paths = o->shared_paths, .nshared = o->nshared, .run_as = o->run_as,
-		.idle_ms = o->idle_ms, .seeds = seeds, .nseeds = im->n,
+		.idle_ms = o->idle_ms, .seeds = seeds, .nseeds = im->n, .seeding_over = im->seeding_over,
 		.first_ms = (int)(HANDSHAKE_MS - (vms_now_ms() - t0)),
 		.accepted = stream_accepted, .accepted_arg = &rep,
 	};
@@ -275,7 +277,8 @@ static int run_session(struct serve *s, vms_err *err)
 	while (s->sm.st != RC_ST_DONE) {
 		struct pollfd fds[7] = { { .fd = vms_conn_fd(s->host.conn), .events = POLLIN } };
 		int n = 1, wait = 1000, live = -1;
-		if (s->sm.st == RC_ST_LIVE && s->lfd >= 0) {
+		/* live: streams from SEEDING on (they overlap the seeding) */
+		if ((s->sm.st == RC_ST_LIVE || (s->sm.st == RC_ST_DATA && s->sm.live)) && s->lfd >= 0) {
 			live = n;
 			fds[n++] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
 			fds[n++] = (struct pollfd){ .fd = s->rep[0], .events = POLLIN };
@@ -316,6 +319,8 @@ static int run_session(struct serve *s, vms_err *err)
 		}
 		if ((r = control_read(s, err)) < 0)
 			return r;
+		if (s->sm.st == RC_ST_LIVE)          /* DONE sent: the seeds are complete */
+			rc_images_seeded(&s->host.img);
 	}
 	for (unsigned i = 0; i < s->nkids; i++)
 		if (!s->kids[i].stream)      /* LIVE_END: connections that are no stream yet, */

@@ -384,6 +384,9 @@ int rc_sm_message(struct rc_sm *sm, uint8_t type, vms_cur *p, vms_err *err)
 			sm->st = RC_ST_DATA;
 			rc_log(sm->o, "%zu distinct contents to receive", sm->ix.nids);
 		}
+		/* live: the seeds are open, streams may begin while they fill */
+		if (r == 0 && sm->live)
+			r = reply(sm, vms_msg_empty_put(&sm->out, VMS_MSG_SEEDING), err);
 		return r;
 	case VMS_MSG_MCAST_JOIN:
 		return on_join(sm, p, err);

@@ -211,12 +211,30 @@ static int to_target(struct stream *s, const void *p, size_t n, vms_err *err)
 				   s->dir) : 0;
 }
 
+/* Streams begin while the session seeds: wait until the session has
+ * written this seed page, or seeds no more, or idle_ms passed (then the
+ * page is read as it is: its SHA-256 decides, a NEED fetches the rest). */
+static void wait_seeded(const struct rc_stream_ctx *c, const struct rc_seed *sd, uint64_t page)
+{
+	if (!sd->written || !c->seeding_over)
+		return;
+	int64_t end = vms_now_ms() + c->idle_ms;
+	useconds_t nap = 100;
+	while (!(__atomic_load_n(&sd->written[page / 8], __ATOMIC_ACQUIRE) >> (page % 8) & 1) &&
+	       !__atomic_load_n(c->seeding_over, __ATOMIC_ACQUIRE) && vms_now_ms() < end) {
+		usleep(nap);
+		if (nap < 10000)
+			nap *= 2;
+	}
+}
+
 /* rc_seed_fn over the session's seed files. */
 static int read_seed(void *ctx, uint32_t vm, uint64_t page, uint8_t *out)
 {
 	const struct rc_stream_ctx *c = ctx;
 	if (vm >= c->nseeds || page >= c->seeds[vm].pages)
 		return -ERANGE;
+	wait_seeded(c, &c->seeds[vm], page);
 	ssize_t got = pread(c->seeds[vm].fd, out, VMS_WIRE_PAGE, (off_t)(page * VMS_WIRE_PAGE));
 	return got == (ssize_t)VMS_WIRE_PAGE ? 0 : -EIO;
 }

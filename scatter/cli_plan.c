@@ -16,7 +16,7 @@
 
 static const char plan_usage[] =
 	"Usage: vmscatter plan [--json] --target NAME:SLOTS[:MEMORY] ...\n"
-	"                      [--strategy greedy|local|random|oblivious|optimal]\n"
+	"                      [--strategy anneal|greedy|local|random|oblivious|optimal]\n"
 	"                      [--seed N] [--pin VM=TARGET] ... [--time-limit SEC]\n"
 	"                      (SRC... | --sharing FILE)\n"
 	"\n"
@@ -25,10 +25,10 @@ static const char plan_usage[] =
 	"\n"
 	"  --target NAME:SLOTS[:MEMORY]  a target host with SLOTS VM slots and\n"
 	"                     optionally MEMORY bytes for guests (suffixes K M G T)\n"
-	"  --strategy S       default greedy (see man vmscatter)\n"
-	"  --seed N           for random (default 1)\n"
+	"  --strategy S       default anneal (see man vmscatter)\n"
+	"  --seed N           for random and anneal (default 1)\n"
 	"  --pin VM=TARGET    keep VM on TARGET\n"
-	"  --time-limit SEC   for local and optimal (default 10)\n"
+	"  --time-limit SEC   for local, anneal and optimal (default 10)\n"
 	"  --sharing FILE     a saved `vmscatter analyze --json` output (or its summary)\n"
 	"  --json             print one JSON object\n"
 	"  --threads N, --quiet   as for analyze, when SRC are given\n";
@@ -240,8 +240,10 @@ static int print_plan_json(const vmsplan_problem *p, const vmsplan_plan *plan,
 	if (a->opts.strategy == VMSPLAN_OPTIMAL) {
 		json_object_set_new(root, "optimal", json_boolean(optimal));
 		json_object_set_new(root, "gap", json_real(gap));
+		json_object_set_new(root, "lower_bound_network_bytes",
+				    json_integer((json_int_t)vmsplan_plan_lower_bound(plan)));
 	}
-	if (a->opts.strategy == VMSPLAN_RANDOM)
+	if (a->opts.strategy == VMSPLAN_RANDOM || a->opts.strategy == VMSPLAN_ANNEAL)
 		json_object_set_new(root, "seed", json_integer((json_int_t)a->opts.seed));
 	int r = json_dumpf(root, stdout, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
 	json_decref(root);
@@ -261,10 +263,9 @@ static void print_plan_text(const vmsplan_problem *p, const vmsplan_plan *plan,
 	{
 		if (optimal)
 			printf(", proven optimal");
-		else if (gap < 0)
-			printf(", stopped at the time limit before any bound (gap unknown)");
 		else
-			printf(", stopped at the time limit, gap %.2f%%", gap * 100);
+			printf(", not proven optimal: no placement needs less than %.1f MiB of network "
+			       "traffic (gap %.2f%%)", mib(vmsplan_plan_lower_bound(plan)), gap * 100);
 	}
 	printf("\n\n%-20s %s\n", "target", "VMs");
 	for (unsigned tg = 0; tg < vmsplan_targets(p); tg++) {
@@ -343,7 +344,7 @@ static int parse_args(const char *cmd, int argc, char **argv, struct plan_args *
 		case 's':
 			if (compare || vmsplan_strategy_parse(optarg, &a->opts.strategy) < 0)
 				return cli_usage_error(cmd, compare ? "compare runs every strategy; --strategy is for plan"
-							  : "unknown strategy '%s' (greedy, local, random, oblivious, optimal)",
+							  : "unknown strategy '%s' (anneal, greedy, local, random, oblivious, optimal)",
 						       optarg);
 			break;
 		case 'S':
@@ -455,6 +456,7 @@ struct row {
 	uint64_t switches, naive;
 	double seconds, gap;
 	int optimal;
+	uint64_t bound;
 };
 
 static int write_plot(const char *path, const struct row *rows, int nrows,
@@ -518,14 +520,14 @@ static int write_plot(const char *path, const struct row *rows, int nrows,
 int cli_compare(int argc, char **argv)
 {
 	static const enum vmsplan_strategy order[] = { VMSPLAN_OBLIVIOUS, VMSPLAN_GREEDY, VMSPLAN_LOCAL,
-						       VMSPLAN_OPTIMAL };
+						       VMSPLAN_ANNEAL, VMSPLAN_OPTIMAL };
 	struct plan_args a = { 0 };
 	vms_err err = { 0 };
 	vmsplan_error perr = { 0 };
 	vmsplan_problem *p = NULL;
-	struct row rows[4];
+	struct row rows[5];
 	struct vmsplan_random_stats rnd = { 0 };
-	int status = parse_args("compare", argc, argv, &a), have_rnd = 0, nrows = 4, any = 0;
+	int status = parse_args("compare", argc, argv, &a), have_rnd = 0, nrows = 5, any = 0;
 	if (status >= 0)
 		goto out;
 	status = 1;
@@ -557,6 +559,7 @@ int cli_compare(int argc, char **argv)
 		rows[k].naive = vmsplan_plan_naive_switches(plan);
 		rows[k].seconds = vmsplan_plan_seconds(plan);
 		rows[k].optimal = vmsplan_plan_optimal(plan, &rows[k].gap);
+		rows[k].bound = vmsplan_plan_lower_bound(plan);
 		vmsplan_plan_free(plan);
 	}
 	if (vmsplan_random_stats(p, (unsigned)a.random_n, a.opts.seed, &rnd, &perr) == 0)
@@ -587,6 +590,7 @@ int cli_compare(int argc, char **argv)
 			if (rows[k].ok && order[k] == VMSPLAN_OPTIMAL) {
 				json_object_set_new(o, "optimal", json_boolean(rows[k].optimal));
 				json_object_set_new(o, "gap", json_real(rows[k].gap));
+				json_object_set_new(o, "lower_bound_network_bytes", json_integer((json_int_t)rows[k].bound));
 			}
 			json_array_append_new(arr, o);
 		}
@@ -611,8 +615,10 @@ int cli_compare(int argc, char **argv)
 				continue;
 			}
 			char name[64];
-			snprintf(name, sizeof(name), "%s%s", rows[k].name,
-				 order[k] == VMSPLAN_OPTIMAL && !rows[k].optimal ? " (gap)" : "");
+			if (order[k] == VMSPLAN_OPTIMAL && !rows[k].optimal)
+				snprintf(name, sizeof(name), "%s (gap %.2f%%)", rows[k].name, rows[k].gap * 100);
+			else
+				snprintf(name, sizeof(name), "%s", rows[k].name);
 			printf("%-22s %14.1f %14.1f %7zu %6llu (%5llu) %9.3f\n", name, mib(rows[k].t.network_bytes),
 			       mib(rows[k].t.transferred_bytes), rows[k].groups,
 			       (unsigned long long)rows[k].switches, (unsigned long long)rows[k].naive,

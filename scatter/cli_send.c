@@ -33,7 +33,7 @@ static const char send_usage[] =
 	"\n"
 	"  --target NAME=HOST:PORT[:SLOTS]  a receiver (`vmscatter receive`); SLOTS\n"
 	"                     limits its VMs (default: no limit)\n"
-	"  --strategy S       greedy (default), local, random, oblivious, optimal\n"
+	"  --strategy S       anneal (default), greedy, local, random, oblivious, optimal\n"
 	"  --plan FILE        use the placement of a saved `vmscatter plan --json`\n"
 	"  --rate BITS/S      multicast and unicast rate each (K M G); default: the\n"
 	"                     speed of the interface multicast leaves from (1G when it\n"
@@ -374,7 +374,7 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 			json_object_set_new(json_array_get(vms, v), "paused_ms", json_integer((json_int_t)s->paused_ms));
 			json_object_set_new(json_array_get(vms, v), "committed", json_boolean(s->committed));
 			json_object_set_new(json_array_get(vms, v), "unverified", json_boolean(s->unverified));
-			json_object_set_new(json_array_get(vms, v), "multicast_pages", json_integer((json_int_t)s->seed_pages));
+			json_object_set_new(json_array_get(vms, v), "seed_pages", json_integer((json_int_t)s->seed_pages));
 			json_object_set_new(json_array_get(vms, v), "compressed_pages", json_integer((json_int_t)s->compressed_pages));
 			if (s->libvirt[0])           /* libvirt racks: what libvirt reported */
 				json_object_set_new(json_array_get(vms, v), "libvirt", json_string(s->libvirt));
@@ -400,7 +400,7 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 	printf("migrated %u of %u running VMs (%.1f MiB of memory) to %u targets in %.1f s; each moved guest resumed\n"
 	       "on its target as soon as it had loaded there\n\n", moved,
 	       rack->n, mib(mem), nt, prep + seconds);
-	printf("%-12s %-10s %9s %8s %8s %8s %8s %10s %10s %9s %9s %7s\n", "VM", "target", "multicast", "zero",
+	printf("%-12s %-10s %9s %8s %8s %8s %8s %10s %10s %9s %9s %7s\n", "VM", "target", "seeded", "zero",
 	       "refs", "unicast", "dirty", "QEMU MiB", "sent MiB", "downtime", "paused", "verify");
 	for (unsigned v = 0; v < rack->n; v++) {
 		const struct sc_live_stats *s = sc_session_vm_stats(sess, v);
@@ -411,10 +411,11 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 		       mib(s->wire_bytes), (long long)s->downtime_ms, (long long)s->paused_ms,
 		       s->verified ? "ok" : s->unverified ? "SKIPPED" : "-");
 	}
-	printf("\n(multicast: seeded contents first found in this VM; then the pages of QEMU's stream:\n"
-	       "zero records, references to seeds, sent whole the first time, sent again after the\n"
-	       "guest dirtied them; downtime is QEMU's, paused is the guest's whole pause: downtime,\n"
-	       "verification, the commit and, with --atomic, the wait for every VM to load)\n");
+	printf("\n(seeded: contents seeded on its target, multicast or repeated there, first found in\n"
+	       "this VM; then the pages of QEMU's stream: zero records, references to seeds, sent whole\n"
+	       "the first time, sent again after the guest dirtied them; downtime is QEMU's, paused is\n"
+	       "the guest's whole pause: downtime, verification, the commit and, with --atomic, the\n"
+	       "wait for every VM to load)\n");
 	uint64_t repaired = 0, fetched = 0, compressed = 0, whole = 0;
 	for (unsigned v = 0; v < rack->n; v++) {
 		const struct sc_live_stats *s = sc_session_vm_stats(sess, v);

@@ -1,16 +1,19 @@
-/* live.c - the sender's live phase for sc_session_migrate/commit (see
- * session_int.h, doc/PROTOCOL.md "Live sessions"). After sc_send() has
- * seeded every target, one thread per VM:
+/* live.c - the sender's live phase for sc_session_seed/migrate/commit (see
+ * session_int.h, doc/PROTOCOL.md "Live sessions"). From the moment every
+ * receiver has opened its seeds (SEEDING), while sc_send() still sends
+ * them, one thread per VM:
  *   1. opens a stream connection to the VM's receiver (STREAM with the
  *      source's command line), which starts the target QEMU (READY);
  *   2. has the source QEMU migrate into a socket pair (fd: URI) and reads
  *      QEMU's stream only as fast as it can forward it (back-pressure), page
  *      by page: zero pages and device state pass through, a page whose
- *      content the target holds in a seed becomes a reference (SREF, with
- *      its SHA-256), any other page goes whole;
+ *      content the target holds, or will hold, in a seed becomes a
+ *      reference (SREF, with its SHA-256: the receiver waits for a seed
+ *      page still on its way), any other page goes whole;
  *   3. waits for the target to load (LOADED), optionally compares every
  *      page of the target with the paused source (VERIFY, DIGESTS);
- *   4. commits at once (COMMIT, RUNNING; the source quits): each guest
+ *   4. commits at once (COMMIT, RUNNING; the source quits, once the
+ *      seeding no longer reads it): each guest
  *      pauses only for its own switch-over. A VM that fails before its
  *      commit - its receiver or target QEMU gone, a bad reference - rolls
  *      back alone: its migration is cancelled, its source resumes, its
@@ -180,7 +183,8 @@ static int seed_of(void *ctx, const uint8_t *page, uint32_t *seed_vm, uint64_t *
 {
 	struct job *j = ctx;
 	uint32_t c = sc_index_find(j->lv->ix, page);
-	if (!c || j->lv->stale[c] || !j->lv->loc[j->t][c].vm)
+	/* (stale: written by the seeding, which may still run) */
+	if (!c || __atomic_load_n(&j->lv->stale[c], __ATOMIC_RELAXED) || !j->lv->loc[j->t][c].vm)
 		return 0;
 	*seed_vm = j->lv->loc[j->t][c].vm - 1;
 	*seed_page = j->lv->loc[j->t][c].page;
@@ -616,6 +620,12 @@ static int commit(struct job *j, vms_err *err)
 		return vms_err_prefix(err, r, "commit (the source stays paused; check the target)");
 	j->st->committed = 1;
 	j->st->paused_ms = j->st->downtime_ms + (int64_t)((vms_now() - j->t_done) * 1000);
+	/* the seeding may still read this source's memory for other targets:
+	 * it quits once the seeds are out (the guest already runs there) */
+	pthread_mutex_lock(&j->lv->lock);
+	while (j->lv->seeding)
+		pthread_cond_wait(&j->lv->cond, &j->lv->lock);
+	pthread_mutex_unlock(&j->lv->lock);
 	if (!j->lv->o->keep_source && !j->st->unverified) {   /* (unverified: the source is gone) */
 		pid_t pid = kvm_qmp_pid(j->q);
 		kvm_qmp_simple(j->q, "quit", NULL);
@@ -630,6 +640,9 @@ static void *job_main(void *arg)
 	struct job *j = arg;
 	struct sc_live *lv = j->lv;
 	double t0 = vms_now();
+	char comm[16];                    /* what top and perf show: vms-VMNAME */
+	snprintf(comm, sizeof(comm), "vms-%s", sc_index_vm_name(lv->ix, j->v));
+	pthread_setname_np(pthread_self(), comm);
 	int r = migrate(j, &j->err);
 	set_state(j, r < 0 ? JOB_FAILED : JOB_LOADED);
 	enum decision d;
@@ -765,6 +778,7 @@ static void decide_and_join(struct sc_live *lv, enum decision d)
 	pthread_mutex_lock(&lv->lock);
 	lv->decision = d;
 	lv->abort = d == ROLLBACK;
+	lv->seeding = 0;                  /* (the seeding is over, or failed) */
 	pthread_cond_broadcast(&lv->cond);
 	pthread_mutex_unlock(&lv->lock);
 	for (unsigned v = 0; v < lv->started; v++)
@@ -831,18 +845,51 @@ out:
 	return r;
 }
 
+/* Start VM threads while fewer than --parallel stream (0 or -errno). */
+static int start_jobs(sc_live *lv, vms_err *err)
+{
+	unsigned parallel = lv->o->parallel ? lv->o->parallel : lv->nvms, active = 0;
+	pthread_mutex_lock(&lv->lock);
+	for (unsigned v = 0; v < lv->started; v++)
+		active += lv->jobs[v].state == JOB_WAITING || lv->jobs[v].state == JOB_STREAMING;
+	pthread_mutex_unlock(&lv->lock);
+	while (active < parallel && lv->started < lv->nvms) {
+		struct job *j = &lv->jobs[lv->started];
+		if (pthread_create(&j->tid, NULL, job_main, j) != 0)
+			return vms_err_set(err, -EAGAIN, "cannot start a thread");
+		lv->started++;
+		active++;
+	}
+	return 0;
+}
+
+int sc_live_start(sc_live *lv, vms_err *err)
+{
+	pthread_mutex_lock(&lv->lock);
+	lv->seeding = 1;
+	pthread_mutex_unlock(&lv->lock);
+	return start_jobs(lv, err);
+}
+
+void sc_live_seeded(sc_live *lv)
+{
+	pthread_mutex_lock(&lv->lock);
+	lv->seeding = 0;
+	pthread_cond_broadcast(&lv->cond);
+	pthread_mutex_unlock(&lv->lock);
+}
+
 int sc_live_run(sc_live *lv, vms_err *err)
 {
 	const struct sc_live_opts *o = lv->o;
-	unsigned nvms = lv->nvms, parallel = o->parallel ? o->parallel : nvms;
+	unsigned nvms = lv->nvms;
 	int r = 0;
 	int64_t deadline = o->timeout_ms > 0 ? vms_now_ms() + o->timeout_ms : INT64_MAX;
 	for (;;) {
-		unsigned active = 0, loaded = 0, failed = 0, finished = 0;
+		unsigned loaded = 0, failed = 0, finished = 0;
 		pthread_mutex_lock(&lv->lock);
 		for (unsigned v = 0; v < lv->started; v++) {
 			struct job *j = &lv->jobs[v];
-			active += j->state == JOB_WAITING || j->state == JOB_STREAMING;
 			loaded += j->state == JOB_LOADED;
 			finished += j->finished;
 			if (o->atomic && (j->state == JOB_FAILED || j->state == JOB_ROLLED_BACK) &&
@@ -860,16 +907,7 @@ int sc_live_run(sc_live *lv, vms_err *err)
 			r = vms_err_set(err, -ETIMEDOUT, "the live migration took longer than %d s", o->timeout_ms / 1000);
 		if (r < 0 || (o->atomic ? loaded == nvms : finished == nvms))
 			break;
-		while (r == 0 && active < parallel && lv->started < nvms) {
-			struct job *j = &lv->jobs[lv->started];
-			if (pthread_create(&j->tid, NULL, job_main, j) != 0) {
-				r = vms_err_set(err, -EAGAIN, "cannot start a thread");
-				break;
-			}
-			lv->started++;
-			active++;
-		}
-		if (r < 0)
+		if ((r = start_jobs(lv, err)) < 0)
 			break;
 		usleep(50000);
 	}

@@ -70,6 +70,7 @@ struct sc_live {
 	pthread_cond_t cond;
 	enum decision decision;
 	int abort;                        /* stop streaming now */
+	int seeding;                      /* sc_send() still reads the sources (sc_live_seeded) */
 	int journal_fd;                   /* o->journal_dir, open (-1: no journal) */
 };
 

@@ -377,6 +377,12 @@ int sc_lj_commit(struct job *j, vms_err *err)
 	static const uint8_t shut[8] = { 0, RP_SHUT, 0, 4, 0, 0, 0, 0 };
 	struct sc_lvjob *l = j->lvj;
 	vms_cur p;
+	/* libvirt ends the source as soon as it completes: not while the
+	 * seeding may still read its memory for other targets (live.c) */
+	pthread_mutex_lock(&j->lv->lock);
+	while (j->lv->seeding)
+		pthread_cond_wait(&j->lv->cond, &j->lv->lock);
+	pthread_mutex_unlock(&j->lv->lock);
 	/* the switch-over: the source QEMU completes on the target's SHUT,
 	 * libvirt resumes the target and ends the source */
 	int r = vms_write_all(j->mig, shut, sizeof(shut));

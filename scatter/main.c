@@ -1,6 +1,7 @@
 /* main.c - the vmscatter program: dispatch to subcommands. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "config.h"
 #include "cli_int.h"
@@ -61,8 +62,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			/* "vms-send", "vms-receive"...: what ps, top and perf show */
+			char comm[16];
+			snprintf(comm, sizeof(comm), "vms-%s", commands[i].name);
+			prctl(PR_SET_NAME, comm);
 			return commands[i].run(argc - 1, argv + 1);
+		}
 	fprintf(stderr, "vmscatter: unknown command '%s'\nTry 'vmscatter --help'.\n", argv[1]);
 	return 2;
 }

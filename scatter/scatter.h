@@ -241,7 +241,8 @@ struct sc_live_stats {
 	uint64_t dirty_pages, dirty_bytes;   /* pages QEMU sent again, whole */
 	uint64_t other_bytes;                /* headers, device state */
 	uint64_t stream_bytes;               /* what QEMU wrote */
-	uint64_t seed_pages;                 /* multicast contents its target got, first found in
+	uint64_t seed_pages;                 /* contents seeded on its target (multicast, and
+	                                      * those on several of its pages), first found in
 	                                      * this VM (its share of the seeds) */
 	uint64_t wire_bytes;                 /* what the sender sent on the stream connection */
 	int64_t downtime_ms, qemu_ms;        /* QEMU's own figures (query-migrate) */

@@ -39,6 +39,7 @@ struct peer {
 	struct sc_send_stats *st;
 	uint32_t *unicast;            /* contents only this target needs */
 	size_t nunicast;
+	size_t nrepeated;             /* live: the first of them, seeded (repeated_contents) */
 	size_t ncontents;             /* distinct contents its VMs hold: caps its MISSING ids */
 };
 
@@ -242,7 +243,7 @@ static int encode_content(struct sender *s, uint32_t cid, uint8_t *msg, size_t *
 	 * receivers then hold other bytes under this id, and live streams must
 	 * not refer to it */
 	if (s->c->stale && !sc_index_content_is(s->ix, cid, page))
-		s->c->stale[cid] = 1;
+		__atomic_store_n(&s->c->stale[cid], 1, __ATOMIC_RELAXED);   /* (the streams read it) */
 	*len = vms_content_encode(s->z, cid, page, msg);
 	return 0;
 }
@@ -494,12 +495,69 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
 	return r;
 }
 
+/* Live: of the contents only this target needs, those on two of its pages
+ * or more (in one VM or in several): seeded once, every such page becomes
+ * a reference instead of going whole in each stream. Moves them to the
+ * front of p->unicast; *n: how many. */
+static int repeated_contents(struct sender *s, struct peer *p, size_t *n, vms_err *err)
+{
+	uint8_t *seen = calloc((size_t)sc_index_contents(s->ix) + 1, 1);
+	*n = 0;
+	if (!seen)
+		return vms_err_set(err, -ENOMEM, "out of memory");
+	for (unsigned k = 0; k < p->nvms; k++) {
+		uint64_t pages = sc_index_vm_pages(s->ix, p->vms[k]);
+		for (uint64_t pg = 0; pg < pages; pg++) {
+			uint32_t c = sc_index_page(s->ix, p->vms[k], pg);
+			if (c != SC_ZERO_CONTENT && seen[c] < 2)
+				seen[c]++;
+		}
+	}
+	for (size_t i = 0; i < p->nunicast; i++)
+		if (seen[p->unicast[i]] == 2) {
+			uint32_t c = p->unicast[i];
+			p->unicast[i] = p->unicast[*n];
+			p->unicast[(*n)++] = c;
+		}
+	free(seen);
+	return 0;
+}
+
+/* Live, before the first group: which contents each target's seeds will
+ * hold (the multicast ones and the repeated ones; absent[] marks the rest,
+ * which the streams carry whole), then every receiver's SEEDING, then the
+ * streams begin (ctl.streams) while the seeds go out. */
+static int live_seeds(struct sender *s, vms_err *err)
+{
+	int r = 0;
+	for (unsigned t = 0; t < s->npeers && r == 0; t++) {
+		struct peer *p = &s->peers[t];
+		if ((r = repeated_contents(s, p, &p->nrepeated, err)) < 0)
+			break;
+		for (size_t i = p->nrepeated; i < p->nunicast; i++)
+			s->c->absent[t][p->unicast[i]] = 1;
+	}
+	for (unsigned t = 0; t < s->npeers && r == 0; t++) {
+		vms_cur pl;
+		r = peer_expect(s, &s->peers[t], VMS_MSG_SEEDING, "SEEDING", &pl, err);
+		if (r == 0 && vms_msg_empty_get(&pl) < 0) {
+			vms_err_set(err, -EPROTO, "sent a malformed SEEDING");
+			r = peer_err(&s->peers[t], err, -EPROTO, NULL);
+		}
+	}
+	if (r == 0 && s->c->streams)
+		r = s->c->streams(s->c->streams_arg, err);
+	return r;
+}
+
 /* The unicast contents of one receiver, then END. Live seeds are the
- * multicast contents only: what one target alone needs goes in the
- * migration stream, current, instead of twice. */
+ * multicast contents and the repeated ones (live_seeds): what one page of
+ * one target alone holds goes in the migration stream, current, instead of
+ * twice. */
 static int unicast_peer(struct sender *s, struct peer *p, vms_err *err)
 {
-	int r = s->c->live ? 0 : send_contents(s, p, p->unicast, p->nunicast, 0, err);
+	size_t n = s->c->live ? p->nrepeated : p->nunicast;
+	int r = n > 0 ? send_contents(s, p, p->unicast, n, 0, err) : 0;
 	if (r == 0)
 		r = vms_msg_empty_put(&p->out, VMS_MSG_END);
 	return r < 0 ? r : peer_flush(s, p, 0, err);
@@ -600,6 +658,42 @@ static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+/* Live: each group's contents in the order the migration streams will ask
+ * for them. QEMU's first pass walks every VM's RAM from its start, all VMs
+ * at once, so a content goes at the earliest point (as a share of its VM's
+ * pages) any VM holds it: the seeds stay ahead of the streams that wait
+ * for them. */
+static int order_by_position(const sc_index *ix, uint32_t *grouped, const size_t *gidx, size_t ngroups,
+			     vms_err *err)
+{
+	uint32_t ncont = sc_index_contents(ix);
+	uint32_t *at = malloc(((size_t)ncont + 1) * sizeof(*at));
+	uint64_t *key = malloc(((size_t)gidx[ngroups] + 1) * sizeof(*key));
+	if (!at || !key) {
+		free(at);
+		free(key);
+		return vms_err_set(err, -ENOMEM, "out of memory");
+	}
+	memset(at, 0xff, ((size_t)ncont + 1) * sizeof(*at));
+	for (unsigned v = 0; v < sc_index_vms(ix); v++) {
+		uint64_t pages = sc_index_vm_pages(ix, v);
+		for (uint64_t pg = 0; pg < pages; pg++) {
+			uint32_t c = sc_index_page(ix, v, pg), where = (uint32_t)((double)pg / (double)pages * 4294967295.0);
+			if (c != SC_ZERO_CONTENT && where < at[c])
+				at[c] = where;
+		}
+	}
+	for (size_t i = 0; i < gidx[ngroups]; i++)
+		key[i] = (uint64_t)at[grouped[i]] << 32 | grouped[i];
+	for (size_t g = 0; g < ngroups; g++)
+		qsort(key + gidx[g], gidx[g + 1] - gidx[g], sizeof(*key), cmp_u64);
+	for (size_t i = 0; i < gidx[ngroups]; i++)
+		grouped[i] = (uint32_t)key[i];
+	free(at);
+	free(key);
+	return 0;
 }
 
 int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *targets,
@@ -704,6 +798,8 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 	for (uint32_t c = 1; c <= ncont; c++)
 		if (group_of[c] != UINT32_MAX)
 			grouped[gidx[group_of[c]] + gfill[group_of[c]]++] = c;
+	if (ctl->live && (r = order_by_position(ix, grouped, gidx, ngroups, err)) < 0)
+		goto out;
 
 	/* phase 1 */
 	for (unsigned v = 0; v < nvms && r == 0 && !ctl->live; v++)
@@ -726,6 +822,8 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 	/* phase 2 */
 	for (unsigned t = 0; t < ntargets && r == 0; t++)
 		r = send_maps(&s, &s.peers[t], err);
+	if (r == 0 && ctl->live)
+		r = live_seeds(&s, err);
 	double t1 = vms_now();
 	total->seconds_prepare = t1 - t0;
 	/* phase 3 */

@@ -17,11 +17,14 @@
  *                       and its connections are closed. Live, the control
  *                       connections stay open, owned by the session, and the
  *                       stale and absent sets are filled.
- *   sc_session_migrate  live: one thread per VM (live.c) with its stream
- *                       connection and its source guard (`vmscatter guard`,
- *                       owned by the VM's job until it is settled); returns
- *                       when every VM has loaded (atomic: the guests wait,
- *                       paused, for the decision) or, per VM, committed.
+ *                       Live, the VMs' streams (live.c) begin as soon as
+ *                       every receiver has opened its seeds (SEEDING), while
+ *                       the seeds still go out.
+ *   sc_session_migrate  live: watches the VMs' threads (live.c: each with its
+ *                       stream connection and its source guard, `vmscatter
+ *                       guard`, owned by the VM's job until it is settled);
+ *                       returns when every VM has loaded (atomic: the guests
+ *                       wait, paused, for the decision) or, per VM, committed.
  *   sc_session_commit   live: atomic, the COMMIT of every VM; then LIVE_END on
  *                       every control connection: the receivers drop the
  *                       seeds and answer the guards of the VMs this sender
@@ -34,8 +37,9 @@
  * and the accessors may follow):
  *   open     nothing was touched.
  *   seed     every receiver was sent ERROR and dropped the session (offline:
- *            no image is left behind; live: no seed); the sources were only
- *            read, the guests never stopped.
+ *            no image is left behind; live: no seed); offline the sources
+ *            were only read; live, the VMs whose streams had begun rolled
+ *            back as in migrate, except those that had committed already.
  *   migrate  the VMs that failed rolled back alone (migration cancelled,
  *            source resumed, target removed); atomic, or on a stop or the
  *            time limit, every VM not committed rolled back. The error says
@@ -172,19 +176,40 @@ out:
 	return r;
 }
 
+/* sc_send_ctl.streams: every receiver has opened its seeds; the VMs'
+ * streams begin now, while the seeds go out. */
+static int start_streams(void *arg, vms_err *err)
+{
+	sc_session *s = arg;
+	int r = sc_live_new(s->o.ix, s->o.mems, s->o.qmp, s->o.targets, s->o.ntargets, s->o.target_of, s->id,
+			    s->ctrl, s->stale, s->absent, &s->o.live, s->cbs, s->cb_arg, s->ls, &s->lv, err);
+	if (r == 0)
+		r = sc_live_start(s->lv, err);
+	if (r == 0)
+		session_log(s, "the migration streams begin while the seeds go out");
+	return r;
+}
+
 int sc_session_seed(sc_session *s, vms_err *err)
 {
 	if (s->step != STEP_OPEN)
 		return vms_err_set(err, -EINVAL, "a session is seeded once, right after it opened");
 	struct sc_send_ctl c = { .cbs = s->cbs, .cb_arg = s->cb_arg, .live = s->live, .stale = s->stale,
-				 .absent = s->absent, .session = &s->id, .keep_conns = s->live ? s->ctrl : NULL };
+				 .absent = s->absent, .session = &s->id, .keep_conns = s->live ? s->ctrl : NULL,
+				 .streams = s->live ? start_streams : NULL, .streams_arg = s };
 	s->t0 = vms_now();
 	if (s->live)
 		session_log(s, "seeding the targets while the guests run");
 	int r = sc_send(s->o.ix, s->o.mems, s->o.targets, s->o.ntargets, s->o.target_of, s->o.groups,
 			s->o.ngroups, &s->o.send, &c, s->st, &s->total, err);
 	s->t_end = vms_now();
+	if (s->lv)
+		sc_live_seeded(s->lv);
 	if (r < 0) {
+		if (s->lv) {                 /* streams began: those not committed roll back */
+			end_live(s);
+			verdict(s, r, err);
+		}
 		s->step = STEP_FAILED;
 		return r;
 	}
@@ -202,12 +227,9 @@ int sc_session_seed(sc_session *s, vms_err *err)
 
 int sc_session_migrate(sc_session *s, vms_err *err)
 {
-	if (s->step != STEP_SEEDED)
+	if (s->step != STEP_SEEDED || !s->lv)
 		return vms_err_set(err, -EINVAL, "only a live session, once seeded, migrates");
-	int r = sc_live_new(s->o.ix, s->o.mems, s->o.qmp, s->o.targets, s->o.ntargets, s->o.target_of, s->id,
-			    s->ctrl, s->stale, s->absent, &s->o.live, s->cbs, s->cb_arg, s->ls, &s->lv, err);
-	if (r == 0)
-		r = sc_live_run(s->lv, err);
+	int r = sc_live_run(s->lv, err);
 	if (r < 0) {
 		end_live(s);
 		verdict(s, r, err);

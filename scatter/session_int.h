@@ -17,6 +17,12 @@ struct sc_send_ctl {
 	                              * seeds are the multicast contents only) */
 	uint64_t *session;           /* out: the session number */
 	vms_conn **keep_conns;       /* out, per target: the open connections (caller closes) */
+	/* live: called once every receiver has said SEEDING (its seeds are
+	 * open), before the first multicast group; absent[] already marks what
+	 * will not be seeded. The streams begin there, while the seeds go out.
+	 * A negative errno fails the seeding. */
+	int (*streams)(void *arg, vms_err *err);
+	void *streams_arg;
 };
 
 /* --compress auto: bytes of a connection still unsent after a write that
@@ -46,10 +52,18 @@ int sc_live_new(const sc_index *ix, kvm_mem *const *mems, const char *const *qmp
 		const struct sc_live_opts *o, const struct sc_session_cbs *cbs, void *cb_arg,
 		struct sc_live_stats *per_vm, sc_live **out, vms_err *err);
 
+/* Start the VM threads (up to --parallel) while sc_send() still seeds: from
+ * every receiver's SEEDING on (sc_send_ctl.streams). A VM that commits
+ * before sc_live_seeded() keeps its source paused until then (the seeding
+ * may read it). 0 or -errno (then sc_live_free() rolls back what began). */
+int sc_live_start(sc_live *lv, vms_err *err);
+/* The seeding is over (done or failed): committed sources may quit. */
+void sc_live_seeded(sc_live *lv);
 /* Run the streams until every VM has loaded (atomic: its thread then waits
  * for sc_live_commit) or, per VM, every VM has committed or rolled back. On
  * any failure every VM not committed rolls back and every thread is joined
- * before it returns the error. Calling thread (it starts the VM threads). */
+ * before it returns the error. Calling thread (it starts the VM threads
+ * sc_live_start() left waiting for a --parallel slot). */
 int sc_live_run(sc_live *lv, vms_err *err);
 
 /* After sc_live_run returned 0: atomic, decide COMMIT and wait for every VM;

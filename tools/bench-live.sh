@@ -19,6 +19,9 @@
 #   (what an admin may give a migration on a busy host); lz4: --compress lz4
 # BENCH_LOGS=DIR in the environment keeps each vmscatter run's sender and
 # receiver logs and its --json report there
+# BENCH_PERF=DIR: each vmscatter run under a system-wide `perf record` (cpu-clock,
+# 499 Hz), kept as DIR/NAME.perf.data, and a table of CPU seconds per GiB moved
+# by role and function (tools/perf-roles.py) printed after the run
 # --rack: the guests (tools/guests.sh --kind): busybox (default) or Debian
 #   userland guests of these families (tools/mkdebian.sh; default base)
 set -euo pipefail
@@ -132,6 +135,14 @@ run_live() {
 	rm -f "$dir/srccpu".*
 	watch_sources "$dir/srccpu" &
 	wpid=$!
+	local ppid=''
+	cat "$dir"/g/vm*.pid > "$dir/$name.srcpids"    # (QEMU removes its pid file when it quits)
+	if [ -n "${BENCH_PERF:-}" ]; then
+		mkdir -p "$BENCH_PERF"
+		perf record -q -a -e cpu-clock -F 499 -o "$BENCH_PERF/$name.perf.data" 2> /dev/null &
+		ppid=$!
+		sleep 0.5
+	fi
 	rx0=$(rx_sum) tx0=$(tx_src) t0=$(now)
 	local sec=(--tls-creds "$dir/pki/src")
 	[ "$mode" = tls ] || sec=()
@@ -140,6 +151,13 @@ run_live() {
 	t1=$(now) rx1=$(rx_sum) tx1=$(tx_src)
 	kill "$wpid" 2>/dev/null || true
 	wait "$wpid" 2>/dev/null || true
+	if [ -n "$ppid" ]; then
+		kill -INT "$ppid"; wait "$ppid" || true
+		python3 "$top/tools/perf-roles.py" "$BENCH_PERF/$name.perf.data" 499 \
+			"$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"]["memory_bytes"] / 2**30)' "$dir/$name.json")" \
+			"$(echo "$t1 - $t0" | bc -l)" --source "$dir/$name.srcpids" --target "$dir"/s*/*/qemu.pid \
+			| tee "$BENCH_PERF/$name.roles.txt" >&2
+	fi
 	q1=$(cat "$dir"/srccpu.* | awk '{s += $1} END {printf "%.2f", s}') tq=$(cpu_of "$dir"/s*/*/qemu.pid)
 	wait
 	[ -z "${BENCH_LOGS:-}" ] || { mkdir -p "$BENCH_LOGS" && cp "$dir/$name".*.log "$dir/$name.json" "$BENCH_LOGS/"; }
@@ -243,6 +261,21 @@ want raw && row "  --no-compress" raw
 want atomic && row "  --atomic" atomic
 want nice && row "  at nice -10" nice
 want lz4 && row "  --compress lz4" lz4
+# the same as bars: bytes the targets received and wall time, each case
+python3 - "$dir" stock zstd live raw insecure atomic nice lz4 <<'PY'
+import os, sys
+d, rows = sys.argv[1], []
+for name in sys.argv[2:]:
+    f = os.path.join(d, name + ".counts")
+    if os.path.exists(f):
+        rx, _, t = open(f).read().split()[:3]
+        rows.append((name, int(rx) / 2**20, float(t)))
+mrx, mt = max(r[1] for r in rows), max(r[2] for r in rows)
+print("\n%-9s %-42s %s" % ("", "targets received (MiB)", "wall time (s)"))
+for name, rx, t in rows:
+    print("%-9s %-34s %7.1f %-34s %6.2f" % (name, "#" * round(34 * rx / mrx), rx, "#" * round(34 * t / mt), t))
+print()
+PY
 ratio "ratio vmscatter/stock" live stock
 want zstd && ratio "ratio vmscatter/zstd" live zstd
 want raw && ratio "  --no-compress / stock" raw stock

@@ -43,8 +43,8 @@ for n in "${names[@]}"; do
 		       "$top/common/wbuf.c" "$top/common/wire.c" "$top/common/compress.c" "$top/common/digest.c")
 		 libs=($(pkg-config --libs libcrypto libxxhash lzo2 libzstd liblz4)) ;;
 	journal) srcs=("$top/scatter/journal.c" "${common[@]}"); libs=() ;;
-	summary) srcs=("$top"/planner/{problem,eval,order,strategies,ilp}.c)
-		 libs=($(pkg-config --libs jansson) -lglpk) ;;
+	summary) srcs=("$top"/planner/{problem,eval,order,strategies,search,ilp,partition}.c)
+		 libs=($(pkg-config --libs jansson) -lglpk -lm -pthread) ;;
 	session) srcs=("$top"/receiver/{serve,session,index,image,mcast,hostsink,memsink,log,files,stream,apply,outcome}.c
 		       "$top"/kvmglue/{qmp,procfmt,mem,mstream,migrate,libvirt}.c
 		       "$top"/kvmglue/{launch,argv_keys,argv_policy}.c "$top"/common/{err,cursor,num,wbuf,wire,digest}.c

@@ -18,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct vmsplan_options o;
 		vmsplan_plan *plan = NULL;
 		vmsplan_options_init(&o);
+		o.strategy = VMSPLAN_GREEDY;
 		if (vmsplan_solve(p, &o, &plan, NULL) == 0)
 			vmsplan_plan_free(plan);
 	}

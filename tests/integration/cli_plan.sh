@@ -5,7 +5,7 @@
 . "$(dirname "$0")/tap.sh"
 command -v python3 >/dev/null || skip_all "python3 not installed"
 
-plan 31
+plan 32
 tmp=$(mktemp -d /tmp/vms-plan.XXXXXX)
 at_exit "rm -rf '$tmp'"
 V=$VMSCATTER
@@ -40,22 +40,24 @@ for grp in j["groups"]:
 PY
 }
 
-for s in greedy local random oblivious optimal; do
+for s in greedy local anneal random oblivious optimal; do
 	"$V" plan --json --quiet --strategy $s "${T[@]}" --pin vm5=c "${imgs[@]}" > "$tmp/$s.json" &&
 		check_plan "$tmp/$s.json" vm5 c
 	ok $? "plan --strategy $s: all placed, capacities and the pin held"
 done
 python3 -c '
 import json,sys
-o=json.load(open(sys.argv[1])); g=json.load(open(sys.argv[2])); l=json.load(open(sys.argv[3]))
+o=json.load(open(sys.argv[1])); g=json.load(open(sys.argv[2])); l=json.load(open(sys.argv[3])); a=json.load(open(sys.argv[4]))
 assert o["optimal"] is True and o["gap"] == 0
+assert o["lower_bound_network_bytes"] == o["traffic"]["network_bytes"]
 assert o["traffic"]["network_bytes"] <= l["traffic"]["network_bytes"] <= g["traffic"]["network_bytes"]
-' "$tmp/optimal.json" "$tmp/greedy.json" "$tmp/local.json"
-ok $? "optimal <= local <= greedy, optimal proven"
+assert o["traffic"]["network_bytes"] <= a["traffic"]["network_bytes"] <= g["traffic"]["network_bytes"]
+' "$tmp/optimal.json" "$tmp/greedy.json" "$tmp/local.json" "$tmp/anneal.json"
+ok $? "optimal <= local, anneal <= greedy, optimal proven"
 
 "$V" plan --json --sharing "$tmp/an.json" "${T[@]}" --pin vm5=c > "$tmp/saved.json" &&
-	python3 -c 'import json,sys; a,b=(json.load(open(p)) for p in sys.argv[1:]); assert a["assignment"]==b["assignment"] and a["traffic"]==b["traffic"]' "$tmp/saved.json" "$tmp/greedy.json"
-ok $? "--sharing FILE plans the same as indexing the sources"
+	python3 -c 'import json,sys; a,b=(json.load(open(p)) for p in sys.argv[1:]); assert a["assignment"]==b["assignment"] and a["traffic"]==b["traffic"]' "$tmp/saved.json" "$tmp/anneal.json"
+ok $? "--sharing FILE plans the same as indexing the sources (default strategy: anneal)"
 
 "$V" plan --json --strategy random --seed 9 --sharing "$tmp/an.json" "${T[@]}" > "$tmp/r1.json" &&
 	"$V" plan --json --strategy random --seed 9 --sharing "$tmp/an.json" "${T[@]}" > "$tmp/r2.json" &&
@@ -71,7 +73,7 @@ ok $? "human output"
 import json,sys
 j=json.load(open(sys.argv[1]))
 names=[s["strategy"] for s in j["strategies"]]
-assert names==["oblivious","greedy","local","optimal"], names
+assert names==["oblivious","greedy","local","anneal","optimal"], names
 r=j["random"]; assert r["samples"]==10 and r["min_network_bytes"]<=r["avg_network_bytes"]<=r["max_network_bytes"]
 opt=[s for s in j["strategies"] if s["strategy"]=="optimal"][0]["traffic"]["network_bytes"]
 assert all(s["traffic"]["network_bytes"]>=opt for s in j["strategies"])

@@ -166,7 +166,7 @@ static void test_golden(void **state)
 			    "publish 0\n"
 			    "send 45\n");                  /* DONE */
 	/* the replies, written out from doc/PROTOCOL.md's tables */
-	uint8_t want[10 + 45] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0, 6, 2, 'r', '1',
+	uint8_t want[10 + 45] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0, 7, 2, 'r', '1',
 				  0, 0, 0, 41, VMS_MSG_DONE, 0, 0, 0, 1, 0, 0, 0, 0 };
 	memcpy(want + 23, sha, 32);
 	assert_int_equal(t.m.replies.len, sizeof(want));
@@ -177,6 +177,37 @@ static void test_golden(void **state)
 		page_of(map_ids[p], page);
 		assert_memory_equal(t.m.v[0].data + (size_t)p * VMS_WIRE_PAGE, page, VMS_WIRE_PAGE);
 	}
+	assert_int_equal(t.sm.contents_tcp, 3);
+	run_free(&t);
+	vms_wbuf_free(&s.b);
+}
+
+/* A live session: SEEDING right after MAPS_END (its streams may begin
+ * while the seeds fill), before any content; after END it goes on (LIVE). */
+static void test_live_seeding(void **state)
+{
+	(void)state;
+	uint8_t zero[32] = { 0 };
+	struct script s = { 0 };
+	struct run t;
+	put_hello(&s);
+	assert_int_equal(vms_msg_empty_put(&s.b, VMS_MSG_LIVE), 0);
+	mark(&s);
+	put_vms(&s, zero);
+	unsigned maps_end = s.n;
+	put_content(&s, 1);
+	put_content(&s, 2);
+	put_content(&s, 3);
+	put_end(&s);
+	run_init(&t);
+	assert_int_equal(feed(&t, s.b.data, s.ends[maps_end - 1]), 0);
+	assert_int_equal(t.sm.st, RC_ST_DATA);
+	static const uint8_t want[] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0, 7, 2, 'r', '1',
+					0, 0, 0, 1, VMS_MSG_SEEDING };
+	assert_int_equal(t.m.replies.len, sizeof(want));      /* nothing more yet */
+	assert_memory_equal(t.m.replies.data, want, sizeof(want));
+	assert_int_equal(feed(&t, s.b.data + s.ends[maps_end - 1], s.b.len - s.ends[maps_end - 1]), 0);
+	assert_int_equal(t.sm.st, RC_ST_LIVE);
 	assert_int_equal(t.sm.contents_tcp, 3);
 	run_free(&t);
 	vms_wbuf_free(&s.b);
@@ -437,6 +468,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_golden),
+		cmocka_unit_test(test_live_seeding),
 		cmocka_unit_test(test_every_prefix),
 		cmocka_unit_test(test_truncated_messages),
 		cmocka_unit_test(test_missing),

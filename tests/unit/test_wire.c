@@ -1,4 +1,4 @@
-/* test_wire.c - the wire protocol (version 5): a golden byte vector for
+/* test_wire.c - the wire protocol (version 6): a golden byte vector for
  * every message type, round trips, truncation of every message at every
  * prefix, trailing bytes, frame reassembly from any split of the stream,
  * and lengths at and outside the caps. */
@@ -38,11 +38,11 @@ static const uint8_t hdr_pc[] = { HDR_PC };
 
 /* HELLO, session 0x0102030405060708, target "t1", sealed */
 static const uint8_t g_hello[] = {
-	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x06,
+	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x07,
 	0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x02, 't', '1', 0x01,
 };
-/* WELCOME, version 5, receiver "r1" */
-static const uint8_t g_welcome[] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0x00, 0x06, 0x02, 'r', '1' };
+/* WELCOME, version 7, receiver "r1" */
+static const uint8_t g_welcome[] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0x00, 0x07, 0x02, 'r', '1' };
 /* VM 3 "web.1", 65,536 pages, SHA-256 5a.. */
 static const uint8_t g_vm[] = {
 	0, 0, 0, 51, VMS_MSG_VM, 0, 0, 0, 3, 5, 'w', 'e', 'b', '.', '1',
@@ -122,6 +122,7 @@ static const uint8_t g_outcome_is[] = { 0, 0, 0, 2, VMS_MSG_OUTCOME_IS, 1 };
 static const uint8_t g_scomp[] = { 0, 0, 0, 63, VMS_MSG_SCOMP, 0, 15, HDR_PC, 0x01, LZO_V };
 /* MCAST_ACK: group 2, 1,280 contents received */
 static const uint8_t g_mcast_ack[] = { 0, 0, 0, 9, VMS_MSG_MCAST_ACK, 0, 0, 0, 2, 0, 0, 0x05, 0x00 };
+static const uint8_t g_seeding[] = { 0, 0, 0, 1, VMS_MSG_SEEDING };
 /* LVSTREAM of session 0x1122334455667788, vm 3: domain "web1", socket
  * "/run/x.sock", one block "pc.ram" of 128 MiB */
 static const uint8_t g_lvstream[] = {
@@ -150,7 +151,7 @@ static int put_hello(vms_wbuf *b)
 }
 static int put_welcome(vms_wbuf *b)
 {
-	struct vms_msg_welcome w = { 6, "r1" };
+	struct vms_msg_welcome w = { 7, "r1" };
 	return vms_msg_welcome_put(b, &w);
 }
 static int put_vm(vms_wbuf *b)
@@ -246,6 +247,7 @@ static int put_ack(vms_wbuf *b) { return vms_msg_u64_put(b, VMS_MSG_ACK, 512); }
 static int put_outcome(vms_wbuf *b) { return vms_msg_outcome_put(b, 0x0102030405060708ull, 3); }
 static int put_outcome_is(vms_wbuf *b) { return vms_msg_outcome_is_put(b, VMS_OUTCOME_COMMITTED); }
 static int put_mcast_ack(vms_wbuf *b) { return vms_msg_mcast_ack_put(b, 2, 1280); }
+static int put_seeding(vms_wbuf *b) { return vms_msg_empty_put(b, VMS_MSG_SEEDING); }
 static int put_scomp(vms_wbuf *b)
 {
 	struct vms_msg_scomp m = { hdr_pc, sizeof(hdr_pc), lzo_v, sizeof(lzo_v) };
@@ -265,7 +267,7 @@ static void get_welcome(vms_cur *p)
 {
 	struct vms_msg_welcome w;
 	assert_int_equal(vms_msg_welcome_get(p, &w), 0);
-	assert_int_equal(w.version, 6);
+	assert_int_equal(w.version, 7);
 	assert_string_equal(w.name, "r1");
 }
 static void get_vm(vms_cur *p)
@@ -530,6 +532,7 @@ static const struct golden goldens[] = {
 	G(outcome, VMS_MSG_OUTCOME, get_outcome, 0),
 	G(outcome_is, VMS_MSG_OUTCOME_IS, get_outcome_is, 0),
 	G(mcast_ack, VMS_MSG_MCAST_ACK, get_mcast_ack, 0),
+	G(seeding, VMS_MSG_SEEDING, get_empty, 0),
 	G(lvstream, VMS_MSG_LVSTREAM, get_lvstream, 0),
 	G(rpath, VMS_MSG_RPATH, get_rpath, 1),
 };
@@ -623,7 +626,7 @@ static void test_golden_truncation_and_trailing(void **state)
 
 /* HELLO without a seal: flags 0. */
 static const uint8_t hello_golden[] = {
-	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x06,
+	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x07,
 	0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x02, 't', '1', 0x00,
 };
 
@@ -871,10 +874,10 @@ static void test_bad_fields(void **state)
 	static const uint8_t bad_magic[] = { 'V', 'M', 'S', 'X', 0, 4, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a', 0, X32(0) };
 	vms_cur_init(&c, bad_magic, sizeof(bad_magic));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
-	/* versions 1 and 2 (HELLO ended after the target name), 3, 4 and 5
-	 * (the same HELLO as 6, but untagged compressed pages / no MCAST_ACK /
-	 * no libvirt streams) and a future 7 are told apart from garbage by
-	 * the magic and version alone */
+	/* versions 1 and 2 (HELLO ended after the target name), 3 to 6 (the
+	 * same HELLO as 7, but untagged compressed pages / no MCAST_ACK / no
+	 * SEEDING / no libvirt streams) and a future 8 are told apart from
+	 * garbage by the magic and version alone */
 	static const uint8_t v1[] = { 'V', 'M', 'S', 'C', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a' };
 	vms_cur_init(&c, v1, sizeof(v1));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
@@ -888,21 +891,21 @@ static void test_bad_fields(void **state)
 	v3[5] = 3;
 	vms_cur_init(&c, v3, sizeof(v3));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
-	v3[5] = 4;
-	vms_cur_init(&c, v3, sizeof(v3));
-	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
 	v3[5] = 5;
 	vms_cur_init(&c, v3, sizeof(v3));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
-	static const uint8_t v7[] = { 'V', 'M', 'S', 'C', 0, 7 };
-	vms_cur_init(&c, v7, sizeof(v7));
+	v3[5] = 6;
+	vms_cur_init(&c, v3, sizeof(v3));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
-	vms_cur_init(&c, v7, 5);                        /* no whole version: garbage */
+	static const uint8_t v8[] = { 'V', 'M', 'S', 'C', 0, 8 };
+	vms_cur_init(&c, v8, sizeof(v8));
+	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
+	vms_cur_init(&c, v8, 5);                        /* no whole version: garbage */
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
-	static const uint8_t bad_name[] = { 'V', 'M', 'S', 'C', 0, 6, 0, 0, 0, 0, 0, 0, 0, 1, 1, '/', 0 };
+	static const uint8_t bad_name[] = { 'V', 'M', 'S', 'C', 0, 7, 0, 0, 0, 0, 0, 0, 0, 1, 1, '/', 0 };
 	vms_cur_init(&c, bad_name, sizeof(bad_name));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
-	static const uint8_t empty_name[] = { 'V', 'M', 'S', 'C', 0, 6, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 };
+	static const uint8_t empty_name[] = { 'V', 'M', 'S', 'C', 0, 7, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 };
 	vms_cur_init(&c, empty_name, sizeof(empty_name));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
 	/* flags other than bit 0 */
