@@ -130,10 +130,11 @@ void vms_wbuf_free(vms_wbuf *b);
 
 /* ---- the wire protocol (doc/PROTOCOL.md has the tables) -------------------- */
 
-#define VMS_WIRE_VERSION 6u             /* 2: LZO contents, SLZO; 3: sealed multicast, GROUP_DONE rejected;
+#define VMS_WIRE_VERSION 7u             /* 2: LZO contents, SLZO; 3: sealed multicast, GROUP_DONE rejected;
 					 * 4: a compressed page names its compressor (SLZO became SCOMP);
 					 * 5: MCAST_ACK (multicast flow control);
-					 * 6: SEEDING (live streams overlap the seeding) */
+					 * 6: SEEDING (live streams overlap the seeding);
+					 * 7: libvirt streams (LVSTREAM, RPATH) */
 #define VMS_WIRE_FRAME_MAX (4u << 20)   /* type + payload */
 #define VMS_WIRE_NAME_MAX 64u           /* names: vms_name_valid(), 1..63 bytes */
 #define VMS_WIRE_VMS_MAX 4096u
@@ -156,6 +157,8 @@ enum vms_msg_type {
 	VMS_MSG_MCAST_ACK,
 	/* a live session's streams may begin while it seeds (doc/PROTOCOL.md) */
 	VMS_MSG_SEEDING,
+	/* libvirt streams (doc/PROTOCOL.md, "libvirt streams") */
+	VMS_MSG_LVSTREAM, VMS_MSG_RPATH,
 };
 #define VMS_WIRE_MCAST_ACK_EVERY 128u   /* a receiver ACKs every this many contents of a group */
 #define VMS_WIRE_MCAST_WINDOW 1024u     /* contents a sender may multicast beyond the slowest ACK */
@@ -323,6 +326,27 @@ int vms_msg_stream_put(vms_wbuf *b, const struct vms_msg_stream *m);
 /* SDATA: migration stream bytes passed through; *data points into the payload. */
 int vms_msg_sdata_get(vms_cur *c, const uint8_t **data, size_t *len);
 int vms_msg_sdata_put(vms_wbuf *b, const void *data, size_t len);
+
+/* LVSTREAM: a libvirt stream (instead of STREAM). The domain name and block
+ * names are wire names (vms_name_valid); sock is an absolute path of 2..107
+ * bytes without NUL or "/../"; 1..VMS_WIRE_BLOCKS_MAX blocks, each of a
+ * non-zero multiple of 4096 bytes. */
+#define VMS_WIRE_SOCK_MAX 108u          /* sun_path, with its NUL */
+#define VMS_WIRE_BLOCKS_MAX 16u         /* guest RAM blocks in one LVSTREAM */
+#define VMS_WIRE_RPATH_MAX 65536u       /* bytes of one RPATH */
+struct vms_msg_lvstream {
+	uint64_t session;
+	uint32_t vm;
+	char domain[VMS_WIRE_NAME_MAX];
+	char sock[VMS_WIRE_SOCK_MAX];
+	uint8_t nblocks;
+	struct vms_lvblock { char name[VMS_WIRE_NAME_MAX]; uint64_t used; } blocks[VMS_WIRE_BLOCKS_MAX];
+};
+int vms_msg_lvstream_get(vms_cur *c, struct vms_msg_lvstream *m);
+int vms_msg_lvstream_put(vms_wbuf *b, const struct vms_msg_lvstream *m);
+/* RPATH: 1..VMS_WIRE_RPATH_MAX bytes of the target QEMU's return path. */
+int vms_msg_rpath_get(vms_cur *c, const uint8_t **data, size_t *len);
+int vms_msg_rpath_put(vms_wbuf *b, const void *data, size_t len);
 /* SREF: a page record whose 4096 bytes the receiver holds already. */
 struct vms_msg_sref { uint32_t vm; uint64_t page; uint8_t sha256[32]; const uint8_t *hdr; size_t hdr_len; };
 int vms_msg_sref_get(vms_cur *c, struct vms_msg_sref *m);

@@ -624,6 +624,79 @@ int vms_msg_sdata_get(vms_cur *c, const uint8_t **data, size_t *len)
 	return *len == 0 || vms_cur_bytes(c, *len, data) < 0 ? -EBADMSG : 0;
 }
 
+static int sock_path_valid(const char *p, size_t n)
+{
+	if (n < 2 || n >= VMS_WIRE_SOCK_MAX || p[0] != '/' || memchr(p, '\0', n))
+		return 0;
+	for (size_t i = 0; i + 2 < n; i++)          /* no "/../" and no trailing "/.." */
+		if (p[i] == '/' && p[i + 1] == '.' && p[i + 2] == '.' && (i + 3 == n || p[i + 3] == '/'))
+			return 0;
+	return 1;
+}
+
+int vms_msg_lvstream_put(vms_wbuf *b, const struct vms_msg_lvstream *m)
+{
+	size_t start, n = strlen(m->sock);
+	if (!sock_path_valid(m->sock, n) || m->nblocks < 1 || m->nblocks > VMS_WIRE_BLOCKS_MAX)
+		return -EINVAL;
+	int r = vms_frame_begin(b, VMS_MSG_LVSTREAM, &start);
+	if (r == 0)
+		r = vms_wbuf_be64(b, m->session);
+	if (r == 0)
+		r = vms_wbuf_be32(b, m->vm);
+	if (r == 0)
+		r = vms_wire_put_name(b, m->domain);
+	if (r == 0)
+		r = vms_wbuf_be16(b, (uint16_t)n);
+	if (r == 0)
+		r = vms_wbuf_bytes(b, m->sock, n);
+	if (r == 0)
+		r = vms_wbuf_u8(b, m->nblocks);
+	for (unsigned i = 0; i < m->nblocks && r == 0; i++) {
+		r = vms_wire_put_name(b, m->blocks[i].name);
+		if (r == 0)
+			r = m->blocks[i].used && m->blocks[i].used % VMS_WIRE_PAGE == 0 ?
+			    vms_wbuf_be64(b, m->blocks[i].used) : -EINVAL;
+	}
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_lvstream_get(vms_cur *c, struct vms_msg_lvstream *m)
+{
+	uint16_t n;
+	const uint8_t *p;
+	if (vms_cur_be64(c, &m->session) < 0 || vms_cur_be32(c, &m->vm) < 0 || m->vm >= VMS_WIRE_VMS_MAX ||
+	    vms_wire_get_name(c, m->domain) < 0 || vms_cur_be16(c, &n) < 0 || n >= VMS_WIRE_SOCK_MAX ||
+	    vms_cur_bytes(c, n, &p) < 0 || !sock_path_valid((const char *)p, n))
+		return -EBADMSG;
+	memcpy(m->sock, p, n);
+	m->sock[n] = '\0';
+	if (vms_cur_u8(c, &m->nblocks) < 0 || m->nblocks < 1 || m->nblocks > VMS_WIRE_BLOCKS_MAX)
+		return -EBADMSG;
+	for (unsigned i = 0; i < m->nblocks; i++)
+		if (vms_wire_get_name(c, m->blocks[i].name) < 0 || vms_cur_be64(c, &m->blocks[i].used) < 0 ||
+		    m->blocks[i].used == 0 || m->blocks[i].used % VMS_WIRE_PAGE)
+			return -EBADMSG;
+	return vms_cur_end(c) < 0 ? -EBADMSG : 0;
+}
+
+int vms_msg_rpath_put(vms_wbuf *b, const void *data, size_t len)
+{
+	size_t start;
+	if (len == 0 || len > VMS_WIRE_RPATH_MAX)
+		return -EINVAL;
+	int r = vms_frame_begin(b, VMS_MSG_RPATH, &start);
+	if (r == 0)
+		r = vms_wbuf_bytes(b, data, len);
+	return frame_finish(b, start, r);
+}
+
+int vms_msg_rpath_get(vms_cur *c, const uint8_t **data, size_t *len)
+{
+	*len = vms_cur_left(c);
+	return *len == 0 || *len > VMS_WIRE_RPATH_MAX || vms_cur_bytes(c, *len, data) < 0 ? -EBADMSG : 0;
+}
+
 int vms_msg_sref_put(vms_wbuf *b, const struct vms_msg_sref *m)
 {
 	size_t start;
@@ -835,6 +908,14 @@ int vms_msg_check(uint8_t type, vms_cur *p)
 	case VMS_MSG_SDATA: {
 		size_t len;
 		return vms_msg_sdata_get(p, &page, &len);
+	}
+	case VMS_MSG_LVSTREAM: {
+		struct vms_msg_lvstream m;
+		return vms_msg_lvstream_get(p, &m);
+	}
+	case VMS_MSG_RPATH: {
+		size_t len;
+		return vms_msg_rpath_get(p, &page, &len);
 	}
 	case VMS_MSG_SREF: {
 		struct vms_msg_sref m;

@@ -130,6 +130,17 @@ typedef struct kvm_mem kvm_mem;
  * the source. */
 int kvm_mem_open(const char *path, kvm_mem **out, vms_err *err);
 
+/* The guest RAM of the running QEMU `pid`, from its RAM blocks (names and
+ * used lengths; kvm_parse_ramblocks, kept by kvm_ramblocks_keep_guest)
+ * found in its /proc/PID/maps, as kvm_mem_open does for a QMP socket:
+ * for a QEMU whose monitor someone else holds (libvirt). `label` names it
+ * in messages. Same ownership as kvm_mem_open. */
+int kvm_mem_open_pid(pid_t pid, const struct kvm_ramblock *blocks, size_t n, const char *label, kvm_mem **out,
+		     vms_err *err);
+/* Keep, in place, only the blocks that back the guest memory devices of
+ * `memdevs` (query-memdev's answer; "pc.ram" when it lists none). 0. */
+int kvm_ramblocks_keep_guest(json_t *memdevs, struct kvm_ramblock *blocks, size_t *n);
+
 /* Number of 4 KiB pages. */
 uint64_t kvm_mem_pages(const kvm_mem *m);
 
@@ -328,5 +339,67 @@ int kvm_ms_next(kvm_ms *ms, struct kvm_ms_item *it, vms_err *err);
 size_t kvm_ms_blocks(const kvm_ms *ms);
 const char *kvm_ms_block_name(const kvm_ms *ms, unsigned i);
 uint64_t kvm_ms_block_size(const kvm_ms *ms, unsigned i);
+
+/* ---- libvirt racks (libvirt.c; doc/PROTOCOL.md, "libvirt streams") ---------
+ * A libvirt connection is thread-safe: its domains may be used from several
+ * threads at once (one migration per domain). libvirt's own error printing
+ * is turned off (process-wide): errors come back in vms_err. */
+#define KVM_LV_NAME_MAX 64u        /* domain names: [A-Za-z0-9._-], 1..63, not starting with '.' */
+#define KVM_LV_RUN_DIR "/run/libvirt/qemu"   /* libvirt's run directory (QEMU pid files) */
+
+typedef struct kvm_lv kvm_lv;
+typedef struct kvm_lv_dom kvm_lv_dom;
+
+/* Connect to libvirt at `uri`: -ECONNREFUSED with libvirt's reason. */
+int kvm_lv_open(const char *uri, kvm_lv **out, vms_err *err);
+void kvm_lv_close(kvm_lv *c);
+/* 1 if vmscatter accepts `name` as a domain name (it becomes a file name). */
+int kvm_lv_name_valid(const char *name);
+/* The pid in RUN_DIR/NAME.pid, only if that process's command line names
+ * the domain (-name guest=NAME): 0, or -ENOENT (no file), -EBADMSG, -ESRCH. */
+int kvm_lv_pidfile(const char *run_dir, const char *name, pid_t *pid, vms_err *err);
+/* 1 if `pid` is this host's libvirt daemon (/run/libvirtd.pid or
+ * /run/virtqemud.pid), else 0: on the source, libvirtd itself connects to
+ * a unix:// migrate URI and hands the connection to QEMU. */
+int kvm_lv_daemon_pid(pid_t pid);
+/* The running domain `name`: its QEMU pid (kvm_lv_pidfile) and its guest
+ * RAM (*mem, as kvm_mem_open_pid, with the blocks QEMU reports through
+ * libvirt's monitor passthrough). -ENOENT: no such domain; -ESRCH: not
+ * running. *out and *mem are the caller's (kvm_lv_dom_free, kvm_mem_close);
+ * *out borrows c. */
+int kvm_lv_domain(kvm_lv *c, const char *name, const char *run_dir, kvm_lv_dom **out, kvm_mem **mem,
+		  vms_err *err);
+const char *kvm_lv_dom_name(const kvm_lv_dom *d);
+pid_t kvm_lv_dom_pid(const kvm_lv_dom *d);
+/* 1 if the domain's QEMU runs without KVM (query-kvm), 0, or negative. */
+int kvm_lv_dom_tcg(kvm_lv_dom *d, vms_err *err);
+
+struct kvm_lv_migration {
+	const char *desturi;         /* the target's libvirt, as the source's libvirtd reaches it */
+	const char *sock;            /* the migrate URI's path: unix://SOCK */
+	uint64_t bandwidth_mib;      /* MiB/s; 0: libvirt's default */
+	int persistent, undefine_source;
+};
+/* virDomainMigrateToURI3, live and peer to peer: blocks until libvirt's job
+ * has ended. 0 when libvirt reports the domain migrated; -EIO with
+ * libvirt's message otherwise (the domain then runs on its source, as
+ * libvirt left it). Blocks the calling thread. */
+int kvm_lv_migrate(kvm_lv_dom *d, const struct kvm_lv_migration *m, vms_err *err);
+/* Ask libvirt to abort the domain's job (best effort): 0 or -EIO. */
+int kvm_lv_abort(kvm_lv_dom *d);
+
+struct kvm_lv_job {
+	int completed;               /* libvirt's last job completed */
+	int64_t downtime_ms, elapsed_ms;   /* -1: not reported */
+	uint64_t data_bytes;         /* what QEMU wrote, as libvirt reports it */
+};
+/* libvirt's figures for the domain's last completed job. */
+int kvm_lv_job_completed(kvm_lv_dom *d, struct kvm_lv_job *j, vms_err *err);
+/* "running", "paused", "shut off", ... (virsh's words). */
+int kvm_lv_state(kvm_lv_dom *d, char *buf, size_t len, vms_err *err);
+int kvm_lv_resume(kvm_lv_dom *d, vms_err *err);
+/* The state of domain `name` on another libvirt (-ENOENT: none there). */
+int kvm_lv_remote_state(kvm_lv *c, const char *name, char *buf, size_t len, vms_err *err);
+void kvm_lv_dom_free(kvm_lv_dom *d);
 
 #endif

@@ -235,13 +235,8 @@ static int read_small_file(const char *path, size_t cap, char **out, size_t *len
 	return 0;
 }
 
-/* Keep only the blocks that back guest memory devices (query-memdev ids). */
-static int keep_guest_ram(kvm_qmp *q, struct kvm_ramblock *blocks, size_t *n, vms_err *err)
+int kvm_ramblocks_keep_guest(json_t *devs, struct kvm_ramblock *blocks, size_t *n)
 {
-	json_t *devs = NULL;
-	int r = kvm_qmp_call(q, "query-memdev", NULL, &devs, err);
-	if (r < 0)
-		return r;
 	size_t kept = 0;
 	for (size_t b = 0; b < *n; b++) {
 		size_t i;
@@ -257,17 +252,54 @@ static int keep_guest_ram(kvm_qmp *q, struct kvm_ramblock *blocks, size_t *n, vm
 		if (ram && blocks[b].used % KVM_PAGE_SIZE == 0 && blocks[b].used > 0)
 			blocks[kept++] = blocks[b];
 	}
-	json_decref(devs);
 	*n = kept;
+	return 0;
+}
+
+/* Keep only the blocks that back guest memory devices (query-memdev ids). */
+static int keep_guest_ram(kvm_qmp *q, struct kvm_ramblock *blocks, size_t *n, vms_err *err)
+{
+	json_t *devs = NULL;
+	int r = kvm_qmp_call(q, "query-memdev", NULL, &devs, err);
+	if (r < 0)
+		return r;
+	r = kvm_ramblocks_keep_guest(devs, blocks, n);
+	json_decref(devs);
+	return r;
+}
+
+/* Find m->blocks in m->pid's mappings; count the pages. */
+static int locate(kvm_mem *m, vms_err *err)
+{
+	char *maps_text = NULL, maps_path[64];
+	struct kvm_mapping *maps = NULL;
+	size_t nmaps = 0, mlen = 0;
+	if (m->nblocks == 0)
+		return vms_err_set(err, -ENOENT, "%s: QEMU reports no guest RAM block", m->path);
+	snprintf(maps_path, sizeof(maps_path), "/proc/%d/maps", (int)m->pid);
+	int r = read_small_file(maps_path, MAPS_FILE_MAX, &maps_text, &mlen);
+	if (r < 0)
+		return vms_err_set(err, r, "%s: %s: %s", m->path, maps_path, strerror(-r));
+	r = kvm_parse_maps(maps_text, mlen, &maps, &nmaps, err);
+	if (r == 0)
+		r = kvm_locate_blocks(m->blocks, m->nblocks, maps, nmaps, err);
+	if (r < 0)
+		vms_err_prefix(err, r, "%s", m->path);
+	free(maps_text);
+	free(maps);
+	if (r < 0)
+		return r;
+	m->pages = 0;
+	for (size_t b = 0; b < m->nblocks; b++)
+		m->pages += m->blocks[b].used / KVM_PAGE_SIZE;
+	m->ops = &qemu_ops;
 	return 0;
 }
 
 static int qemu_open(kvm_mem *m, vms_err *err)
 {
 	kvm_qmp *q = NULL;
-	char *text = NULL, *maps_text = NULL;
-	struct kvm_mapping *maps = NULL;
-	size_t nmaps = 0, mlen = 0;
+	char *text = NULL;
 	int r = kvm_qmp_connect(m->path, QMP_TIMEOUT_MS, &q, err);
 	if (r < 0)
 		goto out;
@@ -279,39 +311,41 @@ static int qemu_open(kvm_mem *m, vms_err *err)
 	if (r < 0)
 		goto out;
 	r = keep_guest_ram(q, m->blocks, &m->nblocks, err);
-	if (r < 0)
-		goto out;
-	if (m->nblocks == 0) {
-		r = vms_err_set(err, -ENOENT, "%s: QEMU reports no guest RAM block", m->path);
-		goto out;
-	}
-	char maps_path[64];
-	snprintf(maps_path, sizeof(maps_path), "/proc/%d/maps", (int)m->pid);
-	r = read_small_file(maps_path, MAPS_FILE_MAX, &maps_text, &mlen);
-	if (r < 0) {
-		vms_err_set(err, r, "%s: %s: %s", m->path, maps_path, strerror(-r));
-		goto out;
-	}
-	r = kvm_parse_maps(maps_text, mlen, &maps, &nmaps, err);
 	if (r == 0)
-		r = kvm_locate_blocks(m->blocks, m->nblocks, maps, nmaps, err);
-	if (r < 0) {
-		vms_err_prefix(err, r, "%s", m->path);
-		goto out;
-	}
-	m->pages = 0;
-	for (size_t b = 0; b < m->nblocks; b++)
-		m->pages += m->blocks[b].used / KVM_PAGE_SIZE;
-	m->ops = &qemu_ops;
+		r = locate(m, err);
 out:
 	kvm_qmp_close(q);
 	free(text);
-	free(maps_text);
-	free(maps);
 	return r;
 }
 
 /* ---- the interface ------------------------------------------------------------ */
+
+int kvm_mem_open_pid(pid_t pid, const struct kvm_ramblock *blocks, size_t n, const char *label, kvm_mem **out,
+		     vms_err *err)
+{
+	*out = NULL;
+	if (pid <= 0 || n == 0 || n > KVM_RAMBLOCKS_MAX)
+		return vms_err_set(err, -EINVAL, "%s: no QEMU process or no RAM block", label);
+	kvm_mem *m = calloc(1, sizeof(*m));
+	if (!m || !(m->blocks = calloc(n, sizeof(*blocks)))) {
+		free(m);
+		return vms_err_set(err, -ENOMEM, "out of memory");
+	}
+	m->fd = -1;
+	m->pid = pid;
+	memcpy(m->blocks, blocks, n * sizeof(*blocks));
+	m->nblocks = n;
+	snprintf(m->path, sizeof(m->path), "%s", label);
+	int r = locate(m, err);
+	if (r < 0) {
+		free(m->blocks);
+		free(m);
+		return r;
+	}
+	*out = m;
+	return 0;
+}
 
 int kvm_mem_open(const char *path, kvm_mem **out, vms_err *err)
 {

@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "receiver_int.h"
@@ -24,6 +27,8 @@
 #define RAW_FLUSH (256u << 10)  /* stream bytes gathered before a write to the target */
 #define HOLD_MAX (64u << 20)    /* stream held while a NEED waits for its page */
 #define MIG_SNDBUF (8 << 20)    /* the target's migration socket: we read on while it loads */
+#define RP_MSG_MAX 4096u        /* a return-path message of QEMU's, with its header */
+#define RP_SHUT 1u              /* the return path's last message: be32 0 = loaded */
 
 struct stream {
 	const struct rc_stream_ctx *c;
@@ -47,6 +52,11 @@ struct stream {
 	uint64_t refs, bytes, fixed;
 	int mid;                     /* the fault point stream:mid was passed */
 	vms_pagex *px;               /* decompresses SCOMP pages */
+	/* libvirt streams (LVSTREAM): libvirt's target QEMU, reached at lv.sock */
+	struct vms_msg_lvstream lv;
+	int libvirt;                 /* this is one */
+	pid_t lv_pid;                /* the target QEMU (SO_PEERCRED = its pid file) */
+	vms_wbuf rp;                 /* its return path, gathered to whole messages */
 };
 
 static void slog(const struct stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -72,6 +82,8 @@ static int send_out(struct stream *s, int r, vms_err *err)
 }
 
 static int flush_raw(struct stream *s, vms_err *err);
+static int lv_return_path(struct stream *s, vms_err *err);
+static int lv_open_mem(struct stream *s, vms_err *err);
 
 /* Next frame from the sender; 0 with *type set, or an error. Stream bytes
  * still gathered go to the target before it waits. */
@@ -89,6 +101,16 @@ static int next_frame(struct stream *s, int timeout_ms, uint8_t *type, vms_cur *
 		int left = (int)(end - vms_now_ms());
 		if (left <= 0)
 			return vms_err_set(err, -ETIMEDOUT, "the sender said nothing for %d s", timeout_ms / 1000);
+		if (s->libvirt && s->mig >= 0 && !vms_conn_pending(s->conn)) {
+			struct pollfd pfd[2] = { { .fd = vms_conn_fd(s->conn), .events = POLLIN },
+						 { .fd = s->mig, .events = POLLIN } };
+			if (poll(pfd, 2, left < 200 ? left : 200) <= 0)
+				continue;
+			if (pfd[1].revents && (r = lv_return_path(s, err)) < 0)
+				return r;
+			if (!pfd[0].revents)
+				continue;
+		}
 		r = vms_frames_recv(&s->in, s->conn, left);
 		if (r == -ECONNRESET)
 			return vms_err_set(err, r, "the sender went away");
@@ -316,7 +338,7 @@ static int send_digests(struct stream *s, vms_err *err)
 		r = vms_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!s->tmem && (r = kvm_mem_open(sock, &s->tmem, err)) < 0)
+	if (!s->tmem && (r = s->libvirt ? lv_open_mem(s, err) : kvm_mem_open(sock, &s->tmem, err)) < 0)
 		goto out;
 	kvm_mem *mem = s->tmem;
 	uint64_t pages = kvm_mem_pages(mem);
@@ -330,12 +352,163 @@ static int send_digests(struct stream *s, vms_err *err)
 		if (r == 0)
 			r = send_out(s, vms_msg_digests_put(&s->out, &m), err);
 	}
-	if (r == 0)
+	if (r == 0 && !s->libvirt)
 		r = kvm_qmp_connect(sock, 5000, &s->q, err);
 out:
 	free(buf);
 	free(dig);
 	return r;
+}
+
+/* ---- libvirt streams ------------------------------------------------------------- */
+
+/* LVSTREAM: a domain that libvirt migrates; its target QEMU, started by
+ * this host's libvirtd, will listen at m.sock. Only a socket of this
+ * session under libvirt's run directory is taken (doc/SECURITY.md). */
+static int lv_start(struct stream *s, vms_cur *p, vms_err *err)
+{
+	char prefix[VMS_WIRE_SOCK_MAX + 64];
+	if (vms_msg_lvstream_get(p, &s->lv) < 0)
+		return vms_err_set(err, -EBADMSG, "malformed LVSTREAM message");
+	if (s->lv.session != s->c->session || s->lv.vm >= s->c->nseeds)
+		return vms_err_set(err, -EBADMSG, "LVSTREAM for another session or an unknown VM");
+	if (!kvm_lv_name_valid(s->lv.domain))
+		return vms_err_set(err, -EINVAL, "'%s' is not a domain name this receiver accepts", s->lv.domain);
+	int n = snprintf(prefix, sizeof(prefix), "%s/vmscatter-%016llx-", KVM_LV_RUN_DIR,
+			 (unsigned long long)s->c->session);
+	const char *rest = s->lv.sock + n;
+	size_t rl = strlen(s->lv.sock) > (size_t)n ? strlen(rest) : 0;
+	if (strncmp(s->lv.sock, prefix, (size_t)n) != 0 || rl < 6 || strcmp(rest + rl - 5, ".sock") != 0 ||
+	    strspn(rest, "0123456789") != rl - 5)
+		return vms_err_set(err, -EPERM, "%s: not a migration socket of this session under %s/", s->lv.sock,
+				   KVM_LV_RUN_DIR);
+	if (s->c->accepted && (n = s->c->accepted(s->c->accepted_arg)) < 0)
+		return vms_err_set(err, n, "cannot tell the session about this stream: %s", strerror(-n));
+	memcpy(s->name, s->c->seeds[s->lv.vm].name, sizeof(s->name));
+	s->vm = s->lv.vm;
+	s->libvirt = 1;
+	snprintf(s->dir, sizeof(s->dir), "libvirt's log of domain %s", s->lv.domain);
+	return send_out(s, vms_msg_empty_put(&s->out, VMS_MSG_READY), err);
+}
+
+/* Connect to the target QEMU's socket (it appears during libvirt's
+ * Prepare, before the source QEMU connects to the sender's): only if its
+ * peer is the domain's QEMU by libvirt's pid file. */
+static int lv_connect(struct stream *s, vms_err *err)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st;
+	int64_t end = vms_now_ms() + START_MS;
+	memcpy(a.sun_path, s->lv.sock, strlen(s->lv.sock) + 1);   /* (< VMS_WIRE_SOCK_MAX = sun_path) */
+	for (;;) {
+		int fd = -1, e = ENOENT;
+		if (lstat(s->lv.sock, &st) == 0 && !S_ISSOCK(st.st_mode))
+			return vms_err_set(err, -EPERM, "%s is not a socket", s->lv.sock);
+		if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+			return vms_err_set(err, -errno, "socket: %s", strerror(errno));
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			struct ucred cr;
+			socklen_t len = sizeof(cr);
+			pid_t want = 0;
+			vms_err perr = { 0 };
+			int r = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ? -errno : 0;
+			if (r == 0)
+				r = kvm_lv_pidfile(KVM_LV_RUN_DIR, s->lv.domain, &want, &perr);
+			if (r == 0 && cr.pid != want)
+				r = vms_err_set(&perr, -EPERM, "%s: its peer (process %ld) is not the QEMU of domain %s (%ld)",
+						s->lv.sock, (long)cr.pid, s->lv.domain, (long)want);
+			if (r < 0) {
+				close(fd);
+				return vms_err_set(err, r, "%s", perr.msg[0] ? perr.msg : strerror(-r));
+			}
+			vms_sock_sndbuf(fd, MIG_SNDBUF);
+			s->mig = fd;
+			s->lv_pid = cr.pid;
+			slog(s, "connected to the target QEMU %ld of domain %s at %s", (long)cr.pid, s->lv.domain,
+			     s->lv.sock);
+			return 0;
+		}
+		e = errno;
+		close(fd);
+		if ((e != ENOENT && e != ECONNREFUSED) || vms_now_ms() > end)
+			return vms_err_set(err, -e, "the target QEMU of domain %s does not listen at %s: %s",
+					   s->lv.domain, s->lv.sock, strerror(e));
+		usleep(50000);
+	}
+}
+
+/* Bytes from the target QEMU's return path: whole messages go to the sender
+ * (RPATH), except SHUT: 0 means the target loaded the stream (LOADED). */
+static int lv_return_path(struct stream *s, vms_err *err)
+{
+	uint8_t buf[RP_MSG_MAX];
+	ssize_t got = read(s->mig, buf, sizeof(buf));
+	if (got < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (got <= 0)
+		return vms_err_set(err, -EPIPE, "the target QEMU closed its migration socket before it loaded (see libvirt's log)");
+	if (vms_wbuf_bytes(&s->rp, buf, (size_t)got) < 0)
+		return vms_err_set(err, -ENOMEM, "out of memory");
+	vms_cur c;
+	vms_cur_init(&c, s->rp.data, s->rp.len);
+	for (;;) {
+		uint16_t type, len;
+		const uint8_t *msg;
+		vms_cur m = c;
+		if (vms_cur_be16(&m, &type) < 0 || vms_cur_be16(&m, &len) < 0)
+			break;
+		if (len > RP_MSG_MAX - 4)
+			return vms_err_set(err, -EBADMSG, "the target QEMU's return path: a message of %u bytes", len);
+		if (vms_cur_bytes(&m, len, &msg) < 0)
+			break;
+		if (type == RP_SHUT) {
+			uint32_t v;
+			vms_cur sc;
+			vms_cur_init(&sc, msg, len);
+			if (vms_cur_be32(&sc, &v) < 0 || vms_cur_end(&sc) < 0)
+				return vms_err_set(err, -EBADMSG, "the target QEMU's return path: a malformed SHUT");
+			if (v != 0)
+				return vms_err_set(err, -EIO, "the target QEMU failed to load the stream (return path SHUT %u; see libvirt's log)", v);
+			if (vms_cur_left(&m))
+				return vms_err_set(err, -EBADMSG, "the target QEMU's return path goes on after its SHUT");
+			/* loaded, paused: libvirt resumes it once the source completes */
+			s->mig = (close(s->mig), -2);
+			vms_wbuf_reset(&s->rp);
+			if (vms_fault("receiver:loaded"))
+				return vms_err_set(err, -ECONNABORTED, "fault point %s: connection dropped (VMS_FAULT)", "receiver:loaded");
+			slog(s, "loaded: %llu bytes of stream, %llu pages from seeds, %llu asked for again",
+			     (unsigned long long)s->bytes, (unsigned long long)s->refs, (unsigned long long)s->fetched);
+			return send_out(s, vms_msg_empty_put(&s->out, VMS_MSG_LOADED), err);
+		}
+		const uint8_t *raw;
+		int r = vms_cur_bytes(&c, 4u + len, &raw);     /* (c = m) */
+		if (r == 0)
+			r = send_out(s, vms_msg_rpath_put(&s->out, raw, 4u + len), err);
+		if (r < 0)
+			return r;
+	}
+	size_t left = vms_cur_left(&c);          /* a message's beginning: kept */
+	const uint8_t *rest;
+	if (vms_cur_bytes(&c, left, &rest) == 0)
+		memmove(s->rp.data, rest, left);
+	s->rp.len = left;
+	return 0;
+}
+
+/* VERIFY under libvirt: the target QEMU's guest RAM by its pid, in the
+ * source's blocks (LVSTREAM). */
+static int lv_open_mem(struct stream *s, vms_err *err)
+{
+	struct kvm_ramblock b[VMS_WIRE_BLOCKS_MAX];
+	memset(b, 0, sizeof(b));
+	for (unsigned i = 0; i < s->lv.nblocks; i++) {
+		snprintf(b[i].name, sizeof(b[i].name), "%s", s->lv.blocks[i].name);
+		b[i].used = b[i].total = s->lv.blocks[i].used;
+		b[i].page_size = KVM_PAGE_SIZE;
+	}
+	char label[VMS_WIRE_NAME_MAX + 16];
+	snprintf(label, sizeof(label), "domain %s", s->lv.domain);
+	return kvm_mem_open_pid(s->lv_pid, b, s->lv.nblocks, label, &s->tmem, err);
 }
 
 static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_err *err)
@@ -348,11 +521,13 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 	case VMS_MSG_SDATA:
 	case VMS_MSG_SREF:
 	case VMS_MSG_SCOMP:
+		if (s->libvirt && s->mig == -1 && (r = lv_connect(s, err)) < 0)
+			return r;
 		if (s->mig < 0)
 			return vms_err_set(err, -EBADMSG, "misplaced stream data");
 		return on_data(s, type, p, err);
 	case VMS_MSG_SEND:
-		if (s->mig < 0 || vms_msg_empty_get(p) < 0)
+		if (s->libvirt || s->mig < 0 || vms_msg_empty_get(p) < 0)
 			return vms_err_set(err, -EBADMSG, "misplaced or malformed SEND message");
 		if ((r = flush_raw(s, err)) < 0)
 			return r;
@@ -372,7 +547,7 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 		return send_digests(s, err);
 	case VMS_MSG_FIX: {
 		uint64_t pg;
-		if (!s->tmem || s->q == NULL || vms_msg_u64page_get(p, &pg, &data) < 0)
+		if (!s->tmem || (s->q == NULL && !s->libvirt) || vms_msg_u64page_get(p, &pg, &data) < 0)
 			return vms_err_set(err, -EBADMSG, "misplaced or malformed FIX message");
 		s->fixed++;
 		return kvm_mem_write(s->tmem, pg, 1, data, err);
@@ -380,6 +555,15 @@ static int on_frame(struct stream *s, uint8_t type, vms_cur *p, int *done, vms_e
 	case VMS_MSG_COMMIT:
 		if (s->mig != -2 || vms_msg_empty_get(p) < 0)
 			return vms_err_set(err, -EBADMSG, "misplaced COMMIT message");
+		if (s->libvirt) {            /* the sender let the source complete: libvirt finishes */
+			s->committed = 1;
+			*done = 1;
+			if (s->fixed)
+				slog(s, "%llu pages the source changed but QEMU did not send were repaired from it",
+				     (unsigned long long)s->fixed);
+			slog(s, "committed: libvirt resumes domain %s here", s->lv.domain);
+			return send_out(s, vms_msg_empty_put(&s->out, VMS_MSG_RUNNING), err);
+		}
 		/* the decision: `cont`, then the guard's "c". A death before "c"
 		 * leaves the guard to kill the target; after it, the target runs.
 		 * Whoever settles for a dead stream process waits for the guard
@@ -418,10 +602,10 @@ int rc_stream(const struct rc_stream_ctx *c, vms_conn *conn, vms_err *err)
 	int r = vms_pagex_new(&s.px, err), done = 0;
 	if (r == 0)
 		r = next_frame(&s, c->first_ms > 0 ? c->first_ms : c->idle_ms, &type, &p, err);
-	if (r == 0 && type != VMS_MSG_STREAM)
-		r = vms_err_set(err, -EBADMSG, "a stream connection must start with STREAM");
+	if (r == 0 && type != VMS_MSG_STREAM && type != VMS_MSG_LVSTREAM)
+		r = vms_err_set(err, -EBADMSG, "a stream connection must start with STREAM or LVSTREAM");
 	if (r == 0)
-		r = start_target(&s, &p, err);
+		r = type == VMS_MSG_LVSTREAM ? lv_start(&s, &p, err) : start_target(&s, &p, err);
 	while (r == 0 && !done) {
 		r = next_frame(&s, c->idle_ms, &type, &p, err);
 		if (r == 0)
@@ -451,6 +635,7 @@ int rc_stream(const struct rc_stream_ctx *c, vms_conn *conn, vms_err *err)
 	vms_wbuf_free(&s.out);
 	vms_wbuf_free(&s.raw);
 	vms_wbuf_free(&s.spage);
+	vms_wbuf_free(&s.rp);
 	vms_pagex_free(s.px);
 	return r;
 }

@@ -137,19 +137,22 @@ int cli_rack_load(struct cli_rack *rack, char **args, unsigned n, unsigned threa
 		if (r < 0)
 			goto out;
 	}
-	r = sc_index_new(n, threads, &rack->ix, err);
-	if (r < 0)
-		goto out;
-	sc_index_set_digests(rack->ix, digests);
-	struct progress_ctx pc = { rack, !quiet && isatty(2) };
-	for (unsigned i = 0; i < n; i++) {
-		r = sc_index_add(rack->ix, rack->srcs[i].name, rack->srcs[i].mem, progress, &pc, err);
-		if (r < 0)
-			goto out;
-	}
+	r = cli_rack_index(rack, threads, quiet, digests, err);
 out:
 	if (r < 0)
 		cli_rack_free(rack);
+	return r;
+}
+
+int cli_rack_index(struct cli_rack *rack, unsigned threads, int quiet, int digests, vms_err *err)
+{
+	int r = sc_index_new(rack->n, threads, &rack->ix, err);
+	if (r < 0)
+		return r;
+	sc_index_set_digests(rack->ix, digests);
+	struct progress_ctx pc = { rack, !quiet && isatty(2) };
+	for (unsigned i = 0; i < rack->n && r == 0; i++)
+		r = sc_index_add(rack->ix, rack->srcs[i].name, rack->srcs[i].mem, progress, &pc, err);
 	return r;
 }
 

@@ -28,6 +28,29 @@ struct cli_rack {
 int cli_rack_load(struct cli_rack *rack, char **args, unsigned n, unsigned threads,
 		  int quiet, int digests, vms_err *err);
 void cli_rack_free(struct cli_rack *rack);
+/* Index a rack whose sources are open already (rack->srcs[0..n) with
+ * name, path and mem); on failure the caller frees it (cli_rack_free). */
+int cli_rack_index(struct cli_rack *rack, unsigned threads, int quiet, int digests, vms_err *err);
+
+/* cli_libvirt.c: libvirt racks (`send --live --libvirt URI ... DOMAIN...`). */
+struct cli_lv {
+	kvm_lv *src;                             /* the source's libvirt */
+	kvm_lv_dom **doms;                       /* per VM */
+	unsigned n;
+	const char *desturi[VMSPLAN_MAX_TARGETS]; /* per target (--target ...,libvirt=URI) */
+	struct sc_live_libvirt opts;
+};
+/* Open the source's libvirt, find the running domains names[0..n) and
+ * index their memory into *rack; lv->opts is set for sc_live_opts.libvirt. */
+int cli_lv_load(struct cli_lv *lv, const char *uri, char **names, unsigned n, unsigned threads, int quiet,
+		struct cli_rack *rack, vms_err *err);
+/* Every target has its libvirt URI, and the sender reaches it (so does,
+ * most likely, the source's libvirtd, which migrates to it). */
+int cli_lv_check_targets(const struct cli_lv *lv, const struct sc_target *tg, unsigned nt, vms_err *err);
+/* Per domain: what libvirt reported, and the domain's state on both sides. */
+void cli_lv_report(const struct cli_lv *lv, const struct cli_rack *rack, const sc_session *sess,
+		   const struct sc_target *tg, const unsigned *target_of);
+void cli_lv_free(struct cli_lv *lv);
 
 /* Add the rack's VMs and sharing summary to a planning problem. */
 int cli_add_rack(vmsplan_problem *p, const struct cli_rack *rack, vms_err *err);

@@ -21,7 +21,8 @@ static const char send_usage[] =
 	"                      [--rate BITS/S] [--mcast-if ADDR] [--mcast-port PORT]\n"
 	"                      [--timeout SEC] [--compress ALGO] [--json] [--threads N] [--quiet]\n"
 	"                      [--live [--verify|--no-verify] [--parallel N] [--keep-source]\n"
-	"                       [--atomic | --overlap] [--state-dir DIR]]\n"
+	"                       [--atomic | --overlap] [--state-dir DIR]\n"
+	"                       [--libvirt URI [--persistent] [--undefinesource] [--bandwidth MIB/S]]]\n"
 	"                      (--tls-creds DIR [--tls-hostname NAME] | --insecure) SRC...\n"
 	"\n"
 	"Index the memory images SRC, place them on the targets (strategy anneal by default,\n"
@@ -88,7 +89,18 @@ static const char send_usage[] =
 	"                     sender and its guards left (send refuses a source\n"
 	"                     with such a record until then)\n"
 	"  --max-bandwidth B/S QEMU's own migration limit (default 10G; K M G)\n"
-	"Ctrl-C rolls back every VM that has not resumed on its target yet.\n";
+	"Ctrl-C rolls back every VM that has not resumed on its target yet.\n"
+	"\n"
+	"libvirt racks (--live; every SRC a running domain of URI; every --target\n"
+	"NAME=HOST:PORT[:SLOTS],libvirt=DESTURI, DESTURI its libvirt as the source's\n"
+	"libvirtd reaches it; README \"libvirt racks\"):\n"
+	"  --libvirt URI      the source's libvirt (e.g. qemu:///system): libvirt migrates\n"
+	"                     each domain peer to peer through a UNIX socket whose\n"
+	"                     stream goes through vmscatter; libvirt's job commits or\n"
+	"                     rolls back (no --keep-source, no source guards)\n"
+	"  --persistent       define each domain on its target (virsh's word)\n"
+	"  --undefinesource   undefine each domain on its source\n"
+	"  --bandwidth MIB/S  libvirt's migration bandwidth limit\n";
 
 static const char receive_usage[] =
 	"Usage: vmscatter receive --listen ADDR:PORT (--out DIR | --state-dir DIR)\n"
@@ -367,6 +379,8 @@ static void print_live(const struct cli_rack *rack, const struct sc_target *tg, 
 			json_object_set_new(json_array_get(vms, v), "unverified", json_boolean(s->unverified));
 			json_object_set_new(json_array_get(vms, v), "seed_pages", json_integer((json_int_t)s->seed_pages));
 			json_object_set_new(json_array_get(vms, v), "compressed_pages", json_integer((json_int_t)s->compressed_pages));
+			if (s->libvirt[0])           /* libvirt racks: what libvirt reported */
+				json_object_set_new(json_array_get(vms, v), "libvirt", json_string(s->libvirt));
 		}
 		json_object_set_new(root, "vms", vms);
 		json_object_set_new(root, "total", json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:{s:f, s:f, s:f}}",
@@ -550,8 +564,12 @@ int cli_send(int argc, char **argv)
 		{ "no-compress", no_argument, NULL, 'Z' }, { "compress", required_argument, NULL, 'z' },
 		{ "tls-creds", required_argument, NULL, 'C' }, { "tls-hostname", required_argument, NULL, 'H' },
 		{ "insecure", no_argument, NULL, 'I' }, { "state-dir", required_argument, NULL, 'S' },
+		{ "libvirt", required_argument, NULL, 0x300 }, { "persistent", no_argument, NULL, 0x301 },
+		{ "undefinesource", no_argument, NULL, 0x302 }, { "bandwidth", required_argument, NULL, 0x303 },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
+	struct cli_lv lvr = { 0 };              /* --libvirt (cli_libvirt.c) */
+	const char *lv_uri = NULL;
 	struct sc_target tg[VMSPLAN_MAX_TARGETS];
 	const char *creds = NULL;
 	int insecure = 0;
@@ -574,6 +592,11 @@ int cli_send(int argc, char **argv)
 			const char *eq = strchr(optarg, '='), *rest;
 			if (nt == VMSPLAN_MAX_TARGETS)
 				return cli_usage_error("send", "more than %u targets", VMSPLAN_MAX_TARGETS);
+			char *lvd = strstr(optarg, ",libvirt=");   /* ...,libvirt=DESTURI (--libvirt) */
+			if (lvd) {
+				*lvd = '\0';
+				lvr.desturi[nt] = lvd + strlen(",libvirt=");
+			}
 			memset(&tg[nt], 0, sizeof(tg[nt]));
 			if (!eq || vms_strlcpy_n(tg[nt].name, sizeof(tg[nt].name), optarg, (size_t)(eq - optarg)) < 0 ||
 			    !tg[nt].name[0] || cli_parse_hostport(eq + 1, &tg[nt].ip, &tg[nt].port, &rest) < 0 ||
@@ -653,10 +676,22 @@ int cli_send(int argc, char **argv)
 			so.tls_hostname = lo.tls_hostname = optarg;
 			break;
 		case 'I': insecure = 1; break;
+		case 0x300: lv_uri = optarg; break;
+		case 0x301: lvr.opts.persistent = 1; break;
+		case 0x302: lvr.opts.undefine_source = 1; break;
+		case 0x303:
+			if (vms_parse_u64(optarg, strlen(optarg), 10, &v) < 0 || v == 0 || v > (1u << 20))
+				return cli_usage_error("send", "--bandwidth must be MiB/s, 1..1048576");
+			lvr.opts.bandwidth_mib = v;
+			break;
 		case 'h': fputs(send_usage, stdout); return 0;
 		default: return cli_usage_error("send", "unknown option");
 		}
 	}
+	if (lv_uri && (!live || lo.keep_source))
+		return cli_usage_error("send", "--libvirt needs --live, and libvirt ends the sources: no --keep-source");
+	if (!lv_uri && (lvr.opts.persistent || lvr.opts.undefine_source || lvr.opts.bandwidth_mib))
+		return cli_usage_error("send", "--persistent, --undefinesource and --bandwidth need --libvirt");
 	if (nt == 0)
 		return cli_usage_error("send", "no --target given");
 	if (optind >= argc)
@@ -704,7 +739,13 @@ int cli_send(int argc, char **argv)
 	const char **qmp = NULL;
 	sc_session *sess = NULL;
 	double t_start = vms_now();
-	int r = cli_rack_load(&rack, argv + optind, (unsigned)(argc - optind), threads, quiet, !live, &err);
+	int r = lv_uri ? cli_lv_load(&lvr, lv_uri, argv + optind, (unsigned)(argc - optind), threads, quiet, &rack, &err)
+		       : cli_rack_load(&rack, argv + optind, (unsigned)(argc - optind), threads, quiet, !live, &err);
+	if (r == 0 && lv_uri) {            /* libvirt is the sources' guard: no vmscatter guard */
+		lo.libvirt = &lvr.opts;
+		lo.guard_exe = NULL;
+		r = cli_lv_check_targets(&lvr, tg, nt, &err);
+	}
 	if (r < 0)
 		goto out;
 	for (unsigned i = 0; i < rack.n && live; i++)
@@ -712,7 +753,7 @@ int cli_send(int argc, char **argv)
 			r = vms_err_set(&err, -EINVAL, "--live: %s is not a running QEMU's QMP socket", rack.srcs[i].path);
 			goto out;
 		}
-	if (live && (r = journal_check(lo.journal_dir, &rack, &err)) < 0)
+	if (live && !lv_uri && (r = journal_check(lo.journal_dir, &rack, &err)) < 0)
 		goto out;
 	r = vmsplan_problem_new(&p, &perr);
 	if (r == 0)
@@ -760,6 +801,8 @@ int cli_send(int argc, char **argv)
 	r = sc_session_open(&sopts, &cbs, NULL, &sess, &err);
 	if (r == 0 && live) {
 		r = live_migrate(sess, &rack, tg, nt, target_of, prep, json, &err);
+		if (lv_uri && !json)
+			cli_lv_report(&lvr, &rack, sess, tg, target_of);
 		status = r == 0 && fflush(stdout) == 0 ? 0 : 1;
 	} else if (r == 0 && (r = sc_session_seed(sess, &err)) == 0) {
 		print_summary(&rack, tg, nt, target_of, sess, json);
@@ -776,6 +819,7 @@ out:
 	vmsplan_plan_free(plan);
 	vmsplan_problem_free(p);
 	cli_rack_free(&rack);
+	cli_lv_free(&lvr);
 	vms_tls_free(tls);
 	return status;
 }

@@ -37,7 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "session_int.h"
+#include "live_int.h"
 
 #define READ_CHUNK (256u << 10)
 #define MIG_SNDBUF (8 << 20)         /* the source's migration socket: QEMU runs on while we wait */
@@ -52,73 +52,6 @@
 				     * than VMS_WIRE_REF_WINDOW */
 
 _Static_assert(RING_PAGES > VMS_WIRE_REF_WINDOW, "the ring must hold every reference a receiver may ask for");
-
-/* FAILED: failed, not rolled back yet; DONE: committed; ROLLED_BACK: final */
-enum job_state { JOB_WAITING, JOB_STREAMING, JOB_LOADED, JOB_FAILED, JOB_DONE, JOB_ROLLED_BACK };
-enum decision { UNDECIDED, COMMIT, ROLLBACK };
-
-struct loc { uint32_t vm, page; };      /* vm = session index + 1; 0 = none */
-
-struct sc_live;
-
-struct job {
-	struct sc_live *lv;
-	unsigned v, k, t;                 /* index VM, session VM, target */
-	pthread_t tid;
-	enum job_state state;
-	enum job_state told;              /* the last state reported (vm_event; main thread only) */
-	int finished;                     /* JOB_DONE or JOB_ROLLED_BACK: nothing more happens */
-	vms_conn *conn;                   /* stream connection */
-	int guard;                        /* the source guard's pipe (-1: none) */
-	pid_t guard_pid;
-	int jlock;                        /* its source journal record, locked (-1: none) */
-	char jname[64];                   /* the record's file name */
-	vms_frames in;
-	vms_wbuf out;
-	kvm_qmp *q;                       /* the source's QMP */
-	int mig;                          /* our end of the source's migration socket */
-	size_t open;                      /* the SDATA frame still open in out (sc_rewrite_item) */
-	uint8_t *ring;                    /* the last RING_PAGES referred pages, for NEED */
-	vms_pagez *z;                     /* compresses whole pages (opts.compress), or NULL */
-	uint64_t nref;                    /* SREFs sent so far */
-	uint64_t acked;                   /* SREFs the receiver has applied (ACK) */
-	double t_done;                    /* the source's migration completed (guest paused) */
-	int verify;                       /* compare the target with the source before COMMIT */
-	int unreadable;                   /* --verify could not read the source's memory */
-	uint64_t src_start;               /* the source QEMU's start time (its identity with its pid) */
-	uint8_t *seen[KVM_MS_BLOCKS_MAX]; /* pages already streamed, per block */
-	uint64_t seen_pages[KVM_MS_BLOCKS_MAX]; /* pages each seen[] covers */
-	struct sc_live_stats *st;
-	vms_err err;
-};
-
-struct sc_live {
-	const sc_index *ix;
-	kvm_mem *const *mems;
-	const char *const *qmp;
-	const struct sc_target *targets;
-	unsigned ntargets;
-	const unsigned *target_of;
-	vms_conn *const *ctrl;            /* the control connections: watched (atomic) */
-	const uint8_t *stale;
-	const uint8_t *sent;
-	uint8_t *const *absent;
-	const struct sc_live_opts *o;
-	const struct sc_session_cbs *cbs;
-	void *cb_arg;
-	uint64_t session;
-	struct loc **loc;                 /* per target, per content id */
-	struct job *jobs;                 /* per index VM */
-	unsigned nvms, started;
-	int joined;                       /* every started thread has been joined */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	enum decision decision;
-	int abort;                        /* stop streaming now */
-	int seeding;                      /* sc_send() still reads the sources (sc_live_seeded) */
-	int64_t t_start;                  /* the streams began (vms_now_ms): --time-limit counts from it */
-	int journal_fd;                   /* o->journal_dir, open (-1: no journal) */
-};
 
 /* ---- helpers ------------------------------------------------------------------- */
 
@@ -603,6 +536,8 @@ static int migrate(struct job *j, vms_err *err)
 	struct kvm_migrate_info mi;
 	vms_cur p;
 	int sv[2] = { -1, -1 };
+	if (lv->o->libvirt)                       /* libvirt racks: live_libvirt.c */
+		return sc_lj_migrate(j, err);
 	int r = open_stream(j, err);
 	if (r < 0)
 		return r;
@@ -660,6 +595,8 @@ static int roll_back_source(struct job *j)
 {
 	struct kvm_migrate_info mi;
 	char state[32];
+	if (j->lv->o->libvirt)                    /* libvirt racks: live_libvirt.c */
+		return sc_lj_roll_back(j);
 	if (!j->q &&
 	    kvm_qmp_connect_pid(j->lv->qmp[j->v], 5000, kvm_mem_pid(j->lv->mems[j->v]), NULL, &j->q, NULL) < 0)
 		return -EIO;
@@ -681,6 +618,8 @@ static int roll_back_source(struct job *j)
 static int commit(struct job *j, vms_err *err)
 {
 	vms_cur p;
+	if (j->lv->o->libvirt)                    /* libvirt racks: live_libvirt.c */
+		return sc_lj_commit(j, err);
 	int r = vms_msg_empty_put(&j->out, VMS_MSG_COMMIT);
 	if (r == 0)
 		r = flush(j, err);
@@ -1011,6 +950,7 @@ void sc_live_free(sc_live *lv)
 		decide_and_join(lv, ROLLBACK);
 	for (unsigned v = 0; v < lv->nvms; v++) {
 		struct job *j = &lv->jobs[v];
+		sc_lj_free(j);
 		vms_conn_close(j->conn);
 		if (j->mig >= 0)
 			close(j->mig);
@@ -1031,4 +971,24 @@ void sc_live_free(sc_live *lv)
 	pthread_cond_destroy(&lv->cond);
 	pthread_mutex_destroy(&lv->lock);
 	free(lv);
+}
+
+/* ---- for live_libvirt.c (live_int.h) ----------------------------------------------- */
+
+void sc_lj_set_state(struct job *j, enum job_state s) { set_state(j, s); }
+int sc_lj_aborted(struct sc_live *lv) { return aborted(lv); }
+int sc_lj_flush(struct job *j, vms_err *err) { return flush(j, err); }
+int sc_lj_answer_need(struct job *j, vms_cur *p, vms_err *err) { return answer_need(j, p, err); }
+int sc_lj_forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_err *err)
+{
+	return forward(j, ms, it, err);
+}
+int sc_lj_expect(struct job *j, uint8_t want, const char *name, int timeout_ms, vms_cur *p, vms_err *err)
+{
+	return expect(j, want, name, timeout_ms, p, err);
+}
+int sc_lj_verify(struct job *j, vms_err *err) { return verify(j, err); }
+int sc_lj_ring(struct job *j)
+{
+	return (j->ring = malloc((size_t)RING_PAGES * KVM_PAGE_SIZE)) ? 0 : -ENOMEM;
 }

@@ -220,6 +220,18 @@ struct sc_live_opts {
 	const char *tls_dir;
 	/* the source journal's directory (see below; it must exist); NULL: none */
 	const char *journal_dir;
+	/* libvirt racks (NULL: bare QEMU): libvirt migrates each domain, its
+	 * stream through the sender (doc/PROTOCOL.md, "libvirt streams") */
+	const struct sc_live_libvirt *libvirt;
+};
+
+struct sc_live_libvirt {
+	kvm_lv_dom *const *doms;     /* per VM (index order): its domain on the source */
+	const char *const *desturi;  /* per target: its libvirt, as the source's libvirtd reaches it */
+	const char *run_dir;         /* libvirt's run directory on the source (KVM_LV_RUN_DIR) */
+	uint64_t bandwidth_mib;      /* libvirt's --bandwidth (MiB/s); 0: libvirt's default */
+	int persistent;              /* define the domain on its target (virsh's --persistent) */
+	int undefine_source;         /* undefine it on its source (--undefinesource) */
 };
 
 struct sc_live_stats {
@@ -242,6 +254,7 @@ struct sc_live_stats {
 	uint64_t fetched_pages;              /* references whose seed did not match: sent whole (NEED) */
 	uint64_t compressed_pages;           /* whole and dirty pages that went compressed (SCOMP) */
 	int verified, committed;
+	char libvirt[128];                   /* libvirt racks: what libvirt reported ("" bare QEMU) */
 	int unverified;                      /* --verify could not be done: the source QEMU died
 	                                      * after it completed its migration, so the target's
 	                                      * copy (the only one) was committed unverified */

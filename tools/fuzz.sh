@@ -46,10 +46,10 @@ for n in "${names[@]}"; do
 	summary) srcs=("$top"/planner/{problem,eval,order,strategies,search,ilp,partition}.c)
 		 libs=($(pkg-config --libs jansson) -lglpk -lm -pthread) ;;
 	session) srcs=("$top"/receiver/{serve,session,index,image,mcast,hostsink,memsink,log,files,stream,apply,outcome}.c
-		       "$top"/kvmglue/{qmp,procfmt,mem,mstream,migrate}.c
+		       "$top"/kvmglue/{qmp,procfmt,mem,mstream,migrate,libvirt}.c
 		       "$top"/kvmglue/{launch,argv_keys,argv_policy}.c "$top"/common/{err,cursor,num,wbuf,wire,digest}.c
 		       "$top"/common/{compress,pgm,conn,tls,seal,fault}.c)
-		 libs=($(pkg-config --libs jansson openpgm-5.3 libssl libcrypto libxxhash lzo2 libzstd liblz4))
+		 libs=($(pkg-config --libs jansson openpgm-5.3 libssl libcrypto libxxhash lzo2 libzstd liblz4 libvirt libvirt-qemu))
 		 extra=($(pkg-config --cflags openpgm-5.3 libxxhash)) ;;
 	session_mem) srcs=("$top"/receiver/{session,index,memsink,log}.c "${common[@]}" "$top"/common/{wbuf,wire,compress,fault}.c)
 		     libs=($(pkg-config --libs libcrypto lzo2 libzstd liblz4)) ;;

@@ -9,13 +9,15 @@ set -eu
 pkgs="gcc make libc6-dev autoconf automake libtool pkg-config"
 # libraries (through pkg-config, GLPK through AC_CHECK_LIB)
 pkgs="$pkgs libpgm-dev libssl-dev liblzo2-dev libzstd-dev liblz4-dev libjansson-dev libxxhash-dev libglpk-dev"
-pkgs="$pkgs libcmocka-dev libibverbs-dev"
+pkgs="$pkgs libcmocka-dev libibverbs-dev libvirt-dev"
 # fuzzing (libFuzzer comes with clang's runtime)
 pkgs="$pkgs clang libclang-rt-14-dev"
 # guests, testbed, tests and plots
 pkgs="$pkgs qemu-system-x86 linux-image-amd64 busybox-static cpio gzip"
 # Debian userland guests (tools/mkdebian.sh)
 pkgs="$pkgs debootstrap debian-archive-keyring e2fsprogs"
+# libvirt racks (tests/integration/libvirt.sh: one libvirtd per namespace)
+pkgs="$pkgs libvirt-daemon-system libvirt-clients libvirt-daemon-driver-qemu socat util-linux"
 pkgs="$pkgs iproute2 nftables procps python3 gnuplot-nox glpk-utils openssl time bc"
 
 missing=""

@@ -13,7 +13,7 @@
 command -v python3 > /dev/null || skip_all "python3 not installed"
 command -v openssl > /dev/null || skip_all "openssl not installed"
 
-plan 60
+plan 64
 V=$VMSCATTER
 R="$top_srcdir/tests/integration/rogue.py"
 tmp=$(mktemp -d /tmp/vms-attacks.XXXXXX)
@@ -77,6 +77,24 @@ ok $? "credentials for a receiver and a rogue sender from the same CA; receive t
 # directory: NAME '..' emptied STATE's parent, '.' the state dir itself.
 # The rogue announces the VM, and (if that passes) opens a stream whose
 # target QEMU (--qemu /bin/false) fails at once: a rollback.
+# --- libvirt streams (LVSTREAM): only a socket of this session, under
+# libvirt's run directory, for a domain name that is a name ----------------
+mkdir -p "$tmp/lvstate"
+start_recv lvs --state-dir "$tmp/lvstate" --idle-timeout 5
+rogue lvs lv-out.out session --live --vm lva:1 --lvstream "doma:/tmp/evil.sock"
+answered lv-out.out '^ERROR /tmp/evil.sock: not a migration socket of this session under /run/libvirt/qemu/'
+ok $? "LVSTREAM: a socket outside libvirt's run directory is refused"
+rogue lvs lv-other.out session --live --vm lvb:1 --lvstream "doma:/run/libvirt/qemu/vmscatter-0000000000000001-0.sock"
+answered lv-other.out '^ERROR .*not a migration socket of this session'
+ok $? "LVSTREAM: another session's socket is refused"
+rogue lvs lv-climb.out session --live --vm lvc:1 --lvstream "doma:/run/libvirt/qemu/../../../tmp/vmscatter-SESSION-0.sock"
+answered lv-climb.out '^ERROR malformed LVSTREAM message'
+ok $? "LVSTREAM: a path that climbs out (..) is malformed"
+rogue lvs lv-dom.out session --live --vm lvd:1 --lvstream "a/b:/run/libvirt/qemu/vmscatter-SESSION-0.sock"
+answered lv-dom.out '^ERROR malformed LVSTREAM message'
+ok $? "LVSTREAM: a domain name with a slash is malformed"
+stop_recv lvs
+
 mkdir -p "$tmp/box/state"
 echo planted > "$tmp/box/planted"
 echo image > "$tmp/box/state/keep.img"

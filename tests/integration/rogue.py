@@ -12,7 +12,10 @@ over plain TCP (an --insecure receiver).
       --stream 'ARG ARG...', a live stream connection for VM 0 afterwards;
       --content-body FILE: the first CONTENT carries FILE's bytes after its
       id (a compressed page: tag byte first); --scomp FILE: after READY the
-      stream sends one SCOMP (an 8-byte record header, then FILE's bytes)
+      stream sends one SCOMP (an 8-byte record header, then FILE's bytes);
+      --lvstream DOMAIN:PATH, a libvirt stream connection for VM 0 instead
+      (LVSTREAM naming DOMAIN and the socket PATH, "SESSION" in it replaced
+      by the session in hex; one block pc.ram of 4096 bytes)
   rogue.py [--tls DIR] HOST PORT hold STATE [--limit SEC]
       reach STATE (connected, hello, maps, mcast, live, trickle) and say
       nothing more (trickle: send a frame one byte every 0.5 s)
@@ -37,7 +40,7 @@ import time
 PAGE = 4096
 T = dict(HELLO=1, WELCOME=2, VM=3, MAP=4, MAPS_END=5, MCAST_JOIN=6, JOINED=7, MCAST_END=8,
          GROUP_DONE=9, MISSING=10, CONTENT=11, END=12, DONE=13, ERROR=14, LIVE=15, STREAM=16,
-         READY=17, SCOMP=31, SEEDING=35)
+         READY=17, SCOMP=31, SEEDING=35, LVSTREAM=36)
 NAMES = {v: k for k, v in T.items()}
 
 
@@ -207,6 +210,16 @@ def session(a):
     if got != "DONE":
         return c
     c.held = open_pending(a)
+    if a.lvstream:
+        s = Conn(a)
+        dom, path = a.lvstream.split(":", 1)
+        path = path.replace("SESSION", "%016x" % sid).encode()
+        body = (struct.pack(">QI", sid, 0) + name(dom) + struct.pack(">H", len(path)) + path +
+                bytes([1]) + name("pc.ram") + struct.pack(">Q", PAGE))
+        s.send(frame("LVSTREAM", body))
+        wait_for(s, ("READY",), a.limit)
+        s.s.close()
+        return c
     if not a.stream:
         return c
     # a live stream connection for VM 0 of this session
@@ -282,6 +295,7 @@ def main():
     s.add_argument("--limit", type=float, default=60)
     s.add_argument("--content-body", metavar="FILE")
     s.add_argument("--scomp", metavar="FILE")
+    s.add_argument("--lvstream", metavar="DOMAIN:PATH")
     h = sub.add_parser("hold")
     h.add_argument("state", choices=["connected", "hello", "maps", "mcast", "live", "trickle"])
     h.add_argument("--limit", type=float, default=30)

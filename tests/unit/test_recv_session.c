@@ -166,7 +166,7 @@ static void test_golden(void **state)
 			    "publish 0\n"
 			    "send 45\n");                  /* DONE */
 	/* the replies, written out from doc/PROTOCOL.md's tables */
-	uint8_t want[10 + 45] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0, 6, 2, 'r', '1',
+	uint8_t want[10 + 45] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0, 7, 2, 'r', '1',
 				  0, 0, 0, 41, VMS_MSG_DONE, 0, 0, 0, 1, 0, 0, 0, 0 };
 	memcpy(want + 23, sha, 32);
 	assert_int_equal(t.m.replies.len, sizeof(want));
@@ -202,7 +202,7 @@ static void test_live_seeding(void **state)
 	run_init(&t);
 	assert_int_equal(feed(&t, s.b.data, s.ends[maps_end - 1]), 0);
 	assert_int_equal(t.sm.st, RC_ST_DATA);
-	static const uint8_t want[] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0, 6, 2, 'r', '1',
+	static const uint8_t want[] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0, 7, 2, 'r', '1',
 					0, 0, 0, 1, VMS_MSG_SEEDING };
 	assert_int_equal(t.m.replies.len, sizeof(want));      /* nothing more yet */
 	assert_memory_equal(t.m.replies.data, want, sizeof(want));

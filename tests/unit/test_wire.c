@@ -38,11 +38,11 @@ static const uint8_t hdr_pc[] = { HDR_PC };
 
 /* HELLO, session 0x0102030405060708, target "t1", sealed */
 static const uint8_t g_hello[] = {
-	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x06,
+	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x07,
 	0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x02, 't', '1', 0x01,
 };
-/* WELCOME, version 6, receiver "r1" */
-static const uint8_t g_welcome[] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0x00, 0x06, 0x02, 'r', '1' };
+/* WELCOME, version 7, receiver "r1" */
+static const uint8_t g_welcome[] = { 0, 0, 0, 6, VMS_MSG_WELCOME, 0x00, 0x07, 0x02, 'r', '1' };
 /* VM 3 "web.1", 65,536 pages, SHA-256 5a.. */
 static const uint8_t g_vm[] = {
 	0, 0, 0, 51, VMS_MSG_VM, 0, 0, 0, 3, 5, 'w', 'e', 'b', '.', '1',
@@ -123,6 +123,15 @@ static const uint8_t g_scomp[] = { 0, 0, 0, 63, VMS_MSG_SCOMP, 0, 15, HDR_PC, 0x
 /* MCAST_ACK: group 2, 1,280 contents received */
 static const uint8_t g_mcast_ack[] = { 0, 0, 0, 9, VMS_MSG_MCAST_ACK, 0, 0, 0, 2, 0, 0, 0x05, 0x00 };
 static const uint8_t g_seeding[] = { 0, 0, 0, 1, VMS_MSG_SEEDING };
+/* LVSTREAM of session 0x1122334455667788, vm 3: domain "web1", socket
+ * "/run/x.sock", one block "pc.ram" of 128 MiB */
+static const uint8_t g_lvstream[] = {
+	0, 0, 0, 47, VMS_MSG_LVSTREAM, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0, 0, 0, 3,
+	4, 'w', 'e', 'b', '1', 0, 11, '/', 'r', 'u', 'n', '/', 'x', '.', 's', 'o', 'c', 'k',
+	1, 6, 'p', 'c', '.', 'r', 'a', 'm', 0, 0, 0, 0, 0x08, 0, 0, 0,
+};
+/* RPATH: QEMU's return-path SHUT 0 */
+static const uint8_t g_rpath[] = { 0, 0, 0, 9, VMS_MSG_RPATH, 0, 1, 0, 4, 0, 0, 0, 0 };
 
 static uint8_t page_of(uint8_t v, uint8_t *page)
 {
@@ -142,7 +151,7 @@ static int put_hello(vms_wbuf *b)
 }
 static int put_welcome(vms_wbuf *b)
 {
-	struct vms_msg_welcome w = { 6, "r1" };
+	struct vms_msg_welcome w = { 7, "r1" };
 	return vms_msg_welcome_put(b, &w);
 }
 static int put_vm(vms_wbuf *b)
@@ -258,7 +267,7 @@ static void get_welcome(vms_cur *p)
 {
 	struct vms_msg_welcome w;
 	assert_int_equal(vms_msg_welcome_get(p, &w), 0);
-	assert_int_equal(w.version, 6);
+	assert_int_equal(w.version, 7);
 	assert_string_equal(w.name, "r1");
 }
 static void get_vm(vms_cur *p)
@@ -447,6 +456,33 @@ static void get_scomp(vms_cur *p)
 	vms_pagex_free(x);
 }
 
+static int put_lvstream(vms_wbuf *b)
+{
+	struct vms_msg_lvstream m = { .session = 0x1122334455667788ull, .vm = 3, .domain = "web1",
+				      .sock = "/run/x.sock", .nblocks = 1, .blocks = { { "pc.ram", 128u << 20 } } };
+	return vms_msg_lvstream_put(b, &m);
+}
+static void get_lvstream(vms_cur *p)
+{
+	struct vms_msg_lvstream m;
+	assert_int_equal(vms_msg_lvstream_get(p, &m), 0);
+	assert_true(m.session == 0x1122334455667788ull && m.vm == 3 && m.nblocks == 1);
+	assert_string_equal(m.domain, "web1");
+	assert_string_equal(m.sock, "/run/x.sock");
+	assert_string_equal(m.blocks[0].name, "pc.ram");
+	assert_true(m.blocks[0].used == 128u << 20);
+}
+static const uint8_t rp_shut[] = { 0, 1, 0, 4, 0, 0, 0, 0 };
+static int put_rpath(vms_wbuf *b) { return vms_msg_rpath_put(b, rp_shut, sizeof(rp_shut)); }
+static void get_rpath(vms_cur *p)
+{
+	const uint8_t *d;
+	size_t n;
+	assert_int_equal(vms_msg_rpath_get(p, &d, &n), 0);
+	assert_int_equal(n, sizeof(rp_shut));
+	assert_memory_equal(d, rp_shut, n);
+}
+
 struct golden {
 	const char *name;
 	uint8_t type;
@@ -497,6 +533,8 @@ static const struct golden goldens[] = {
 	G(outcome_is, VMS_MSG_OUTCOME_IS, get_outcome_is, 0),
 	G(mcast_ack, VMS_MSG_MCAST_ACK, get_mcast_ack, 0),
 	G(seeding, VMS_MSG_SEEDING, get_empty, 0),
+	G(lvstream, VMS_MSG_LVSTREAM, get_lvstream, 0),
+	G(rpath, VMS_MSG_RPATH, get_rpath, 1),
 };
 #define NGOLDEN (sizeof(goldens) / sizeof(goldens[0]))
 
@@ -505,7 +543,7 @@ static const struct golden goldens[] = {
 static void test_golden_cover_every_type(void **state)
 {
 	(void)state;
-	assert_int_equal(NGOLDEN, VMS_MSG_SEEDING);
+	assert_int_equal(NGOLDEN, VMS_MSG_RPATH);
 	for (unsigned t = 0; t < 256; t++) {
 		vms_cur p;
 		if (t >= 1 && t <= NGOLDEN) {
@@ -570,7 +608,7 @@ static void test_golden_truncation_and_trailing(void **state)
 		for (size_t n = 0; n < len; n++) {
 			vms_cur_init(&p, payload, n);
 			int r = vms_msg_check(g->type, &p);
-			if (g->to_end && n >= (g->type == VMS_MSG_SDATA ? 1 : 4 + 8 + 32 + 8))
+			if (g->to_end && n >= (g->type == VMS_MSG_SDATA || g->type == VMS_MSG_RPATH ? 1 : 4 + 8 + 32 + 8))
 				assert_int_equal(r, 0);
 			else
 				assert_int_equal(r, -EBADMSG);
@@ -588,7 +626,7 @@ static void test_golden_truncation_and_trailing(void **state)
 
 /* HELLO without a seal: flags 0. */
 static const uint8_t hello_golden[] = {
-	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x06,
+	0, 0, 0, 0x13, VMS_MSG_HELLO, 'V', 'M', 'S', 'C', 0x00, 0x07,
 	0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x02, 't', '1', 0x00,
 };
 
@@ -836,9 +874,10 @@ static void test_bad_fields(void **state)
 	static const uint8_t bad_magic[] = { 'V', 'M', 'S', 'X', 0, 4, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a', 0, X32(0) };
 	vms_cur_init(&c, bad_magic, sizeof(bad_magic));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
-	/* versions 1 and 2 (HELLO ended after the target name), 3 and 4 (the
-	 * same HELLO as 5, but untagged compressed pages / no MCAST_ACK) and a
-	 * future 6 are told apart from garbage by the magic and version alone */
+	/* versions 1 and 2 (HELLO ended after the target name), 3 to 6 (the
+	 * same HELLO as 7, but untagged compressed pages / no MCAST_ACK / no
+	 * SEEDING / no libvirt streams) and a future 8 are told apart from
+	 * garbage by the magic and version alone */
 	static const uint8_t v1[] = { 'V', 'M', 'S', 'C', 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'a' };
 	vms_cur_init(&c, v1, sizeof(v1));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
@@ -855,15 +894,18 @@ static void test_bad_fields(void **state)
 	v3[5] = 5;
 	vms_cur_init(&c, v3, sizeof(v3));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
-	static const uint8_t v7[] = { 'V', 'M', 'S', 'C', 0, 7 };
-	vms_cur_init(&c, v7, sizeof(v7));
+	v3[5] = 6;
+	vms_cur_init(&c, v3, sizeof(v3));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
-	vms_cur_init(&c, v7, 5);                        /* no whole version: garbage */
+	static const uint8_t v8[] = { 'V', 'M', 'S', 'C', 0, 8 };
+	vms_cur_init(&c, v8, sizeof(v8));
+	assert_int_equal(vms_msg_hello_get(&c, &h), -EPROTONOSUPPORT);
+	vms_cur_init(&c, v8, 5);                        /* no whole version: garbage */
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
-	static const uint8_t bad_name[] = { 'V', 'M', 'S', 'C', 0, 6, 0, 0, 0, 0, 0, 0, 0, 1, 1, '/', 0 };
+	static const uint8_t bad_name[] = { 'V', 'M', 'S', 'C', 0, 7, 0, 0, 0, 0, 0, 0, 0, 1, 1, '/', 0 };
 	vms_cur_init(&c, bad_name, sizeof(bad_name));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
-	static const uint8_t empty_name[] = { 'V', 'M', 'S', 'C', 0, 6, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 };
+	static const uint8_t empty_name[] = { 'V', 'M', 'S', 'C', 0, 7, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 };
 	vms_cur_init(&c, empty_name, sizeof(empty_name));
 	assert_int_equal(vms_msg_hello_get(&c, &h), -EBADMSG);
 	/* flags other than bit 0 */
@@ -1169,6 +1211,56 @@ static void test_live_messages(void **state)
 	vms_wbuf_free(&b);
 }
 
+/* LVSTREAM's fields one by one: a socket path that climbs out, is relative
+ * or has a NUL, no block, a block of a size that is not whole pages, and
+ * an RPATH past its cap, are refused on both sides. */
+static void test_lvstream_bad_fields(void **state)
+{
+	(void)state;
+	vms_wbuf b = { 0 };
+	vms_cur c;
+	struct vms_msg_lvstream m = { .session = 1, .vm = 0, .domain = "d", .sock = "/run/a/../b", .nblocks = 1,
+				      .blocks = { { "pc.ram", 4096 } } };
+	assert_int_equal(vms_msg_lvstream_put(&b, &m), -EINVAL);
+	strcpy(m.sock, "run/x");
+	assert_int_equal(vms_msg_lvstream_put(&b, &m), -EINVAL);
+	strcpy(m.sock, "/run/..");
+	assert_int_equal(vms_msg_lvstream_put(&b, &m), -EINVAL);
+	strcpy(m.sock, "/run/..x");                  /* a name, not a climb */
+	assert_int_equal(vms_msg_lvstream_put(&b, &m), 0);
+	m.nblocks = 0;
+	assert_int_equal(vms_msg_lvstream_put(&b, &m), -EINVAL);
+	m.nblocks = 1;
+	m.blocks[0].used = 4095;
+	assert_int_equal(vms_msg_lvstream_put(&b, &m), -EINVAL);
+	assert_int_equal(b.len, 4 + 1 + 8 + 4 + 2 + 2 + 8 + 1 + 7 + 8);   /* only the good one */
+	vms_wbuf_free(&b);
+	/* the decoder: the golden vector with one field spoiled at a time */
+	uint8_t v[sizeof(g_lvstream) - 5];
+	struct { size_t at; uint8_t val; } spoil[] = {
+		{ 8 + 4 + 5 + 2 + 1, '.' },               /* "/ru" -> "/.u": fine, checked below */
+		{ 8 + 4 + 5 + 2, 'r' },                   /* not absolute */
+		{ 8 + 4 + 5 + 2 + 4, 0 },                 /* a NUL inside */
+		{ 8 + 4 + 5 + 2 + 11, 0 },                /* no block */
+		{ 8 + 4 + 5 + 2 + 11, 17 },               /* past VMS_WIRE_BLOCKS_MAX */
+		{ sizeof(v) - 1, 1 },                     /* not whole pages */
+	};
+	for (size_t i = 0; i < sizeof(spoil) / sizeof(spoil[0]); i++) {
+		memcpy(v, g_lvstream + 5, sizeof(v));
+		v[spoil[i].at] = spoil[i].val;
+		vms_cur_init(&c, v, sizeof(v));
+		assert_int_equal(vms_msg_lvstream_get(&c, &m), i == 0 ? 0 : -EBADMSG);
+	}
+	static uint8_t big[VMS_WIRE_RPATH_MAX + 1];
+	assert_int_equal(vms_msg_rpath_put(&b, big, sizeof(big)), -EINVAL);
+	assert_int_equal(vms_msg_rpath_put(&b, big, 0), -EINVAL);
+	const uint8_t *d;
+	size_t n;
+	vms_cur_init(&c, big, sizeof(big));
+	assert_int_equal(vms_msg_rpath_get(&c, &d, &n), -EBADMSG);
+	vms_wbuf_free(&b);
+}
+
 static void test_frame_lengths(void **state)
 {
 	(void)state;
@@ -1209,6 +1301,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_any_split),
 		cmocka_unit_test(test_truncation_and_trailing),
 		cmocka_unit_test(test_bad_fields),
+		cmocka_unit_test(test_lvstream_bad_fields),
 		cmocka_unit_test(test_content_compression),
 		cmocka_unit_test(test_frame_lengths),
 		cmocka_unit_test(test_live_messages),
