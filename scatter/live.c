@@ -247,6 +247,21 @@ static int forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_
 	return 0;
 }
 
+/* n bytes of the source's stream: parse them and forward every whole item
+ * (flushing as the output grows). */
+static int feed(struct job *j, kvm_ms *ms, const uint8_t *buf, size_t n, vms_err *err)
+{
+	struct kvm_ms_item it;
+	j->st->stream_bytes += n;
+	int r = kvm_ms_feed(ms, buf, n, err);
+	if (r < 0)
+		return r;
+	while ((r = kvm_ms_next(ms, &it, err)) == 1)
+		if ((r = forward(j, ms, &it, err)) < 0 || (j->out.len >= FLUSH_AT && (r = flush(j, err)) < 0))
+			break;
+	return r < 0 ? vms_err_prefix(err, r, "the source's migration stream") : 0;
+}
+
 /* Read the source's stream and forward it, until QEMU closes it. */
 static int pump(struct job *j, vms_err *err)
 {
@@ -307,18 +322,7 @@ static int pump(struct job *j, vms_err *err)
 		}
 		if (got == 0)
 			break;
-		j->st->stream_bytes += (uint64_t)got;
-		if ((r = kvm_ms_feed(ms, buf, (size_t)got, err)) < 0)
-			break;
-		struct kvm_ms_item it;
-		while ((r = kvm_ms_next(ms, &it, err)) == 1) {
-			if ((r = forward(j, ms, &it, err)) < 0)
-				break;
-			if (j->out.len >= FLUSH_AT && (r = flush(j, err)) < 0)
-				break;
-		}
-		if (r < 0)
-			r = vms_err_prefix(err, r, "the source's migration stream");
+		r = feed(j, ms, buf, (size_t)got, err);
 	}
 	if (r == 0)
 		r = flush(j, err);
@@ -979,9 +983,9 @@ void sc_lj_set_state(struct job *j, enum job_state s) { set_state(j, s); }
 int sc_lj_aborted(struct sc_live *lv) { return aborted(lv); }
 int sc_lj_flush(struct job *j, vms_err *err) { return flush(j, err); }
 int sc_lj_answer_need(struct job *j, vms_cur *p, vms_err *err) { return answer_need(j, p, err); }
-int sc_lj_forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_err *err)
+int sc_lj_feed(struct job *j, kvm_ms *ms, const uint8_t *buf, size_t n, vms_err *err)
 {
-	return forward(j, ms, it, err);
+	return feed(j, ms, buf, n, err);
 }
 int sc_lj_expect(struct job *j, uint8_t want, const char *name, int timeout_ms, vms_cur *p, vms_err *err)
 {

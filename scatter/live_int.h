@@ -82,7 +82,7 @@ void sc_lj_set_state(struct job *j, enum job_state s);
 int sc_lj_aborted(struct sc_live *lv);
 int sc_lj_flush(struct job *j, vms_err *err);
 int sc_lj_answer_need(struct job *j, vms_cur *p, vms_err *err);
-int sc_lj_forward(struct job *j, kvm_ms *ms, const struct kvm_ms_item *it, vms_err *err);
+int sc_lj_feed(struct job *j, kvm_ms *ms, const uint8_t *buf, size_t n, vms_err *err);
 int sc_lj_expect(struct job *j, uint8_t want, const char *name, int timeout_ms, vms_cur *p, vms_err *err);
 int sc_lj_verify(struct job *j, vms_err *err);
 int sc_lj_ring(struct job *j);          /* j->ring for NEED: 0 or -ENOMEM */

@@ -26,7 +26,6 @@
 #include "live_int.h"
 
 #define READ_CHUNK (256u << 10)
-#define FLUSH_AT (256u << 10)
 #define CONNECT_MS 5000
 #define READY_MS 60000
 #define ACCEPT_MS 120000        /* libvirt's Prepare on the target, then the source QEMU connects */
@@ -258,20 +257,8 @@ static int pump(struct job *j, vms_err *err)
 			r = vms_err_set(err, -EPIPE, "the source QEMU closed its stream before the target loaded");
 			break;
 		}
-		j->st->stream_bytes += (uint64_t)got;
-		if ((r = kvm_ms_feed(ms, buf, (size_t)got, err)) < 0)
-			break;
-		struct kvm_ms_item it;
-		while ((r = kvm_ms_next(ms, &it, err)) == 1) {
-			if ((r = sc_lj_forward(j, ms, &it, err)) < 0)
-				break;
-			if (j->out.len >= FLUSH_AT && (r = sc_lj_flush(j, err)) < 0)
-				break;
-		}
-		if (r < 0)
-			r = vms_err_prefix(err, r, "the source's migration stream");
-		else if ((r = sc_lj_flush(j, err)) < 0)   /* (QEMU waits for its return path at the end) */
-			break;
+		if ((r = sc_lj_feed(j, ms, buf, (size_t)got, err)) == 0)
+			r = sc_lj_flush(j, err);  /* (QEMU waits for its return path at the end) */
 	}
 	kvm_ms_free(ms);
 	free(buf);

@@ -20,140 +20,10 @@
 
 #include "planner/plan.h"
 
-struct inst {
-	unsigned nvms, ntargets, nclasses;
-	unsigned slots[4];
-	uint64_t mem[4];
-	uint64_t pages[9];
-	int pin[9];
-	uint64_t holders[40];     /* bitmask of VMs */
-	uint64_t contents[40];
-};
+#include "plan_inst.h"
 
-static uint64_t rnd(uint64_t *s)
-{
-	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static void make_inst(struct inst *in, uint64_t seed)
-{
-	uint64_t s = seed;
-	memset(in, 0, sizeof(*in));
-	in->nvms = 4 + (unsigned)(rnd(&s) % 6);          /* 4..9 */
-	in->ntargets = 2 + (unsigned)(rnd(&s) % 3);      /* 2..4 */
-	unsigned total = 0;
-	for (unsigned t = 0; t < in->ntargets; t++) {
-		in->slots[t] = 1 + (unsigned)(rnd(&s) % 4);
-		total += in->slots[t];
-	}
-	while (total < in->nvms) {
-		in->slots[rnd(&s) % in->ntargets]++;
-		total++;
-	}
-	int with_mem = rnd(&s) % 3 == 0;
-	for (unsigned v = 0; v < in->nvms; v++) {
-		in->pages[v] = 100 + rnd(&s) % 400;
-		in->pin[v] = -1;
-	}
-	for (unsigned t = 0; t < in->ntargets; t++)
-		in->mem[t] = with_mem ? (uint64_t)(in->slots[t] * 350) * 4096 : 0;
-	if (rnd(&s) % 2)
-		in->pin[rnd(&s) % in->nvms] = (int)(rnd(&s) % in->ntargets);
-	in->nclasses = 10 + (unsigned)(rnd(&s) % 25);
-	for (unsigned c = 0; c < in->nclasses; c++) {
-		uint64_t h = 0;
-		while (!h)
-			h = rnd(&s) & ((1ull << in->nvms) - 1);
-		in->holders[c] = h;
-		in->contents[c] = 1 + rnd(&s) % 50;
-	}
-}
-
-static vmsplan_problem *build(const struct inst *in)
-{
-	vmsplan_problem *p = NULL;
-	vmsplan_error e = { 0 };
-	char name[16];
-	assert_int_equal(vmsplan_problem_new(&p, &e), 0);
-	for (unsigned v = 0; v < in->nvms; v++) {
-		snprintf(name, sizeof(name), "vm%u", v);
-		assert_int_equal(vmsplan_add_vm(p, name, in->pages[v], 10, &e), (int)v);
-	}
-	for (unsigned t = 0; t < in->ntargets; t++) {
-		snprintf(name, sizeof(name), "t%u", t);
-		assert_int_equal(vmsplan_add_target(p, name, in->slots[t], in->mem[t], &e), (int)t);
-	}
-	for (unsigned v = 0; v < in->nvms; v++)
-		if (in->pin[v] >= 0) {
-			char vm[16], tg[16];
-			snprintf(vm, sizeof(vm), "vm%u", v);
-			snprintf(tg, sizeof(tg), "t%d", in->pin[v]);
-			assert_int_equal(vmsplan_pin(p, vm, tg, &e), 0);
-		}
-	for (unsigned c = 0; c < in->nclasses; c++) {
-		unsigned vms[9], n = 0;
-		for (unsigned v = 0; v < in->nvms; v++)
-			if (in->holders[c] >> v & 1)
-				vms[n++] = v;
-		assert_int_equal(vmsplan_add_class(p, vms, n, in->contents[c], in->contents[c] * n, &e), 0);
-	}
-	return p;
-}
-
-/* Independent feasibility and cost of a placement. */
-static int feasible(const struct inst *in, const unsigned *tg)
-{
-	unsigned used[4] = { 0 };
-	uint64_t mem[4] = { 0 };
-	for (unsigned v = 0; v < in->nvms; v++) {
-		if (tg[v] >= in->ntargets || (in->pin[v] >= 0 && (unsigned)in->pin[v] != tg[v]))
-			return 0;
-		used[tg[v]]++;
-		mem[tg[v]] += in->pages[v] * 4096;
-	}
-	for (unsigned t = 0; t < in->ntargets; t++)
-		if (used[t] > in->slots[t] || (in->mem[t] && mem[t] > in->mem[t]))
-			return 0;
-	return 1;
-}
-
-static uint64_t cost(const struct inst *in, const unsigned *tg)
-{
-	uint64_t c = 0;
-	for (unsigned k = 0; k < in->nclasses; k++) {
-		unsigned seen[4] = { 0 };
-		for (unsigned v = 0; v < in->nvms; v++)
-			if (in->holders[k] >> v & 1)
-				seen[tg[v]] = 1;
-		for (unsigned t = 0; t < in->ntargets; t++)
-			c += seen[t] * in->contents[k];
-	}
-	return c;
-}
-
-/* Best feasible cost over all T^V placements; UINT64_MAX if none. */
-static uint64_t brute_force(const struct inst *in)
-{
-	unsigned tg[9] = { 0 };
-	uint64_t best = UINT64_MAX, total = 1;
-	for (unsigned v = 0; v < in->nvms; v++)
-		total *= in->ntargets;
-	for (uint64_t code = 0; code < total; code++) {
-		uint64_t x = code;
-		for (unsigned v = 0; v < in->nvms; v++) {
-			tg[v] = (unsigned)(x % in->ntargets);
-			x /= in->ntargets;
-		}
-		if (feasible(in, tg)) {
-			uint64_t c = cost(in, tg);
-			best = c < best ? c : best;
-		}
-	}
-	return best;
-}
+/* 4..9 VMs, 10..34 classes of 1..50 contents, 350 pages a slot, 10 reserved */
+static const struct inst_shape shape = { 4, 6, 10, 25, 50, 350, 10 };
 
 static uint64_t refs(const struct inst *in)
 {
@@ -169,7 +39,7 @@ static void test_strategies_against_brute_force(void **state)
 	unsigned checked = 0, greedy_gap = 0;
 	for (uint64_t seed = 1; seed <= 60; seed++) {
 		struct inst in;
-		make_inst(&in, seed);
+		make_inst(&in, &shape, seed);
 		uint64_t best = brute_force(&in);
 		vmsplan_problem *p = build(&in);
 		uint64_t got[VMSPLAN_STRATEGIES];
@@ -223,7 +93,7 @@ static void test_local_never_worse_than_greedy(void **state)
 	(void)state;
 	for (uint64_t seed = 100; seed < 140; seed++) {
 		struct inst in;
-		make_inst(&in, seed);
+		make_inst(&in, &shape, seed);
 		vmsplan_problem *p = build(&in);
 		struct vmsplan_options o;
 		vmsplan_options_init(&o);
@@ -679,7 +549,7 @@ static void test_random_is_deterministic(void **state)
 {
 	(void)state;
 	struct inst in;
-	make_inst(&in, 7);
+	make_inst(&in, &shape, 7);
 	in.pin[0] = -1;
 	vmsplan_problem *p = build(&in);
 	struct vmsplan_options o;
