@@ -188,8 +188,8 @@ static int start_streams(void *arg, vms_err *err)
 			    s->ctrl, s->stale, s->sent, s->absent, &s->o.live, s->cbs, s->cb_arg, s->ls, &s->lv, err);
 	if (r == 0)
 		r = sc_live_start(s->lv, err);
-	if (r == 0)         /* (t_end: the seeding is over already, with --atomic) */
-		session_log(s, s->t_end ? "the migration streams begin" : "the migration streams begin while the seeds go out");
+	if (r == 0 && !s->t_end)      /* (t_end: the seeding is over already: said then) */
+		session_log(s, "the migration streams begin while the seeds go out");
 	return r;
 }
 
