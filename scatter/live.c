@@ -653,7 +653,8 @@ static int commit(struct job *j, vms_err *err)
 	if (!j->lv->o->keep_source && !j->st->unverified) {   /* (unverified: the source is gone) */
 		pid_t pid = kvm_qmp_pid(j->q);
 		kvm_qmp_simple(j->q, "quit", NULL);
-		for (int i = 0; i < 250 && kill(pid, 0) == 0; i++)
+		uint64_t start;           /* (gone, or a zombie its reaper has not seen yet) */
+		for (int i = 0; i < 250 && kvm_proc_start_time(pid, &start) != -ESRCH; i++)
 			usleep(20000);
 	}
 	return 0;
