@@ -87,14 +87,6 @@ static int lv_open_mem(struct stream *s, vms_err *err);
 
 /* Next frame from the sender; 0 with *type set, or an error. Stream bytes
  * still gathered go to the target before it waits. */
-/* The session (its process alive) still seeds: the sender starts the
- * stream's source only after it (unless --overlap). */
-static int seeding(const struct rc_stream_ctx *c)
-{
-	return c->seeding_over && !__atomic_load_n(c->seeding_over, __ATOMIC_ACQUIRE) &&
-	       getppid() == c->session_pid;
-}
-
 static int next_frame(struct stream *s, int timeout_ms, uint8_t *type, vms_cur *p, vms_err *err)
 {
 	int64_t end = vms_now_ms() + timeout_ms;
@@ -107,10 +99,6 @@ static int next_frame(struct stream *s, int timeout_ms, uint8_t *type, vms_cur *
 		if ((r = flush_raw(s, err)) < 0)
 			return r;
 		int left = (int)(end - vms_now_ms());
-		if (left <= 0 && seeding(s->c)) {    /* (a silent sender fails the session) */
-			end = vms_now_ms() + timeout_ms;
-			left = timeout_ms;
-		}
 		if (left <= 0)
 			return vms_err_set(err, -ETIMEDOUT, "the sender said nothing for %d s", timeout_ms / 1000);
 		if (s->libvirt && s->mig >= 0 && !vms_conn_pending(s->conn)) {
@@ -240,7 +228,8 @@ static void wait_seeded(const struct rc_stream_ctx *c, const struct rc_seed *sd,
 	int64_t end = vms_now_ms() + c->idle_ms;
 	useconds_t nap = 100;
 	while (!(__atomic_load_n(&sd->written[page / 8], __ATOMIC_ACQUIRE) >> (page % 8) & 1) &&
-	       seeding(c) && vms_now_ms() < end) {
+	       !__atomic_load_n(c->seeding_over, __ATOMIC_ACQUIRE) && getppid() == c->session_pid &&
+	       vms_now_ms() < end) {
 		usleep(nap);
 		if (nap < 10000)
 			nap *= 2;

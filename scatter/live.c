@@ -1,8 +1,7 @@
 /* live.c - the sender's live phase for sc_session_seed/migrate/commit (see
  * session_int.h, doc/PROTOCOL.md "Live sessions"). From the moment every
  * receiver has opened its seeds (SEEDING), while sc_send() still sends
- * them, one thread per VM (its source migrates once the seeds are in
- * place, or with opts.overlap at once):
+ * them, one thread per VM:
  *   1. opens a stream connection to the VM's receiver (STREAM with the
  *      source's command line), which starts the target QEMU (READY);
  *   2. has the source QEMU migrate into a socket pair (fd: URI) and reads
@@ -559,14 +558,6 @@ static int migrate(struct job *j, vms_err *err)
 		j->src_start = 0;            /* (source_gone then never says gone) */
 	if (lv->o->guard_exe && (r = start_guard(j, err)) < 0)
 		return r;
-	/* the target QEMU started while the seeds went out; its source migrates
-	 * once they are in place (with --overlap, at once) */
-	pthread_mutex_lock(&lv->lock);
-	while (lv->seeding && !(lv->o->overlap && !lv->o->atomic) && !lv->abort)
-		pthread_cond_wait(&lv->cond, &lv->lock);
-	pthread_mutex_unlock(&lv->lock);
-	if (aborted(lv))
-		return vms_err_set(err, -ECANCELED, "stopped");
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return vms_err_set(err, -errno, "socketpair: %s", strerror(errno));
 	j->mig = sv[0];

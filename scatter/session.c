@@ -17,12 +17,11 @@
  *                       and its connections are closed. Live, the control
  *                       connections stay open, owned by the session, and the
  *                       stale and absent sets are filled.
- *                       Live, the VMs' streams (live.c) open as soon as
- *                       every receiver has opened its seeds (SEEDING): the
- *                       target QEMUs start while the seeds go out, and the
- *                       sources migrate after them, or with
- *                       opts.live.overlap at once (never with atomic: every
- *                       guest would wait paused for the seeding).
+ *                       Live, the VMs' streams (live.c) begin after the
+ *                       seeding, or with opts.live.overlap as soon as every
+ *                       receiver has opened its seeds (SEEDING), while the
+ *                       seeds still go out (never with atomic: every guest
+ *                       would wait paused for the seeding).
  *   sc_session_migrate  live: watches the VMs' threads (live.c: each with its
  *                       stream connection and its source guard, `vmscatter
  *                       guard`, owned by the VM's job until it is settled);
@@ -189,7 +188,7 @@ static int start_streams(void *arg, vms_err *err)
 			    s->ctrl, s->stale, s->sent, s->absent, &s->o.live, s->cbs, s->cb_arg, s->ls, &s->lv, err);
 	if (r == 0)
 		r = sc_live_start(s->lv, err);
-	if (r == 0 && s->o.live.overlap)
+	if (r == 0 && !s->t_end)      /* (t_end: the seeding is over already: said then) */
 		session_log(s, "the migration streams begin while the seeds go out");
 	return r;
 }
@@ -200,11 +199,10 @@ int sc_session_seed(sc_session *s, vms_err *err)
 		return vms_err_set(err, -EINVAL, "a session is seeded once, right after it opened");
 	struct sc_send_ctl c = { .cbs = s->cbs, .cb_arg = s->cb_arg, .live = s->live, .stale = s->stale, .sent = s->sent,
 				 .absent = s->absent, .session = &s->id, .keep_conns = s->live ? s->ctrl : NULL,
-				 /* the streams and their target QEMUs start while the seeds
-				  * go out; the sources migrate after them (live.c), or
-				  * with --overlap at once (never with atomic: every guest
-				  * would stay paused until the seeding is over) */
-				 .streams = s->live ? start_streams : NULL, .streams_arg = s,
+				 /* --overlap (never with atomic: every guest would stay
+				  * paused until the seeding is over) */
+				 .streams = s->live && s->o.live.overlap && !s->o.live.atomic ? start_streams : NULL,
+				 .streams_arg = s,
 				 .stop = s->live ? s->o.live.stop : NULL };
 	s->t0 = vms_now();
 	if (s->live)

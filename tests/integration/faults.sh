@@ -304,8 +304,8 @@ victim_t=1 victim_vm=1 hold_t2=""
 cell seeding sender sender sender:seeding=stop kill_sender source source
 cell seeding receiver sender sender:seeding=stop kill_recv source source
 cell seeding "source QEMU" sender sender:seeding=stop kill_src_qemu lost source
-# (stream processes and target QEMUs start while the seeds go out, but no fault
-# point holds vm1's there for sure; PROTOCOL.md's table says what their death does)
+# (streams overlap the seeding, but no fault point holds vm1's stream process or
+# target QEMU there for sure: what their death does is the streaming cells')
 
 # --- streaming: vm1's stream process on t1 stopped after 1 MiB of stream ---------------
 cell streaming sender t1 stream:mid=stop kill_sender source source
@@ -365,5 +365,5 @@ need $? "removing the testbed"
 	echo "# fault matrix (vm1 -> t1 is the VM the fault hits; between two commits: vm2 -> t2)"
 	printf '# %-13s %-14s %-4s %s\n' phase killed/cut result "where each guest runs after it, what is left"
 	for m in "${matrix[@]}"; do echo "# $m"; done
-	echo "# not pinned: seeding x stream process, seeding x target QEMU (they start while the seeds go out, but no fault point holds one there for sure)"
+	echo "# not pinned: seeding x stream process, seeding x target QEMU (streams overlap the seeding, but no fault point holds one there for sure; see the streaming cells)"
 } >&2
