@@ -508,29 +508,17 @@ static int send_contents(struct sender *s, struct peer *p, const uint32_t *ids, 
 /* Live: of the contents only this target needs, those on two of its pages
  * or more (in one VM or in several): seeded once, every such page becomes
  * a reference instead of going whole in each stream. Moves them to the
- * front of p->unicast; *n: how many. */
-static int repeated_contents(struct sender *s, struct peer *p, size_t *n, vms_err *err)
+ * front of p->unicast and says how many. */
+static size_t repeated_contents(struct sender *s, struct peer *p)
 {
-	uint8_t *seen = calloc((size_t)sc_index_contents(s->ix) + 1, 1);
-	*n = 0;
-	if (!seen)
-		return vms_err_set(err, -ENOMEM, "out of memory");
-	for (unsigned k = 0; k < p->nvms; k++) {
-		uint64_t pages = sc_index_vm_pages(s->ix, p->vms[k]);
-		for (uint64_t pg = 0; pg < pages; pg++) {
-			uint32_t c = sc_index_page(s->ix, p->vms[k], pg);
-			if (c != SC_ZERO_CONTENT && seen[c] < 2)
-				seen[c]++;
-		}
-	}
+	size_t n = 0;
 	for (size_t i = 0; i < p->nunicast; i++)
-		if (seen[p->unicast[i]] == 2) {
+		if (sc_index_content_refs(s->ix, p->unicast[i]) >= 2) {   /* (all its pages are here) */
 			uint32_t c = p->unicast[i];
-			p->unicast[i] = p->unicast[*n];
-			p->unicast[(*n)++] = c;
+			p->unicast[i] = p->unicast[n];
+			p->unicast[n++] = c;
 		}
-	free(seen);
-	return 0;
+	return n;
 }
 
 /* Live, before the first group: which contents each target's seeds will
@@ -540,10 +528,9 @@ static int repeated_contents(struct sender *s, struct peer *p, size_t *n, vms_er
 static int live_seeds(struct sender *s, vms_err *err)
 {
 	int r = 0;
-	for (unsigned t = 0; t < s->npeers && r == 0; t++) {
+	for (unsigned t = 0; t < s->npeers; t++) {
 		struct peer *p = &s->peers[t];
-		if ((r = repeated_contents(s, p, &p->nrepeated, err)) < 0)
-			break;
+		p->nrepeated = repeated_contents(s, p);
 		for (size_t i = p->nrepeated; i < p->nunicast; i++)
 			s->c->absent[t][p->unicast[i]] = 1;
 	}
@@ -670,8 +657,9 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Live: each group's contents in the order the migration streams will ask
- * for them. QEMU's first pass walks every VM's RAM from its start, all VMs
+/* Live, with streams that begin at SEEDING (ctl.streams, --overlap): each
+ * group's contents in the order the migration streams will ask for them.
+ * QEMU's first pass walks every VM's RAM from its start, all VMs
  * at once, so a content goes at the earliest point (as a share of its VM's
  * pages) any VM holds it: the seeds stay ahead of the streams that wait
  * for them. */
@@ -808,7 +796,8 @@ int sc_send(const sc_index *ix, kvm_mem *const *mems, const struct sc_target *ta
 	for (uint32_t c = 1; c <= ncont; c++)
 		if (group_of[c] != UINT32_MAX)
 			grouped[gidx[group_of[c]] + gfill[group_of[c]]++] = c;
-	if (ctl->live && (r = order_by_position(ix, grouped, gidx, ngroups, err)) < 0)
+	/* (the order matters only to streams that begin while the seeds go out) */
+	if (ctl->streams && (r = order_by_position(ix, grouped, gidx, ngroups, err)) < 0)
 		goto out;
 
 	/* phase 1 */

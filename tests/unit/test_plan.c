@@ -378,6 +378,25 @@ static void test_racks_of_16(void **state)
  * inside families, unique contents. Each family alone on a target puts
  * every class on the fewest targets it can reach, so that placement is
  * optimal, at a cost counted here from the construction. */
+/* nvms VMs of 100 pages (vm0..), ntargets targets of `slots` slots (t0..),
+ * no memory limit, no class yet. */
+static vmsplan_problem *uniform_problem(unsigned nvms, unsigned ntargets, unsigned slots)
+{
+	vmsplan_problem *p = NULL;
+	vmsplan_error e = { 0 };
+	char name[16];
+	assert_int_equal(vmsplan_problem_new(&p, &e), 0);
+	for (unsigned v = 0; v < nvms; v++) {
+		snprintf(name, sizeof(name), "vm%u", v);
+		assert_int_equal(vmsplan_add_vm(p, name, 100, 0, &e), (int)v);
+	}
+	for (unsigned t = 0; t < ntargets; t++) {
+		snprintf(name, sizeof(name), "t%u", t);
+		assert_int_equal(vmsplan_add_target(p, name, slots, 0, &e), (int)t);
+	}
+	return p;
+}
+
 static void test_planted_optimum(void **state)
 {
 	(void)state;
@@ -387,7 +406,6 @@ static void test_planted_optimum(void **state)
 		uint64_t s = 1000 + z, expect = 0;
 		vmsplan_problem *p = NULL;
 		vmsplan_error e = { 0 };
-		char name[16];
 		assert_true(V <= 96);
 		for (unsigned i = 0; i < V; i++)
 			perm[i] = i;
@@ -397,15 +415,7 @@ static void test_planted_optimum(void **state)
 		}
 		for (unsigned i = 0; i < V; i++)
 			fam_of[perm[i]] = i / S;          /* family f: perm[f*S .. f*S+S) */
-		assert_int_equal(vmsplan_problem_new(&p, &e), 0);
-		for (unsigned v = 0; v < V; v++) {
-			snprintf(name, sizeof(name), "vm%u", v);
-			assert_int_equal(vmsplan_add_vm(p, name, 100, 0, &e), (int)v);
-		}
-		for (unsigned t = 0; t < F; t++) {
-			snprintf(name, sizeof(name), "t%u", t);
-			assert_int_equal(vmsplan_add_target(p, name, S, 0, &e), (int)t);
-		}
+		p = uniform_problem(V, F, S);
 		unsigned h[96];
 		for (unsigned v = 0; v < V; v++)
 			h[v] = v;
@@ -461,20 +471,10 @@ static void test_planted_optimum(void **state)
 
 static vmsplan_problem *big_rack(unsigned nvms, unsigned ntargets, unsigned slots, uint64_t seed)
 {
-	vmsplan_problem *p = NULL;
 	vmsplan_error e = { 0 };
 	uint64_t s = seed;
 	unsigned h[8];
-	char name[16];
-	assert_int_equal(vmsplan_problem_new(&p, &e), 0);
-	for (unsigned v = 0; v < nvms; v++) {
-		snprintf(name, sizeof(name), "vm%u", v);
-		assert_int_equal(vmsplan_add_vm(p, name, 100, 0, &e), (int)v);
-	}
-	for (unsigned t = 0; t < ntargets; t++) {
-		snprintf(name, sizeof(name), "t%u", t);
-		assert_int_equal(vmsplan_add_target(p, name, slots, 0, &e), (int)t);
-	}
+	vmsplan_problem *p = uniform_problem(nvms, ntargets, slots);
 	for (unsigned k = 0; k < nvms * 3; k++) {
 		unsigned n = 2 + (unsigned)(rnd(&s) % 5), base = (unsigned)(rnd(&s) % nvms), m = 0;
 		for (unsigned i = 0; i < n; i++) {
